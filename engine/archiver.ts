@@ -1,0 +1,363 @@
+import { constants as fsc, promises as fs, type BigIntStats } from 'node:fs';
+import { hostname, userInfo } from 'node:os';
+import * as path from 'node:path';
+import type { Readable } from 'node:stream';
+import type { ByteSource } from './chunker';
+import { Semaphore } from './concurrency';
+import { blobId } from './crypto/keyring';
+import { BackupError, InvalidInputError } from './errors';
+import { withLock } from './repository/lock';
+import type { Repository } from './repository/repository';
+import {
+  checkTargetName,
+  findParent,
+  saveSnapshot,
+  type BackupType,
+  type Snapshot,
+  type SnapshotRef,
+  type SnapshotStats,
+} from './snapshot';
+import { loadTree, saveTree, type DirNode, type FileNode, type SymlinkNode, type Tree, type TreeNode } from './tree';
+
+export const PROGRAM = 'data-backup-manager 0.1.0';
+
+/** Live counters of a running backup; read them for progress displays. */
+export interface BackupProgress {
+  files: number;
+  dirs: number;
+  filesUnchanged: number;
+  bytesRead: number;
+  totalSize: number;
+  warnings: string[];
+}
+
+export interface BackupOptions {
+  target: string;
+  type?: BackupType;
+  tags?: Record<string, string>;
+  /** glob patterns: without '/' they match a name anywhere, with '/' a path below the backed-up root */
+  excludes?: string[];
+  /** Use this parent instead of finding one by type (null: none). */
+  parent?: SnapshotRef | null;
+  meta?: Record<string, unknown>;
+  lockWaitMs?: number;
+  progress?: BackupProgress;
+  /** how many files are read at once */
+  concurrency?: number;
+}
+
+/** A named byte stream to store (a database dump, stdin). */
+export interface StreamEntry {
+  name: string;
+  open(): Readable | Promise<Readable>;
+  /** Called after the stream ended: throw if the producer failed (e.g. pg_dump exited non-zero). */
+  finished?(): Promise<void>;
+}
+
+export function newProgress(): BackupProgress {
+  return { files: 0, dirs: 0, filesUnchanged: 0, bytesRead: 0, totalSize: 0, warnings: [] };
+}
+
+/** Back up file trees. Each path becomes an entry of the snapshot's root, named by its base name. */
+export async function backupTree(repo: Repository, paths: string[], opts: BackupOptions): Promise<SnapshotRef> {
+  if (paths.length === 0) throw new InvalidInputError('no path to back up');
+  const absolute = paths.map((p) => path.resolve(p));
+  const names = new Set<string>();
+  for (const p of absolute) {
+    const st = await fs.lstat(p).catch((err: NodeJS.ErrnoException) => {
+      throw new InvalidInputError(
+        err.code === 'ENOENT' ? `path ${p} does not exist` : `path ${p} cannot be read (${err.code ?? err.message})`,
+      );
+    });
+    if (!st.isDirectory() && !st.isFile()) throw new InvalidInputError(`path ${p} is not a file or directory`);
+    const name = path.basename(p) || 'root';
+    if (names.has(name)) throw new InvalidInputError(`two paths share the name ${name}; back them up separately`);
+    names.add(name);
+  }
+  return commit(repo, 'tree', absolute, opts, async (progress, parentTree) => {
+    const archiver = new TreeArchiver(repo, progress, opts.excludes ?? [], opts.concurrency ?? 3);
+    return archiver.archiveRoots(absolute, parentTree);
+  });
+}
+
+/** Back up named streams (dumps) as one snapshot; they are read one after another. */
+export async function backupStreams(repo: Repository, entries: StreamEntry[], opts: BackupOptions): Promise<SnapshotRef> {
+  if (entries.length === 0) throw new InvalidInputError('no stream to back up');
+  const names = entries.map((e) => e.name);
+  return commit(repo, 'stream', names, { ...opts, parent: opts.parent ?? null }, async (progress) => {
+    const work = repo.chunker.workBuffer();
+    const nodes: TreeNode[] = [];
+    for (const entry of entries) {
+      const stream = await entry.open();
+      const { content, size } = await storeContent(repo, streamSource(stream), work, progress);
+      await entry.finished?.();
+      progress.files++;
+      progress.totalSize += size;
+      nodes.push({
+        name: entry.name,
+        type: 'file',
+        mode: 0o600,
+        uid: process.getuid?.() ?? 0,
+        gid: process.getgid?.() ?? 0,
+        mtimeNs: (BigInt(Date.now()) * 1_000_000n).toString(),
+        size,
+        content,
+      });
+    }
+    return saveTree(repo, { nodes });
+  });
+}
+
+/**
+ * The commit protocol shared by every backup: shared lock, load the index,
+ * write data, flush packs and index, and only then write the snapshot.
+ */
+async function commit(
+  repo: Repository,
+  kind: Snapshot['kind'],
+  paths: string[],
+  opts: BackupOptions,
+  build: (progress: BackupProgress, parentTree: string | null) => Promise<string>,
+): Promise<SnapshotRef> {
+  checkTargetName(opts.target);
+  const type = opts.type ?? 'incremental';
+  return withLock(repo, { exclusive: false, operation: `backup ${opts.target}`, waitMs: opts.lockWaitMs }, async () => {
+    const started = Date.now();
+    await repo.loadIndex();
+    const before = { ...repo.counters };
+    const parent = opts.parent !== undefined ? opts.parent : await findParent(repo, opts.target, type, paths);
+    const progress = opts.progress ?? newProgress();
+    const tree = await build(progress, parent ? parent.snapshot.tree : null);
+    await repo.flush();
+    const stats: SnapshotStats = {
+      files: progress.files,
+      dirs: progress.dirs,
+      filesUnchanged: progress.filesUnchanged,
+      bytesRead: progress.bytesRead,
+      bytesAdded: repo.counters.bytesAdded - before.bytesAdded,
+      bytesStored: repo.counters.bytesStored - before.bytesStored,
+      totalSize: progress.totalSize,
+      durationMs: Date.now() - started,
+    };
+    const snapshot: Snapshot = {
+      version: 1,
+      time: new Date().toISOString(),
+      target: opts.target,
+      // A backup with nothing to build on is a full one, whatever was asked.
+      type: parent ? type : 'full',
+      kind,
+      hostname: hostname(),
+      username: safeUser(),
+      paths,
+      tags: opts.tags ?? {},
+      tree,
+      parent: parent?.id ?? null,
+      stats,
+      ...(opts.meta ? { meta: opts.meta } : {}),
+      program: PROGRAM,
+    };
+    return saveSnapshot(repo, snapshot);
+  });
+}
+
+/**
+ * Chunks a source and stores the chunks the repository lacks. At most two
+ * chunks per source wait on compression at once, so memory stays bounded.
+ */
+async function storeContent(
+  repo: Repository,
+  source: ByteSource,
+  work: Buffer,
+  progress: BackupProgress,
+): Promise<{ content: string[]; size: number }> {
+  const content: string[] = [];
+  const saves: Promise<unknown>[] = [];
+  let size = 0;
+  for await (const chunk of repo.chunker.chunks(source, work)) {
+    size += chunk.length;
+    progress.bytesRead += chunk.length;
+    const id = blobId(repo.keyring, chunk);
+    content.push(id);
+    if (repo.hasBlob(id)) continue;
+    saves.push(repo.saveBlob('data', Buffer.from(chunk), id));
+    if (saves.length >= 2) await saves.shift();
+  }
+  await Promise.all(saves);
+  return { content, size };
+}
+
+function fileSource(handle: fs.FileHandle): ByteSource {
+  return {
+    async read(into, offset, length) {
+      const { bytesRead } = await handle.read(into, offset, length, null);
+      return bytesRead;
+    },
+  };
+}
+
+export function streamSource(stream: Readable): ByteSource {
+  const iterator = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer | string>;
+  let pending: Buffer | null = null;
+  return {
+    async read(into, offset, length) {
+      while (!pending || pending.length === 0) {
+        const next = await iterator.next();
+        if (next.done) return 0;
+        pending = typeof next.value === 'string' ? Buffer.from(next.value) : next.value;
+      }
+      const n = Math.min(length, pending.length);
+      pending.copy(into, offset, 0, n);
+      pending = n < pending.length ? pending.subarray(n) : null;
+      return n;
+    },
+  };
+}
+
+class TreeArchiver {
+  private readonly slots: Semaphore;
+  private readonly buffers: Buffer[] = [];
+
+  constructor(
+    private readonly repo: Repository,
+    private readonly progress: BackupProgress,
+    private readonly excludes: string[],
+    concurrency: number,
+  ) {
+    this.slots = new Semaphore(concurrency);
+  }
+
+  async archiveRoots(roots: string[], parentTreeId: string | null): Promise<string> {
+    const parent = parentTreeId ? await this.loadNodes(parentTreeId) : null;
+    const nodes: TreeNode[] = [];
+    for (const root of roots) {
+      const name = path.basename(root) || 'root';
+      nodes.push(await this.archiveEntry(root, name, '', parent?.get(name) ?? null));
+    }
+    return saveTree(this.repo, { nodes });
+  }
+
+  private async loadNodes(treeId: string): Promise<Map<string, TreeNode>> {
+    const tree = await loadTree(this.repo, treeId);
+    return new Map(tree.nodes.map((n) => [n.name, n]));
+  }
+
+  private excluded(abs: string, rel: string, name: string): boolean {
+    return this.excludes.some((pattern) =>
+      pattern.startsWith('/')
+        ? path.matchesGlob(abs, pattern)
+        : pattern.includes('/')
+          ? path.matchesGlob(rel, pattern)
+          : path.matchesGlob(name, pattern),
+    );
+  }
+
+  private async archiveEntry(abs: string, name: string, rel: string, parentNode: TreeNode | null): Promise<TreeNode> {
+    const st = await fs.lstat(abs, { bigint: true });
+    if (st.isDirectory()) return this.archiveDir(abs, name, rel, st, parentNode?.type === 'dir' ? parentNode : null);
+    if (st.isSymbolicLink()) return this.symlinkNode(abs, name, st);
+    return this.archiveFile(abs, name, st, parentNode?.type === 'file' ? parentNode : null);
+  }
+
+  private async archiveDir(abs: string, name: string, rel: string, st: BigIntStats, parent: DirNode | null): Promise<DirNode> {
+    let entries;
+    try {
+      entries = await fs.readdir(abs, { withFileTypes: true });
+    } catch (err) {
+      throw new BackupError(`cannot read directory ${abs} (${(err as NodeJS.ErrnoException).code ?? err})`);
+    }
+    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const parentNodes = parent ? await this.loadNodes(parent.subtree) : null;
+    const files: Promise<TreeNode | null>[] = [];
+    const dirs: TreeNode[] = [];
+    for (const entry of entries) {
+      const childAbs = path.join(abs, entry.name);
+      const childRel = rel ? `${rel}/${entry.name}` : entry.name;
+      if (this.excluded(childAbs, childRel, entry.name)) continue;
+      const parentNode = parentNodes?.get(entry.name) ?? null;
+      if (entry.isDirectory()) {
+        // Directories one at a time (bounded memory); files in them run in parallel.
+        const node = await this.guard(childAbs, () => this.archiveEntry(childAbs, entry.name, childRel, parentNode));
+        if (node) dirs.push(node);
+      } else if (entry.isFile() || entry.isSymbolicLink()) {
+        files.push(this.guard(childAbs, () => this.archiveEntry(childAbs, entry.name, childRel, parentNode)));
+      } else {
+        this.progress.warnings.push(`skipped ${childAbs}: not a regular file, directory or symlink`);
+      }
+    }
+    const nodes = [...dirs, ...(await Promise.all(files)).filter((n): n is TreeNode => n !== null)];
+    const tree: Tree = { nodes };
+    this.progress.dirs++;
+    return { name, type: 'dir', ...meta(st), subtree: await saveTree(this.repo, tree) };
+  }
+
+  /** A file that vanished mid-backup is skipped with a warning; any other error fails the backup. */
+  private async guard(abs: string, fn: () => Promise<TreeNode>): Promise<TreeNode | null> {
+    try {
+      return await fn();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        this.progress.warnings.push(`skipped ${abs}: it vanished during the backup`);
+        return null;
+      }
+      if (err instanceof BackupError) throw err;
+      throw new BackupError(`cannot read ${abs} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    }
+  }
+
+  private async symlinkNode(abs: string, name: string, st: BigIntStats): Promise<SymlinkNode> {
+    const target = await fs.readlink(abs);
+    this.progress.files++;
+    return { name, type: 'symlink', ...meta(st), target };
+  }
+
+  private async archiveFile(abs: string, name: string, st: BigIntStats, parent: FileNode | null): Promise<FileNode> {
+    const base = {
+      name,
+      type: 'file' as const,
+      ...meta(st),
+      ctimeNs: st.ctimeNs.toString(),
+      inode: st.ino.toString(),
+    };
+    this.progress.files++;
+    const size = Number(st.size);
+    this.progress.totalSize += size;
+    if (
+      parent &&
+      parent.size === size &&
+      parent.mtimeNs === base.mtimeNs &&
+      parent.ctimeNs === base.ctimeNs &&
+      parent.inode === base.inode &&
+      parent.content.every((id) => this.repo.index.has(id))
+    ) {
+      this.progress.filesUnchanged++;
+      return { ...base, size, content: parent.content };
+    }
+    const release = await this.slots.acquire();
+    const work = this.buffers.pop() ?? this.repo.chunker.workBuffer();
+    try {
+      const handle = await fs.open(abs, fsc.O_RDONLY | fsc.O_NOFOLLOW);
+      try {
+        const stored = await storeContent(this.repo, fileSource(handle), work, this.progress);
+        this.progress.totalSize += stored.size - size;
+        return { ...base, size: stored.size, content: stored.content };
+      } finally {
+        await handle.close();
+      }
+    } finally {
+      this.buffers.push(work);
+      release();
+    }
+  }
+}
+
+function meta(st: BigIntStats): { mode: number; uid: number; gid: number; mtimeNs: string } {
+  return { mode: Number(st.mode) & 0o7777, uid: Number(st.uid), gid: Number(st.gid), mtimeNs: st.mtimeNs.toString() };
+}
+
+function safeUser(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return 'unknown';
+  }
+}

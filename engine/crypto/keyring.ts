@@ -1,0 +1,117 @@
+import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
+import { CorruptionError } from '../errors';
+
+/**
+ * The repository's secret material. `idKey` names blobs (HMAC-SHA-256) and
+ * never changes, so dedup survives key rotation; `epochs` are AES-256-GCM
+ * data keys, the newest one encrypts new data, every one stays to read old data.
+ */
+export interface Keyring {
+  version: 1;
+  idKey: Buffer;
+  epochs: { epoch: number; key: Buffer; created: string }[];
+}
+
+interface KeyringJson {
+  version: 1;
+  idKey: string;
+  epochs: { epoch: number; key: string; created: string }[];
+}
+
+export const NONCE_BYTES = 12;
+export const TAG_BYTES = 16;
+const EPOCH_BYTES = 2;
+/** Bytes a sealed object carries beyond its plaintext. */
+export const SEAL_OVERHEAD = EPOCH_BYTES + NONCE_BYTES + TAG_BYTES;
+
+export function newKeyring(): Keyring {
+  return {
+    version: 1,
+    idKey: randomBytes(32),
+    epochs: [{ epoch: 0, key: randomBytes(32), created: new Date().toISOString() }],
+  };
+}
+
+/** A keyring with one more data-key epoch; the id key is kept. */
+export function addEpoch(ring: Keyring): Keyring {
+  const next = Math.max(...ring.epochs.map((e) => e.epoch)) + 1;
+  return { ...ring, epochs: [...ring.epochs, { epoch: next, key: randomBytes(32), created: new Date().toISOString() }] };
+}
+
+export function currentEpoch(ring: Keyring): number {
+  return Math.max(...ring.epochs.map((e) => e.epoch));
+}
+
+export function serializeKeyring(ring: Keyring): Buffer {
+  const json: KeyringJson = {
+    version: 1,
+    idKey: ring.idKey.toString('base64'),
+    epochs: ring.epochs.map((e) => ({ epoch: e.epoch, key: e.key.toString('base64'), created: e.created })),
+  };
+  return Buffer.from(JSON.stringify(json));
+}
+
+export function parseKeyring(data: Buffer): Keyring {
+  const json = JSON.parse(data.toString('utf8')) as KeyringJson;
+  if (json.version !== 1 || typeof json.idKey !== 'string' || !Array.isArray(json.epochs) || json.epochs.length === 0) {
+    throw new CorruptionError('key slot holds an unreadable keyring');
+  }
+  return {
+    version: 1,
+    idKey: Buffer.from(json.idKey, 'base64'),
+    epochs: json.epochs.map((e) => ({ epoch: e.epoch, key: Buffer.from(e.key, 'base64'), created: e.created })),
+  };
+}
+
+/** Blob id: keyed hash of the plaintext, so stored ids reveal nothing about content. */
+export function blobId(ring: Keyring, data: Buffer): string {
+  return createHmac('sha256', ring.idKey).update(data).digest('hex');
+}
+
+/**
+ * AES-256-GCM with a random nonce. Layout: epoch (u16 BE) | nonce | ciphertext | tag.
+ * `aad` binds the ciphertext to what it claims to be (a blob id, "snapshot", …),
+ * so an attacker cannot swap one valid object for another.
+ */
+export function seal(ring: Keyring, plaintext: Buffer, aad: Buffer | string): Buffer {
+  const epoch = currentEpoch(ring);
+  const key = ring.epochs.find((e) => e.epoch === epoch)!.key;
+  return sealWith(key, epoch, plaintext, aad);
+}
+
+export function sealWith(key: Buffer, epoch: number, plaintext: Buffer, aad: Buffer | string): Buffer {
+  const nonce = randomBytes(NONCE_BYTES);
+  const cipher = createCipheriv('aes-256-gcm', key, nonce);
+  cipher.setAAD(typeof aad === 'string' ? Buffer.from(aad) : aad);
+  const out = Buffer.allocUnsafe(SEAL_OVERHEAD + plaintext.length);
+  out.writeUInt16BE(epoch, 0);
+  nonce.copy(out, EPOCH_BYTES);
+  let pos = EPOCH_BYTES + NONCE_BYTES;
+  pos += cipher.update(plaintext).copy(out, pos);
+  pos += cipher.final().copy(out, pos);
+  cipher.getAuthTag().copy(out, pos);
+  return out;
+}
+
+export function open(ring: Keyring, sealed: Buffer, aad: Buffer | string, what: string): Buffer {
+  if (sealed.length < SEAL_OVERHEAD) throw new CorruptionError(`${what} is truncated`);
+  const epoch = sealed.readUInt16BE(0);
+  const entry = ring.epochs.find((e) => e.epoch === epoch);
+  if (!entry) throw new CorruptionError(`${what} is encrypted with unknown key epoch ${epoch}`);
+  return openWith(entry.key, sealed, aad, what);
+}
+
+export function openWith(key: Buffer, sealed: Buffer, aad: Buffer | string, what: string): Buffer {
+  if (sealed.length < SEAL_OVERHEAD) throw new CorruptionError(`${what} is truncated`);
+  const nonce = sealed.subarray(EPOCH_BYTES, EPOCH_BYTES + NONCE_BYTES);
+  const tag = sealed.subarray(sealed.length - TAG_BYTES);
+  const body = sealed.subarray(EPOCH_BYTES + NONCE_BYTES, sealed.length - TAG_BYTES);
+  const decipher = createDecipheriv('aes-256-gcm', key, nonce);
+  decipher.setAAD(typeof aad === 'string' ? Buffer.from(aad) : aad);
+  decipher.setAuthTag(tag);
+  try {
+    return Buffer.concat([decipher.update(body), decipher.final()]);
+  } catch {
+    throw new CorruptionError(`${what} failed authentication (corrupted or tampered)`);
+  }
+}

@@ -1,0 +1,37 @@
+/**
+ * Errors the engine raises on purpose. Each carries a message meant for an
+ * operator (one line, names the thing that is wrong); callers map the class to
+ * an exit code or HTTP status and never need to show a stack trace.
+ */
+export class BackupError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** The repository (its config object) does not exist at the given location. */
+export class RepositoryNotFoundError extends BackupError {}
+
+/** No key slot opens with the given passphrase or recovery key. */
+export class WrongKeyError extends BackupError {}
+
+/** Another process holds a lock that conflicts with the one we need. */
+export class RepositoryLockedError extends BackupError {}
+
+/** Stored data failed authentication, parsing or a hash check. */
+export class CorruptionError extends BackupError {}
+
+/** An object that should exist is missing from storage. */
+export class NotFoundError extends BackupError {}
+
+/** Input that the caller gave is invalid (bad id, bad policy, bad path). */
+export class InvalidInputError extends BackupError {}
+
+/** A snapshot's content would escape the restore target (../, absolute, symlink). */
+export class UnsafePathError extends BackupError {}
+
+export function describeError(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}

@@ -1,0 +1,21 @@
+/** The backup engine: repository format and operations. No n8n, no HTTP. */
+export * from './errors';
+export { openStorage, type S3Credentials } from './storage/location';
+export type { Storage, ObjectInfo } from './storage/storage';
+export { LocalStorage } from './storage/local';
+export { S3Storage, type S3Options } from './storage/s3';
+export { Repository, type OpenOptions, type InitOptions } from './repository/repository';
+export { acquireLock, withLock, listLocks, removeStaleLocks, type LockInfo } from './repository/lock';
+export { backupTree, backupStreams, newProgress, streamSource, type BackupOptions, type BackupProgress, type StreamEntry } from './archiver';
+export { restoreTree, restoreStream, readContent, type RestoreOptions, type RestoreProgress } from './restorer';
+export { checkRepository, type CheckOptions, type CheckReport } from './checker';
+export { forgetSnapshots, groupOf, type ForgetOptions, type ForgetDecision, type GroupKey } from './forget';
+export { prune, type PruneOptions, type PruneReport } from './prune';
+export { applyPolicy, parseDuration, formatDuration, type RetentionPolicy } from './retention';
+export {
+  listSnapshots, findSnapshot, findParent, loadSnapshot, BACKUP_TYPES,
+  type Snapshot, type SnapshotRef, type SnapshotStats, type BackupType,
+} from './snapshot';
+export { loadTree, type Tree, type TreeNode, type FileNode, type DirNode, type SymlinkNode } from './tree';
+export { addPassphraseKey, addRecoveryKey, removeKey, rotateKeys, type RotationResult } from './keys';
+export { generateRecoveryKeyPair, type KeySlot } from './crypto/keySlots';

@@ -1,0 +1,102 @@
+import { createHash } from 'node:crypto';
+import { open, seal, type Keyring } from '../crypto/keyring';
+import { CorruptionError } from '../errors';
+
+/**
+ * A pack is many sealed blobs in one object, so S3 sees few large objects:
+ *
+ *   blob 1 | blob 2 | … | sealed header | header length (u32 LE)
+ *
+ * The header lists each blob's type, id, sealed length and plain length in
+ * order; offsets follow from the lengths. The pack's id is the SHA-256 of the
+ * whole object, so a reader can verify a pack without any key.
+ */
+export type BlobType = 'data' | 'tree';
+
+export interface PackEntry {
+  id: string;
+  type: BlobType;
+  offset: number;
+  length: number;
+  rawLength: number;
+}
+
+const ENTRY_BYTES = 1 + 32 + 4 + 4;
+const HEADER_AAD = 'dbm-pack-header';
+const TYPE_CODES: Record<BlobType, number> = { data: 0, tree: 1 };
+
+export class PackBuilder {
+  private parts: Buffer[] = [];
+  readonly entries: PackEntry[] = [];
+  size = 0;
+
+  add(type: BlobType, id: string, sealed: Buffer, rawLength: number): void {
+    this.entries.push({ id, type, offset: this.size, length: sealed.length, rawLength });
+    this.parts.push(sealed);
+    this.size += sealed.length;
+  }
+
+  get count(): number {
+    return this.entries.length;
+  }
+
+  finish(ring: Keyring): { id: string; data: Buffer; entries: PackEntry[] } {
+    const header = encodeHeader(this.entries);
+    const sealedHeader = seal(ring, header, HEADER_AAD);
+    const trailer = Buffer.allocUnsafe(4);
+    trailer.writeUInt32LE(sealedHeader.length, 0);
+    const data = Buffer.concat([...this.parts, sealedHeader, trailer]);
+    this.parts = [];
+    return { id: createHash('sha256').update(data).digest('hex'), data, entries: this.entries };
+  }
+}
+
+function encodeHeader(entries: PackEntry[]): Buffer {
+  const out = Buffer.allocUnsafe(entries.length * ENTRY_BYTES);
+  let pos = 0;
+  for (const e of entries) {
+    out[pos] = TYPE_CODES[e.type];
+    Buffer.from(e.id, 'hex').copy(out, pos + 1);
+    out.writeUInt32LE(e.length, pos + 33);
+    out.writeUInt32LE(e.rawLength, pos + 37);
+    pos += ENTRY_BYTES;
+  }
+  return out;
+}
+
+/** Reads the blob list of a whole pack held in memory (check --read-data, prune). */
+export function parsePack(ring: Keyring, pack: Buffer, packId: string): PackEntry[] {
+  const what = `pack ${packId.slice(0, 12)}`;
+  if (pack.length < 4) throw new CorruptionError(`${what} is truncated`);
+  const headerLength = pack.readUInt32LE(pack.length - 4);
+  if (headerLength + 4 > pack.length) throw new CorruptionError(`${what} has a header length beyond its size`);
+  const headerStart = pack.length - 4 - headerLength;
+  const header = open(ring, pack.subarray(headerStart, pack.length - 4), HEADER_AAD, `${what} header`);
+  return decodeHeader(header, headerStart, what);
+}
+
+function decodeHeader(header: Buffer, dataEnd: number, what: string): PackEntry[] {
+  if (header.length % ENTRY_BYTES !== 0) throw new CorruptionError(`${what} header has a partial entry`);
+  const entries: PackEntry[] = [];
+  let offset = 0;
+  for (let pos = 0; pos < header.length; pos += ENTRY_BYTES) {
+    const code = header[pos];
+    const type: BlobType | undefined = code === 0 ? 'data' : code === 1 ? 'tree' : undefined;
+    if (!type) throw new CorruptionError(`${what} header has unknown blob type ${code}`);
+    const length = header.readUInt32LE(pos + 33);
+    entries.push({
+      id: header.subarray(pos + 1, pos + 33).toString('hex'),
+      type,
+      offset,
+      length,
+      rawLength: header.readUInt32LE(pos + 37),
+    });
+    offset += length;
+  }
+  if (offset !== dataEnd) throw new CorruptionError(`${what} header does not match its blobs`);
+  return entries;
+}
+
+export function packHash(data: Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
+}

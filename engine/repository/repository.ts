@@ -1,0 +1,259 @@
+import { createHash } from 'node:crypto';
+import { Chunker } from '../chunker';
+import { compress, decompress } from '../compression';
+import { ByteBudget, Semaphore, forEachLimit } from '../concurrency';
+import { blobId, newKeyring, open, seal, type Keyring } from '../crypto/keyring';
+import { makePassphraseSlot, openPassphraseSlot, openRsaSlot, parseSlot, type KeySlot } from '../crypto/keySlots';
+import { CorruptionError, InvalidInputError, NotFoundError, RepositoryNotFoundError, WrongKeyError } from '../errors';
+import { listAll, type Storage } from '../storage/storage';
+import { BlobIndex, validateIndexFile, type IndexFile } from './blobIndex';
+import { newConfig, type RepoConfig } from './config';
+import { CONFIG_KEY, INDEX_PREFIX, KEYS_PREFIX, indexKey, keyKey, packKey } from './layout';
+import { PackBuilder, type BlobType } from './pack';
+
+export interface OpenOptions {
+  passphrase?: string;
+  /** PEM private key of an RSA recovery slot. */
+  recoveryKey?: string;
+}
+
+export interface InitOptions {
+  passphrase: string;
+  config?: Parameters<typeof newConfig>[0];
+}
+
+/** Counters a writer keeps, for stats and progress. */
+export interface WriteCounters {
+  blobsAdded: number;
+  /** plain bytes of blobs that were new to the repository */
+  bytesAdded: number;
+  /** bytes written to storage (sealed, compressed, with pack headers) */
+  bytesStored: number;
+  packsWritten: number;
+}
+
+const UPLOADS_IN_FLIGHT = 2;
+const COMPRESSION_BUDGET = 64 * 1024 * 1024;
+/** Write an index object every this many packs, so an interrupted backup's data is reused. */
+const PACKS_PER_INDEX = 64;
+
+/**
+ * An open repository: keys, config, the blob index and the pack writer.
+ * Everything above (archiver, restorer, checker, prune) works through it.
+ */
+export class Repository {
+  readonly index = new BlobIndex();
+  readonly chunker: Chunker;
+  readonly counters: WriteCounters = { blobsAdded: 0, bytesAdded: 0, bytesStored: 0, packsWritten: 0 };
+  private indexLoaded = false;
+  private packer = new PackBuilder();
+  private readonly pending = new Set<string>();
+  private readonly uploads = new Semaphore(UPLOADS_IN_FLIGHT);
+  private readonly inFlight = new Set<Promise<void>>();
+  private readonly compressionBudget = new ByteBudget(COMPRESSION_BUDGET);
+  private unindexed: IndexFile['packs'] = [];
+  private writeError: unknown = null;
+
+  private constructor(
+    readonly storage: Storage,
+    readonly keyring: Keyring,
+    readonly config: RepoConfig,
+    /** the key slot this session opened with */
+    readonly slot: KeySlot,
+  ) {
+    this.chunker = new Chunker(config.chunker);
+  }
+
+  static async init(storage: Storage, opts: InitOptions): Promise<Repository> {
+    await storage.create();
+    if (await storage.stat(CONFIG_KEY)) {
+      throw new InvalidInputError(`a repository already exists at ${storage.location}`);
+    }
+    const ring = newKeyring();
+    const slot = await makePassphraseSlot(ring, opts.passphrase);
+    const config = newConfig(opts.config);
+    // Key first, config last: a repository exists once its config does.
+    await storage.put(keyKey(slot.id), Buffer.from(JSON.stringify(slot, null, 2)));
+    await storage.put(CONFIG_KEY, seal(ring, Buffer.from(JSON.stringify(config)), 'dbm-config'));
+    return new Repository(storage, ring, config, slot);
+  }
+
+  static async open(storage: Storage, opts: OpenOptions): Promise<Repository> {
+    let sealedConfig: Buffer;
+    try {
+      sealedConfig = await storage.get(CONFIG_KEY);
+    } catch (err) {
+      if (err instanceof NotFoundError) throw new RepositoryNotFoundError(`no repository at ${storage.location}`);
+      throw err;
+    }
+    const { ring, slot } = await openAnySlot(storage, opts);
+    const config = JSON.parse(open(ring, sealedConfig, 'dbm-config', 'repository config').toString('utf8')) as RepoConfig;
+    if (config.version !== 1) throw new CorruptionError(`repository config version ${config.version} is not supported`);
+    return new Repository(storage, ring, config, slot);
+  }
+
+  /** Encrypt and store a small object (snapshot, index, lock, report). Returns its content id. */
+  async putSealed(keyFor: (id: string) => string, value: unknown, aad: string): Promise<{ id: string; key: string; size: number }> {
+    const payload = await compress(Buffer.from(JSON.stringify(value)), this.config.compressionLevel);
+    const sealed = seal(this.keyring, payload, aad);
+    const id = createHash('sha256').update(sealed).digest('hex');
+    const key = keyFor(id);
+    await this.storage.put(key, sealed);
+    return { id, key, size: sealed.length };
+  }
+
+  async getSealed<T>(key: string, aad: string, what: string): Promise<T> {
+    const sealed = await this.storage.get(key);
+    const payload = open(this.keyring, sealed, aad, what);
+    const plain = await decompress(payload, what).catch((err: Error) => {
+      throw new CorruptionError(err.message);
+    });
+    try {
+      return JSON.parse(plain.toString('utf8')) as T;
+    } catch {
+      throw new CorruptionError(`${what} is not valid JSON`);
+    }
+  }
+
+  /** Loads every index object. Unreadable ones are an error: check reports them. */
+  async loadIndex(): Promise<void> {
+    if (this.indexLoaded) return;
+    const objects = await listAll(this.storage, INDEX_PREFIX);
+    const files: IndexFile[] = new Array(objects.length);
+    await forEachLimit(objects.keys(), 8, async (i) => {
+      const what = `index ${objects[i].key.slice(INDEX_PREFIX.length, INDEX_PREFIX.length + 12)}`;
+      files[i] = validateIndexFile(await this.getSealed(objects[i].key, 'dbm-index', what), what);
+    });
+    for (const file of files) this.index.addFile(file);
+    this.indexLoaded = true;
+  }
+
+  hasBlob(id: string): boolean {
+    return this.index.has(id) || this.pending.has(id);
+  }
+
+  /**
+   * Store a blob unless the repository already has it. Returns once the blob
+   * is queued in a pack; `flush` makes it durable and indexed.
+   */
+  async saveBlob(type: BlobType, data: Buffer, knownId?: string): Promise<{ id: string; added: boolean }> {
+    this.throwIfFailed();
+    const id = knownId ?? blobId(this.keyring, data);
+    if (this.hasBlob(id)) return { id, added: false };
+    this.pending.add(id);
+    await this.compressionBudget.take(data.length);
+    let sealed: Buffer;
+    try {
+      const payload = await compress(data, this.config.compressionLevel);
+      sealed = seal(this.keyring, payload, Buffer.from(id, 'hex'));
+    } finally {
+      this.compressionBudget.give(data.length);
+    }
+    this.packer.add(type, id, sealed, data.length);
+    this.counters.blobsAdded++;
+    this.counters.bytesAdded += data.length;
+    if (this.packer.size >= this.config.packSize) await this.finishPack();
+    return { id, added: true };
+  }
+
+  /** Put an already sealed blob into a new pack as it is (prune's repack). */
+  async copySealedBlob(type: BlobType, id: string, sealed: Buffer, rawLength: number): Promise<void> {
+    this.throwIfFailed();
+    this.packer.add(type, id, sealed, rawLength);
+    if (this.packer.size >= this.config.packSize) await this.finishPack();
+  }
+
+  private async finishPack(): Promise<void> {
+    const builder = this.packer;
+    if (builder.count === 0) return;
+    this.packer = new PackBuilder();
+    const release = await this.uploads.acquire();
+    const { id, data, entries } = builder.finish(this.keyring);
+    const upload = (async () => {
+      try {
+        await this.storage.put(packKey(id), data);
+        this.index.addPack(id, data.length, entries);
+        for (const e of entries) this.pending.delete(e.id);
+        this.counters.bytesStored += data.length;
+        this.counters.packsWritten++;
+        this.unindexed.push({ id, size: data.length, blobs: entries });
+        if (this.unindexed.length >= PACKS_PER_INDEX) await this.writeIndex();
+      } catch (err) {
+        this.writeError ??= err;
+      } finally {
+        release();
+      }
+    })();
+    this.inFlight.add(upload);
+    void upload.finally(() => this.inFlight.delete(upload));
+  }
+
+  private async writeIndex(): Promise<void> {
+    if (this.unindexed.length === 0) return;
+    const packs = this.unindexed;
+    this.unindexed = [];
+    const file: IndexFile = { version: 1, packs };
+    const { size } = await this.putSealed(indexKey, file, 'dbm-index');
+    this.counters.bytesStored += size;
+  }
+
+  /** Close the open pack, wait for uploads, write the index for them. */
+  async flush(): Promise<void> {
+    this.throwIfFailed();
+    await this.finishPack();
+    while (this.inFlight.size > 0) await Promise.all([...this.inFlight]);
+    this.throwIfFailed();
+    await this.writeIndex();
+  }
+
+  private throwIfFailed(): void {
+    if (this.writeError) throw this.writeError;
+  }
+
+  /** Reads, decrypts, decompresses and authenticates one blob. */
+  async loadBlob(id: string): Promise<Buffer> {
+    const loc = this.index.get(id);
+    if (!loc) throw new NotFoundError(`blob ${id.slice(0, 12)} is not in the index`);
+    const sealed = await this.storage.getRange(packKey(loc.pack), loc.offset, loc.length);
+    if (sealed.length !== loc.length) {
+      throw new CorruptionError(`pack ${loc.pack.slice(0, 12)} is truncated (blob ${id.slice(0, 12)})`);
+    }
+    return this.openBlob(id, sealed, loc.pack);
+  }
+
+  /** Decrypts a sealed blob and checks that its content still hashes to its id. */
+  async openBlob(id: string, sealed: Buffer, pack: string): Promise<Buffer> {
+    const what = `blob ${id.slice(0, 12)} in pack ${pack.slice(0, 12)}`;
+    const payload = open(this.keyring, sealed, Buffer.from(id, 'hex'), what);
+    const data = await decompress(payload, what).catch((err: Error) => {
+      throw new CorruptionError(err.message);
+    });
+    if (blobId(this.keyring, data) !== id) throw new CorruptionError(`${what} does not match its id`);
+    return data;
+  }
+
+  async listSlots(): Promise<KeySlot[]> {
+    const objects = await listAll(this.storage, KEYS_PREFIX);
+    return Promise.all(objects.map(async (o) => parseSlot(await this.storage.get(o.key), o.key)));
+  }
+}
+
+async function openAnySlot(storage: Storage, opts: OpenOptions): Promise<{ ring: Keyring; slot: KeySlot }> {
+  if (!opts.passphrase && !opts.recoveryKey) throw new InvalidInputError('no passphrase or recovery key given');
+  const objects = await listAll(storage, KEYS_PREFIX);
+  const slots = await Promise.all(objects.map(async (o) => parseSlot(await storage.get(o.key), o.key)));
+  // Newest first: after an interrupted rotation the newer keyring wins.
+  slots.sort((a, b) => (a.created < b.created ? 1 : a.created > b.created ? -1 : 0));
+  for (const slot of slots) {
+    const ring =
+      slot.type === 'passphrase' && opts.passphrase
+        ? await openPassphraseSlot(slot, opts.passphrase)
+        : slot.type === 'rsa' && opts.recoveryKey
+          ? openRsaSlot(slot, opts.recoveryKey)
+          : null;
+    if (ring) return { ring, slot };
+  }
+  throw new WrongKeyError(
+    opts.recoveryKey ? 'the recovery key opens no key slot of this repository' : 'wrong passphrase: no key slot opens with it',
+  );
+}

@@ -1,0 +1,123 @@
+import { CorruptionError, InvalidInputError, NotFoundError } from './errors';
+import { HEX64, SNAPSHOTS_PREFIX, idOf, snapshotKey } from './repository/layout';
+import type { Repository } from './repository/repository';
+import { listAll } from './storage/storage';
+
+export type BackupType = 'full' | 'incremental' | 'differential';
+export const BACKUP_TYPES: readonly BackupType[] = ['full', 'incremental', 'differential'];
+
+export interface SnapshotStats {
+  files: number;
+  dirs: number;
+  /** files taken from the parent snapshot without reading them */
+  filesUnchanged: number;
+  bytesRead: number;
+  /** plain bytes of data that was new to the repository */
+  bytesAdded: number;
+  /** bytes written to storage (compressed, encrypted, with pack overhead) */
+  bytesStored: number;
+  /** total plain size of everything in the snapshot */
+  totalSize: number;
+  durationMs: number;
+}
+
+/**
+ * A snapshot manifest: the single commit point of a backup. It is written
+ * last, after every pack and index it depends on, so it never names data
+ * that is not stored.
+ */
+export interface Snapshot {
+  version: 1;
+  time: string;
+  target: string;
+  type: BackupType;
+  /** 'tree' for file trees, 'stream' for named byte streams (dumps) */
+  kind: 'tree' | 'stream';
+  hostname: string;
+  username: string;
+  paths: string[];
+  tags: Record<string, string>;
+  tree: string;
+  parent: string | null;
+  stats: SnapshotStats;
+  /** target-specific facts (server version, row counts, …) */
+  meta?: Record<string, unknown>;
+  program: string;
+}
+
+export interface SnapshotRef {
+  id: string;
+  key: string;
+  snapshot: Snapshot;
+}
+
+const SNAPSHOT_AAD = 'dbm-snapshot';
+export const TARGET_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+
+export function checkTargetName(target: string): void {
+  if (!TARGET_NAME.test(target)) {
+    throw new InvalidInputError(`target name ${JSON.stringify(target)} must be lowercase letters, digits, '.', '_' or '-'`);
+  }
+}
+
+export async function saveSnapshot(repo: Repository, snapshot: Snapshot): Promise<SnapshotRef> {
+  checkTargetName(snapshot.target);
+  const time = new Date(snapshot.time);
+  const { id, key } = await repo.putSealed((sid) => snapshotKey(snapshot.target, time, sid), snapshot, SNAPSHOT_AAD);
+  return { id, key, snapshot };
+}
+
+export async function loadSnapshot(repo: Repository, key: string): Promise<SnapshotRef> {
+  const id = idOf(key);
+  const snapshot = await repo.getSealed<Snapshot>(key, SNAPSHOT_AAD, `snapshot ${id.slice(0, 8)}`);
+  if (!snapshot || snapshot.version !== 1 || !HEX64.test(snapshot.tree) || typeof snapshot.target !== 'string') {
+    throw new CorruptionError(`snapshot ${id.slice(0, 8)} has an unknown shape`);
+  }
+  return { id, key, snapshot };
+}
+
+export interface SnapshotFilter {
+  target?: string;
+  tags?: Record<string, string>;
+}
+
+/** Every snapshot, oldest first. */
+export async function listSnapshots(repo: Repository, filter: SnapshotFilter = {}): Promise<SnapshotRef[]> {
+  const prefix = filter.target ? `${SNAPSHOTS_PREFIX}${filter.target}/` : SNAPSHOTS_PREFIX;
+  const objects = await listAll(repo.storage, prefix);
+  const refs: SnapshotRef[] = [];
+  for (const o of objects) {
+    const ref = await loadSnapshot(repo, o.key);
+    if (filter.tags && !Object.entries(filter.tags).every(([k, v]) => ref.snapshot.tags[k] === v)) continue;
+    refs.push(ref);
+  }
+  return refs.sort((a, b) => Date.parse(a.snapshot.time) - Date.parse(b.snapshot.time) || (a.id < b.id ? -1 : 1));
+}
+
+/** Resolves `latest`, a full id or a unique prefix (at least 4 hex digits). */
+export async function findSnapshot(repo: Repository, ref: string, filter: SnapshotFilter = {}): Promise<SnapshotRef> {
+  if (ref === 'latest') {
+    const all = await listSnapshots(repo, filter);
+    if (all.length === 0) throw new NotFoundError(`no snapshot${filter.target ? ` of target ${filter.target}` : ''} exists`);
+    return all[all.length - 1];
+  }
+  if (!/^[0-9a-f]{4,64}$/.test(ref)) throw new InvalidInputError(`snapshot id ${JSON.stringify(ref)} is not 'latest' or a hex id`);
+  const prefix = filter.target ? `${SNAPSHOTS_PREFIX}${filter.target}/` : SNAPSHOTS_PREFIX;
+  const matches = (await listAll(repo.storage, prefix)).filter((o) => idOf(o.key).startsWith(ref));
+  if (matches.length === 0) throw new NotFoundError(`no snapshot ${ref}`);
+  if (matches.length > 1) throw new InvalidInputError(`snapshot id ${ref} is ambiguous (${matches.length} match); give more digits`);
+  return loadSnapshot(repo, matches[0].key);
+}
+
+/**
+ * The parent a backup of this type builds on: incremental takes the latest
+ * snapshot of the same target and paths; differential the latest full one.
+ */
+export async function findParent(repo: Repository, target: string, type: BackupType, paths: string[]): Promise<SnapshotRef | null> {
+  if (type === 'full') return null;
+  const samePaths = (s: Snapshot): boolean => JSON.stringify([...s.paths].sort()) === JSON.stringify([...paths].sort());
+  const candidates = (await listSnapshots(repo, { target })).filter(
+    (r) => samePaths(r.snapshot) && (type === 'incremental' || r.snapshot.type === 'full'),
+  );
+  return candidates.length > 0 ? candidates[candidates.length - 1] : null;
+}

@@ -1,0 +1,119 @@
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { NotFoundError } from '../errors';
+import type { ObjectInfo, Storage } from './storage';
+
+const TMP_MARK = '.tmp-';
+
+/** A repository in a local directory. Writes go to a temp file, fsync, rename. */
+export class LocalStorage implements Storage {
+  readonly location: string;
+
+  constructor(private readonly root: string) {
+    this.root = path.resolve(root);
+    this.location = this.root;
+  }
+
+  private file(key: string): string {
+    return path.join(this.root, ...key.split('/'));
+  }
+
+  async create(): Promise<void> {
+    await fs.mkdir(this.root, { recursive: true });
+  }
+
+  async put(key: string, data: Buffer): Promise<void> {
+    const target = this.file(key);
+    await fs.mkdir(path.dirname(target), { recursive: true });
+    const tmp = `${target}${TMP_MARK}${randomBytes(6).toString('hex')}`;
+    const handle = await fs.open(tmp, 'wx', 0o600);
+    try {
+      await handle.writeFile(data);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    try {
+      await fs.rename(tmp, target);
+    } catch (err) {
+      await fs.rm(tmp, { force: true });
+      throw err;
+    }
+  }
+
+  async get(key: string): Promise<Buffer> {
+    try {
+      return await fs.readFile(this.file(key));
+    } catch (err) {
+      throw mapMissing(err, key);
+    }
+  }
+
+  async getRange(key: string, offset: number, length: number): Promise<Buffer> {
+    let handle: fs.FileHandle;
+    try {
+      handle = await fs.open(this.file(key), 'r');
+    } catch (err) {
+      throw mapMissing(err, key);
+    }
+    try {
+      const buf = Buffer.allocUnsafe(length);
+      let done = 0;
+      while (done < length) {
+        const { bytesRead } = await handle.read(buf, done, length - done, offset + done);
+        if (bytesRead === 0) break;
+        done += bytesRead;
+      }
+      return done === length ? buf : buf.subarray(0, done);
+    } finally {
+      await handle.close();
+    }
+  }
+
+  async stat(key: string): Promise<ObjectInfo | null> {
+    try {
+      const st = await fs.stat(this.file(key));
+      return st.isFile() ? { key, size: st.size } : null;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw err;
+    }
+  }
+
+  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+    // Walk from the deepest directory the prefix names, then filter by prefix.
+    const slash = prefix.lastIndexOf('/');
+    const baseKey = slash >= 0 ? prefix.slice(0, slash) : '';
+    yield* this.walk(baseKey, prefix);
+  }
+
+  private async *walk(dirKey: string, prefix: string): AsyncIterable<ObjectInfo> {
+    let entries;
+    try {
+      entries = await fs.readdir(dirKey ? this.file(dirKey) : this.root, { withFileTypes: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return;
+      throw err;
+    }
+    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const entry of entries) {
+      const key = dirKey ? `${dirKey}/${entry.name}` : entry.name;
+      if (entry.isDirectory()) {
+        if (key.startsWith(prefix) || prefix.startsWith(`${key}/`)) yield* this.walk(key, prefix);
+      } else if (entry.isFile() && key.startsWith(prefix) && !entry.name.includes(TMP_MARK)) {
+        const st = await fs.stat(this.file(key)).catch(() => null);
+        if (st) yield { key, size: st.size };
+      }
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    await fs.rm(this.file(key), { force: true });
+  }
+}
+
+function mapMissing(err: unknown, key: string): unknown {
+  if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new NotFoundError(`object ${key} does not exist`);
+  return err;
+}

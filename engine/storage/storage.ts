@@ -1,0 +1,33 @@
+/**
+ * The one interface every backend implements. Keys are slash-separated
+ * relative names (`data/ab/ab12…`, `snapshots/files/2026-11-26/…`). Objects
+ * are written whole and never modified in place; the largest is a pack
+ * (~16 MiB), so whole-object buffers keep memory bounded.
+ */
+export interface ObjectInfo {
+  key: string;
+  size: number;
+}
+
+export interface Storage {
+  /** Human-readable location, safe to print (no secrets). */
+  readonly location: string;
+  /** Create the container (bucket / directory) if it does not exist. */
+  create(): Promise<void>;
+  /** Atomically write a whole object (readers see all of it or nothing). */
+  put(key: string, data: Buffer): Promise<void>;
+  get(key: string): Promise<Buffer>;
+  getRange(key: string, offset: number, length: number): Promise<Buffer>;
+  /** Size of an object, or null when it does not exist. */
+  stat(key: string): Promise<ObjectInfo | null>;
+  /** Every object whose key starts with prefix (recursive). */
+  list(prefix: string): AsyncIterable<ObjectInfo>;
+  /** Delete an object; deleting a missing object is not an error. */
+  delete(key: string): Promise<void>;
+}
+
+export async function listAll(storage: Storage, prefix: string): Promise<ObjectInfo[]> {
+  const out: ObjectInfo[] = [];
+  for await (const info of storage.list(prefix)) out.push(info);
+  return out;
+}

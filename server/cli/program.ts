@@ -1,0 +1,37 @@
+import { Command, CommanderError } from 'commander';
+import { describeError } from '../../engine';
+import { EXIT, exitCodeFor } from './exitCodes';
+import { registerRepo } from './repo';
+
+export function buildProgram(): Command {
+  const program = new Command('data-backup-manager')
+    .description('Encrypted, deduplicated backups of PostgreSQL, files and MinIO buckets')
+    .version('0.1.0')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  registerRepo(program);
+  // Sub-commands exit through our handler too.
+  const override = (cmd: Command): void => {
+    cmd.exitOverride();
+    cmd.commands.forEach(override);
+  };
+  override(program);
+  return program;
+}
+
+/** Runs the CLI: one line per error, exit codes from exitCodes.ts, no stack traces. */
+export async function run(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // commander already printed its message; help and version are not failures
+      process.exitCode = err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+      return;
+    }
+    process.stderr.write(`error: ${describeError(err)}\n`);
+    if (process.env.DBM_DEBUG) process.stderr.write(`${(err as Error).stack}\n`);
+    process.exitCode = exitCodeFor(err);
+  }
+}

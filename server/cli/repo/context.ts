@@ -1,0 +1,94 @@
+import { readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { openStorage, parseDuration, Repository, type Storage } from '../../../engine';
+import { UsageError } from '../exitCodes';
+
+/** Options every `repo` command shares; flags win over the environment. */
+export interface RepoFlags {
+  repo?: string;
+  passphraseFile?: string;
+  recoveryKey?: string;
+  s3Endpoint?: string;
+  s3AccessKey?: string;
+  s3SecretKey?: string;
+  s3Region?: string;
+  retryLock?: string;
+  json?: boolean;
+}
+
+export function addRepoFlags(cmd: Command): Command {
+  return cmd
+    .option('-r, --repo <location>', 'repository: a path or s3://bucket/prefix (env DBM_REPOSITORY)')
+    .option('--passphrase-file <file>', 'read the passphrase from a file (env DBM_PASSPHRASE)')
+    .option('--recovery-key <pem-file>', 'open with an RSA recovery private key instead of a passphrase')
+    .option('--s3-endpoint <url>', 'S3 endpoint URL, e.g. http://127.0.0.1:9000 (env DBM_S3_ENDPOINT)')
+    .option('--s3-access-key <key>', 'S3 access key (env DBM_S3_ACCESS_KEY)')
+    .option('--s3-secret-key <key>', 'S3 secret key (env DBM_S3_SECRET_KEY)')
+    .option('--s3-region <region>', 'S3 region (env DBM_S3_REGION, default us-east-1)')
+    .option('--retry-lock <duration>', 'wait this long for a conflicting lock, e.g. 30s, 5m (default: fail at once)');
+}
+
+export function flagsOf(cmd: Command): RepoFlags {
+  return cmd.optsWithGlobals() as RepoFlags;
+}
+
+export function storageFrom(flags: RepoFlags): Storage {
+  const env = process.env;
+  const location = flags.repo ?? env.DBM_REPOSITORY;
+  if (!location) throw new UsageError('no repository given: use --repo or set DBM_REPOSITORY');
+  return openStorage(location, {
+    endpoint: flags.s3Endpoint ?? env.DBM_S3_ENDPOINT,
+    accessKey: flags.s3AccessKey ?? env.DBM_S3_ACCESS_KEY,
+    secretKey: flags.s3SecretKey ?? env.DBM_S3_SECRET_KEY,
+    region: flags.s3Region ?? env.DBM_S3_REGION,
+    pathStyle: env.DBM_S3_PATH_STYLE ? env.DBM_S3_PATH_STYLE !== 'false' : undefined,
+  });
+}
+
+function readSecretFile(file: string, what: string): string {
+  try {
+    return readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+  } catch (err) {
+    throw new UsageError(`cannot read ${what} file ${file} (${(err as NodeJS.ErrnoException).code ?? err})`);
+  }
+}
+
+export function passphraseFrom(flags: RepoFlags, required = true): string | undefined {
+  if (flags.passphraseFile) return readSecretFile(flags.passphraseFile, 'passphrase');
+  if (process.env.DBM_PASSPHRASE) return process.env.DBM_PASSPHRASE;
+  if (required) throw new UsageError('no passphrase: set DBM_PASSPHRASE or use --passphrase-file');
+  return undefined;
+}
+
+export async function openRepo(flags: RepoFlags): Promise<Repository> {
+  const storage = storageFrom(flags);
+  if (flags.recoveryKey) {
+    return Repository.open(storage, { recoveryKey: readSecretFile(flags.recoveryKey, 'recovery key') });
+  }
+  return Repository.open(storage, { passphrase: passphraseFrom(flags) });
+}
+
+export function lockWaitMs(flags: RepoFlags): number | undefined {
+  if (!flags.retryLock) return undefined;
+  const m = /^(\d+)s$/.exec(flags.retryLock);
+  return m ? Number(m[1]) * 1000 : parseDuration(flags.retryLock);
+}
+
+export function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+export function parseTags(values: string[] = []): Record<string, string> {
+  const tags: Record<string, string> = {};
+  for (const v of values) {
+    const eq = v.indexOf('=');
+    if (eq <= 0) throw new UsageError(`tag ${JSON.stringify(v)} is not key=value`);
+    tags[v.slice(0, eq)] = v.slice(eq + 1);
+  }
+  return tags;
+}
+
+export function wholeNumber(value: string, flag: string): number {
+  if (!/^\d+$/.test(value)) throw new UsageError(`${flag} takes a whole number, not ${JSON.stringify(value)}`);
+  return Number(value);
+}
