@@ -44,6 +44,8 @@ export interface BackupOptions {
   progress?: BackupProgress;
   /** how many files are read at once */
   concurrency?: number;
+  /** the snapshot's time (default: now); for imports and tests */
+  time?: Date;
 }
 
 /** A named byte stream to store (a database dump, stdin). */
@@ -141,7 +143,7 @@ async function commit(
     };
     const snapshot: Snapshot = {
       version: 1,
-      time: new Date().toISOString(),
+      time: (opts.time ?? new Date()).toISOString(),
       target: opts.target,
       // A backup with nothing to build on is a full one, whatever was asked.
       type: parent ? type : 'full',

@@ -1,0 +1,143 @@
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { Readable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import {
+  backupStreams,
+  backupTree,
+  checkRepository,
+  CorruptionError,
+  listSnapshots,
+  Repository,
+  restoreTree,
+  UnsafePathError,
+  WrongKeyError,
+} from '../../engine';
+import { saveSnapshot, type Snapshot } from '../../engine/snapshot';
+import { saveTree } from '../../engine/tree';
+import { DATA_PREFIX, INDEX_PREFIX } from '../../engine/repository/layout';
+import { listAll } from '../../engine/storage/storage';
+import { backends, newRepository, reopen, tempDir } from '../support/backends';
+import { makeSampleTree, seededBytes } from '../support/trees';
+
+function fakeSnapshot(tree: string): Snapshot {
+  return {
+    version: 1, time: new Date().toISOString(), target: 'files', type: 'full', kind: 'tree', hostname: 'h', username: 'u',
+    paths: ['/x'], tags: {}, tree, parent: null, program: 'test',
+    stats: { files: 0, dirs: 0, filesUnchanged: 0, bytesRead: 0, bytesAdded: 0, bytesStored: 0, totalSize: 0, durationMs: 0 },
+  };
+}
+
+const fileNode = (name: string, content: string[] = []) => ({
+  name, type: 'file' as const, mode: 0o644, uid: 0, gid: 0, mtimeNs: '0', size: 0, content,
+});
+
+describe.each(backends)('integrity on $name storage', (backend) => {
+  it('fails cleanly on a wrong passphrase', async () => {
+    const { loc } = await newRepository(backend);
+    await expect(Repository.open(loc.storage, { passphrase: 'not it' })).rejects.toBeInstanceOf(WrongKeyError);
+  });
+
+  it('finds a flipped byte in a pack with read-data, not with a structure check', async () => {
+    const { repo, loc } = await newRepository(backend);
+    await backupStreams(repo, [{ name: 'd', open: () => Readable.from([seededBytes('x', 2_000_000)]) }], { target: 'stream' });
+    const [pack] = await listAll(loc.storage, DATA_PREFIX);
+    const data = await loc.storage.get(pack.key);
+    data[1000] ^= 0x40;
+    await loc.storage.put(pack.key, data);
+    const fresh = await reopen(loc);
+    expect((await checkRepository(fresh)).ok).toBe(true);
+    const report = await checkRepository(fresh, { readData: true });
+    expect(report.ok).toBe(false);
+    expect(report.errors.join('\n')).toMatch(/does not match its hash/);
+    expect(report.errors.join('\n')).toMatch(/failed authentication/);
+  });
+
+  it('reports a missing pack and the snapshot that needs it', async () => {
+    const { repo, loc } = await newRepository(backend);
+    await backupStreams(repo, [{ name: 'd', open: () => Readable.from([seededBytes('y', 100_000)]) }], { target: 'stream' });
+    const [pack] = await listAll(loc.storage, DATA_PREFIX);
+    await loc.storage.delete(pack.key);
+    const report = await checkRepository(await reopen(loc));
+    expect(report.ok).toBe(false);
+    expect(report.errors.join('\n')).toMatch(/missing from storage/);
+  });
+
+  it('reports a truncated pack and a truncated index', async () => {
+    const { repo, loc } = await newRepository(backend);
+    await backupStreams(repo, [{ name: 'd', open: () => Readable.from([seededBytes('z', 300_000)]) }], { target: 'stream' });
+    const [pack] = await listAll(loc.storage, DATA_PREFIX);
+    await loc.storage.put(pack.key, (await loc.storage.get(pack.key)).subarray(0, 1000));
+    let report = await checkRepository(await reopen(loc), { readData: true });
+    expect(report.errors.join('\n')).toMatch(/has size 1000/);
+
+    const [index] = await listAll(loc.storage, INDEX_PREFIX);
+    await loc.storage.put(index.key, (await loc.storage.get(index.key)).subarray(0, 20));
+    report = await checkRepository(await reopen(loc));
+    expect(report.ok).toBe(false);
+    expect(report.errors[0]).toMatch(/index: index [0-9a-f]+ (is truncated|failed authentication)/);
+  });
+
+  it('refuses a snapshot whose entries climb out of the restore target', async () => {
+    const { repo } = await newRepository(backend);
+    for (const evil of ['../escape', '/etc/passwd', 'a/../../b', '..', '']) {
+      await repo.loadIndex();
+      const tree = await saveTree(repo, { nodes: [fileNode(evil)] });
+      await repo.flush();
+      const ref = await saveSnapshot(repo, fakeSnapshot(tree));
+      const out = path.join(tempDir(), 'target');
+      await expect(restoreTree(repo, ref, out)).rejects.toBeInstanceOf(UnsafePathError);
+      await expect(fs.readdir(out)).resolves.toEqual([]);
+    }
+  });
+
+  it('refuses a snapshot that lists one name twice (a symlink and a directory)', async () => {
+    const { repo } = await newRepository(backend);
+    await repo.loadIndex();
+    const inner = await saveTree(repo, { nodes: [fileNode('passwd')] });
+    const tree = await saveTree(repo, {
+      nodes: [
+        { name: 'x', type: 'symlink', mode: 0o777, uid: 0, gid: 0, mtimeNs: '0', target: '/etc' },
+        { name: 'x', type: 'dir', mode: 0o755, uid: 0, gid: 0, mtimeNs: '0', subtree: inner },
+      ],
+    });
+    await repo.flush();
+    const ref = await saveSnapshot(repo, fakeSnapshot(tree));
+    await expect(restoreTree(repo, ref, tempDir())).rejects.toThrow(/twice/);
+  });
+
+  it('never writes through a symlink planted in the restore target', async () => {
+    const { repo } = await newRepository(backend);
+    const src = path.join(tempDir(), 'src');
+    await makeSampleTree(src);
+    const ref = await backupTree(repo, [src], { target: 'files' });
+    const outside = tempDir('dbm-outside-');
+    const target = tempDir();
+    // target/src/docs -> outside: restoring docs/readme.txt would land outside
+    await fs.mkdir(path.join(target, 'src'));
+    await fs.symlink(outside, path.join(target, 'src', 'docs'));
+    await expect(restoreTree(repo, ref, target)).rejects.toThrow(/through symlink/);
+    expect(await fs.readdir(outside)).toEqual([]);
+
+    // A planted symlink where a file goes is replaced, not followed.
+    const target2 = tempDir();
+    const victim = path.join(outside, 'victim');
+    await fs.writeFile(victim, 'untouched');
+    await fs.mkdir(path.join(target2, 'src'));
+    await fs.symlink(victim, path.join(target2, 'src', 'script.sh'));
+    await restoreTree(repo, ref, target2);
+    expect(await fs.readFile(victim, 'utf8')).toBe('untouched');
+    expect((await fs.lstat(path.join(target2, 'src', 'script.sh'))).isFile()).toBe(true);
+  });
+
+  it('rejects a tampered snapshot manifest', async () => {
+    const { repo, loc } = await newRepository(backend);
+    const src = path.join(tempDir(), 'src');
+    await makeSampleTree(src);
+    const ref = await backupTree(repo, [src], { target: 'files' });
+    const data = await loc.storage.get(ref.key);
+    data[data.length - 3] ^= 1;
+    await loc.storage.put(ref.key, data);
+    await expect(listSnapshots(await reopen(loc))).rejects.toBeInstanceOf(CorruptionError);
+  });
+});

@@ -1,0 +1,74 @@
+import { describe, expect, it } from 'vitest';
+import { Chunker, type ByteSource } from '../../engine/chunker';
+import { seededBytes } from '../support/trees';
+
+const params = { min: 16 * 1024, avg: 64 * 1024, max: 256 * 1024, seed: 'ab'.repeat(32) };
+
+function sourceOf(data: Buffer, pieceSize: number): ByteSource {
+  let pos = 0;
+  return {
+    async read(into, offset, length) {
+      const n = Math.min(length, pieceSize, data.length - pos);
+      data.copy(into, offset, pos, pos + n);
+      pos += n;
+      return n;
+    },
+  };
+}
+
+async function cut(chunker: Chunker, data: Buffer, pieceSize = 1 << 20): Promise<Buffer[]> {
+  const out: Buffer[] = [];
+  for await (const c of chunker.chunks(sourceOf(data, pieceSize))) out.push(Buffer.from(c));
+  return out;
+}
+
+describe('chunker', () => {
+  const data = seededBytes('chunker', 4 * 1024 * 1024);
+
+  it('reassembles to the input, within min and max sizes', async () => {
+    const chunks = await cut(new Chunker(params), data);
+    expect(Buffer.concat(chunks).equals(data)).toBe(true);
+    chunks.slice(0, -1).forEach((c) => {
+      expect(c.length).toBeGreaterThanOrEqual(params.min);
+      expect(c.length).toBeLessThanOrEqual(params.max);
+    });
+    const mean = data.length / chunks.length;
+    expect(mean).toBeGreaterThan(params.min);
+    expect(mean).toBeLessThan(params.max / 2);
+  });
+
+  it('cuts at the same places whatever the read sizes', async () => {
+    const chunker = new Chunker(params);
+    const a = (await cut(chunker, data, 1 << 20)).map((c) => c.length);
+    const b = (await cut(chunker, data, 4099)).map((c) => c.length);
+    expect(b).toEqual(a);
+  });
+
+  it('resynchronises after an insertion: later chunks are unchanged', async () => {
+    const chunker = new Chunker(params);
+    const edited = Buffer.concat([data.subarray(0, 1000), Buffer.from('INSERTED'), data.subarray(1000)]);
+    const before = new Set((await cut(chunker, data)).map((c) => c.toString('base64')));
+    const after = await cut(chunker, edited);
+    const shared = after.filter((c) => before.has(c.toString('base64'))).length;
+    expect(shared).toBeGreaterThanOrEqual(after.length - 2);
+  });
+
+  it('depends on the repository seed', async () => {
+    const a = (await cut(new Chunker(params), data)).map((c) => c.length);
+    const b = (await cut(new Chunker({ ...params, seed: 'cd'.repeat(32) }), data)).map((c) => c.length);
+    expect(b).not.toEqual(a);
+  });
+
+  it('gives an empty source no chunks and a tiny one a single chunk', async () => {
+    const chunker = new Chunker(params);
+    expect(await cut(chunker, Buffer.alloc(0))).toEqual([]);
+    expect((await cut(chunker, Buffer.from('abc'))).map(String)).toEqual(['abc']);
+  });
+
+  it('never exceeds max on data with no cut point', async () => {
+    const zeros = Buffer.alloc(1024 * 1024);
+    const chunks = await cut(new Chunker(params), zeros);
+    expect(chunks.every((c) => c.length <= params.max)).toBe(true);
+    expect(Buffer.concat(chunks).equals(zeros)).toBe(true);
+  });
+});
