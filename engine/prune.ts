@@ -101,7 +101,9 @@ async function run(repo: Repository, opts: PruneOptions): Promise<PruneReport> {
     }
   }
   await repo.flush();
-  const newIndexKeys = new Set((await listAll(repo.storage, INDEX_PREFIX)).map((o) => o.key));
+  // Under the exclusive lock, any index object not listed at the start is one we just wrote.
+  const oldIndex = new Set(oldIndexKeys);
+  const newIndexKeys = new Set((await listAll(repo.storage, INDEX_PREFIX)).map((o) => o.key).filter((k) => !oldIndex.has(k)));
   // (2) index for the packs we keep
   for (let i = 0; i < keep.length; i += PACKS_PER_INDEX_FILE) {
     const { key } = await repo.putSealed(indexKey, { version: 1, packs: keep.slice(i, i + PACKS_PER_INDEX_FILE) } satisfies IndexFile, 'dbm-index');
