@@ -1,0 +1,139 @@
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { acquireLock } from '../../engine';
+import { backends, newRepository, PASSPHRASE, reopen, tempDir } from '../support/backends';
+import { runCli } from '../support/cli';
+import { describeTree, makeSampleTree, seededBytes } from '../support/trees';
+
+/** An error is one line, with no stack trace. */
+function oneLine(stderr: string): void {
+  expect(stderr.trim().split('\n')).toHaveLength(1);
+  expect(stderr).not.toMatch(/\n\s+at /);
+}
+
+describe.each(backends)('the repo CLI on $name storage', (backend) => {
+  it('inits, backs up, lists, restores, checks and forgets', async () => {
+    const loc = backend.make();
+    const env = { ...loc.env, DBM_PASSPHRASE: PASSPHRASE };
+    const init = await runCli(['repo', 'init'], env);
+    expect(init.code).toBe(0);
+    expect(init.stdout).toMatch(/^created repository [0-9a-f]{8} at /);
+    expect((await runCli(['repo', 'init'], env)).code).toBe(2); // never over an existing one
+
+    const src = path.join(tempDir(), 'src');
+    await makeSampleTree(src);
+    const backup = await runCli(['repo', 'backup', src, '--tag', 'env=test', '--exclude', '*.bin', '--json'], env);
+    expect(backup.code).toBe(0);
+    const snap = JSON.parse(backup.stdout);
+    expect(snap).toMatchObject({ target: 'files', type: 'full', files: 8 });
+    expect(snap.bytesAdded).toBeGreaterThan(0);
+
+    const list = await runCli(['repo', 'snapshots', '--json'], env);
+    expect(JSON.parse(list.stdout).map((s: { id: string }) => s.id)).toEqual([snap.id]);
+    const human = await runCli(['repo', 'snapshots'], env);
+    expect(human.stdout).toMatch(/^ID\s+TIME \(UTC\)\s+TARGET/);
+    expect(human.stdout).toContain(snap.short_id);
+
+    const out = tempDir();
+    const restore = await runCli(['repo', 'restore', snap.short_id, '--target', out], env);
+    expect(restore.code).toBe(0);
+    const expected = await describeTree(src);
+    delete expected['docs/nested/deeper/blob.bin'];
+    expect(await describeTree(path.join(out, 'src'))).toEqual(expected);
+
+    const check = await runCli(['repo', 'check', '--read-data-subset', '50%'], env);
+    expect(check.code).toBe(0);
+    expect(check.stdout).toMatch(/no errors were found/);
+
+    const forget = await runCli(['repo', 'forget', '--keep-last', '1', '--dry-run', '--json'], env);
+    expect(JSON.parse(forget.stdout).keep[0].reasons).toEqual(['last 1']);
+  });
+
+  it('pipes a stream in with --stdin and out with --stdout, byte for byte', async () => {
+    const loc = backend.make();
+    const env = { ...loc.env, DBM_PASSPHRASE: PASSPHRASE };
+    await runCli(['repo', 'init'], env);
+    const data = seededBytes('pipe', 3 * 1024 * 1024 + 5);
+    const backup = await runCli(['repo', 'backup', '--stdin', '--name', 'db.sql', '--target', 'postgres'], env, data);
+    expect(backup.code).toBe(0);
+    const restore = await runCli(['repo', 'restore', 'latest', '--from', 'postgres', '--stdout'], env);
+    expect(restore.code).toBe(0);
+    expect(restore.stdoutBytes.equals(data)).toBe(true);
+  });
+
+  it('opens with a generated recovery key when the passphrase is lost', async () => {
+    const { loc } = await newRepository(backend);
+    const dir = tempDir();
+    const pem = path.join(dir, 'recovery.pem');
+    const add = await runCli(['repo', 'key', 'add', '--generate-recovery-key', pem], { ...loc.env, DBM_PASSPHRASE: PASSPHRASE });
+    expect(add.code).toBe(0);
+    expect((await fs.stat(pem)).mode & 0o777).toBe(0o600);
+    const list = await runCli(['repo', 'key', 'list', '--recovery-key', pem, '--json'], loc.env);
+    expect(list.code).toBe(0);
+    expect(JSON.parse(list.stdout).map((s: { type: string }) => s.type).sort()).toEqual(['passphrase', 'rsa']);
+  });
+});
+
+describe('repo CLI exit codes', () => {
+  const local = backends[0];
+
+  it('2 for usage errors, each a single line', async () => {
+    const { loc } = await newRepository(local);
+    const env = { ...loc.env, DBM_PASSPHRASE: PASSPHRASE };
+    for (const args of [
+      ['repo', 'backup', '/tmp', '--type', 'weekly'],
+      ['repo', 'backup'],
+      ['repo', 'backup', '--stdin'],
+      ['repo', 'restore', 'latest'],
+      ['repo', 'forget'],
+      ['repo', 'forget', '--keep-last', 'many'],
+      ['repo', 'check', '--read-data-subset', '150%'],
+      ['repo', 'restore', 'zz-not-hex', '--target', '/tmp/x'],
+      ['repo', 'backup', '/no/such/dir'],
+    ]) {
+      const r = await runCli(args, env);
+      expect(r.code, args.join(' ')).toBe(2);
+      oneLine(r.stderr);
+    }
+    const noPass = await runCli(['repo', 'snapshots'], loc.env);
+    expect(noPass.code).toBe(2);
+    expect(noPass.stderr).toMatch(/no passphrase/);
+  });
+
+  it('10 when there is no repository, 12 for a wrong passphrase', async () => {
+    const empty = tempDir();
+    const none = await runCli(['repo', 'snapshots', '--repo', empty], { DBM_PASSPHRASE: 'x' });
+    expect(none.code).toBe(10);
+    expect(none.stderr).toBe(`error: no repository at ${empty}\n`);
+    const { loc } = await newRepository(local);
+    const wrong = await runCli(['repo', 'snapshots'], { ...loc.env, DBM_PASSPHRASE: 'wrong' });
+    expect(wrong.code).toBe(12);
+    oneLine(wrong.stderr);
+  });
+
+  it('11 when the repository is locked, and waits with --retry-lock', async () => {
+    const { loc } = await newRepository(local);
+    const env = { ...loc.env, DBM_PASSPHRASE: PASSPHRASE };
+    const lock = await acquireLock(await reopen(loc), { exclusive: true, operation: 'prune' });
+    const locked = await runCli(['repo', 'backup', '--stdin', '--name', 'x'], env, 'data');
+    expect(locked.code).toBe(11);
+    expect(locked.stderr).toMatch(/exclusive lock held by prune/);
+    setTimeout(() => void lock.release(), 1000);
+    const waited = await runCli(['repo', 'backup', '--stdin', '--name', 'x', '--retry-lock', '30s'], env, 'data');
+    expect(waited.code).toBe(0);
+  });
+
+  it('1 when check finds damage', async () => {
+    const { loc } = await newRepository(local);
+    const env = { ...loc.env, DBM_PASSPHRASE: PASSPHRASE };
+    await runCli(['repo', 'backup', '--stdin', '--name', 'x'], env, seededBytes('d', 100_000));
+    const packDir = path.join(loc.location, 'data');
+    const [sub] = await fs.readdir(packDir);
+    const [pack] = await fs.readdir(path.join(packDir, sub));
+    await fs.truncate(path.join(packDir, sub, pack), 500);
+    const r = await runCli(['repo', 'check', '--read-data'], env);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/error: pack [0-9a-f]{12} has size 500/);
+  });
+});
