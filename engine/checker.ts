@@ -130,7 +130,7 @@ async function readPack(repo: Repository, pack: string): Promise<{ errors: strin
   for (const e of entries) {
     blobs++;
     try {
-      await repo.openBlob(e.id, data.subarray(e.offset, e.offset + e.length), pack);
+      await repo.openBlob(e.id, data.subarray(e.offset, e.offset + e.length), pack, e.rawLength);
     } catch (err) {
       errors.push(describeError(err));
     }

@@ -1,9 +1,9 @@
 /** The backup engine: repository format and operations. No n8n, no HTTP. */
 export * from './errors';
 export { openStorage, type S3Credentials } from './storage/location';
+export type { S3Options } from './storage/s3';
 export type { Storage, ObjectInfo } from './storage/storage';
 export { LocalStorage } from './storage/local';
-export { S3Storage, type S3Options } from './storage/s3';
 export { Repository, type OpenOptions, type InitOptions } from './repository/repository';
 export { acquireLock, withLock, listLocks, removeStaleLocks, type LockInfo } from './repository/lock';
 export { backupTree, backupStreams, newProgress, streamSource, type BackupOptions, type BackupProgress, type StreamEntry } from './archiver';

@@ -96,7 +96,7 @@ async function run(repo: Repository, opts: PruneOptions): Promise<PruneReport> {
     const data = await repo.storage.get(packKey(pack));
     for (const blob of blobs) {
       const sealed = data.subarray(blob.offset, blob.offset + blob.length);
-      await repo.openBlob(blob.id, sealed, pack); // never copy damaged data forward
+      await repo.openBlob(blob.id, sealed, pack, blob.rawLength); // never copy damaged data forward
       await repo.copySealedBlob(blob.type, blob.id, Buffer.from(sealed), blob.rawLength);
     }
   }

@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, createSecretKey, randomBytes, randomFillSync, type KeyObject } from 'node:crypto';
 import { CorruptionError } from '../errors';
 
 /**
@@ -63,9 +63,20 @@ export function parseKeyring(data: Buffer): Keyring {
   };
 }
 
+/** Raw keys turned into KeyObjects once: importing a key on every call costs more than hashing a small blob. */
+const keyObjects = new WeakMap<Buffer, KeyObject>();
+function keyObject(key: Buffer): KeyObject {
+  let obj = keyObjects.get(key);
+  if (!obj) {
+    obj = createSecretKey(key);
+    keyObjects.set(key, obj);
+  }
+  return obj;
+}
+
 /** Blob id: keyed hash of the plaintext, so stored ids reveal nothing about content. */
 export function blobId(ring: Keyring, data: Buffer): string {
-  return createHmac('sha256', ring.idKey).update(data).digest('hex');
+  return createHmac('sha256', keyObject(ring.idKey)).update(data).digest('hex');
 }
 
 /**
@@ -73,24 +84,38 @@ export function blobId(ring: Keyring, data: Buffer): string {
  * `aad` binds the ciphertext to what it claims to be (a blob id, "snapshot", …),
  * so an attacker cannot swap one valid object for another.
  */
-export function seal(ring: Keyring, plaintext: Buffer, aad: Buffer | string): Buffer {
+export function seal(ring: Keyring, plaintext: Buffer | Buffer[], aad: Buffer | string): Buffer {
   const epoch = currentEpoch(ring);
   const key = ring.epochs.find((e) => e.epoch === epoch)!.key;
   return sealWith(key, epoch, plaintext, aad);
 }
 
-export function sealWith(key: Buffer, epoch: number, plaintext: Buffer, aad: Buffer | string): Buffer {
-  const nonce = randomBytes(NONCE_BYTES);
-  const cipher = createCipheriv('aes-256-gcm', key, nonce);
+/** Seals the concatenation of `plaintext` parts (no copy to join them first). */
+export function sealWith(key: Buffer, epoch: number, plaintext: Buffer | Buffer[], aad: Buffer | string): Buffer {
+  return Buffer.concat(sealParts(key, epoch, Array.isArray(plaintext) ? plaintext : [plaintext], aad));
+}
+
+/**
+ * The sealed form as the pieces the cipher produced, unjoined: a pack keeps
+ * them as they are, which saves a copy of every blob on the backup path.
+ */
+export function sealParts(key: Buffer, epoch: number, plaintext: Buffer[], aad: Buffer | string): Buffer[] {
+  const head = Buffer.allocUnsafe(EPOCH_BYTES + NONCE_BYTES);
+  head.writeUInt16BE(epoch, 0);
+  const nonce = head.subarray(EPOCH_BYTES);
+  randomFillSync(nonce);
+  const cipher = createCipheriv('aes-256-gcm', keyObject(key), nonce);
   cipher.setAAD(typeof aad === 'string' ? Buffer.from(aad) : aad);
-  const out = Buffer.allocUnsafe(SEAL_OVERHEAD + plaintext.length);
-  out.writeUInt16BE(epoch, 0);
-  nonce.copy(out, EPOCH_BYTES);
-  let pos = EPOCH_BYTES + NONCE_BYTES;
-  pos += cipher.update(plaintext).copy(out, pos);
-  pos += cipher.final().copy(out, pos);
-  cipher.getAuthTag().copy(out, pos);
+  const out = [head];
+  for (const part of plaintext) out.push(cipher.update(part));
+  out.push(cipher.final(), cipher.getAuthTag());
   return out;
+}
+
+/** sealParts with the ring's current epoch. */
+export function sealToParts(ring: Keyring, plaintext: Buffer[], aad: Buffer | string): Buffer[] {
+  const epoch = currentEpoch(ring);
+  return sealParts(ring.epochs.find((e) => e.epoch === epoch)!.key, epoch, plaintext, aad);
 }
 
 export function open(ring: Keyring, sealed: Buffer, aad: Buffer | string, what: string): Buffer {
@@ -106,7 +131,7 @@ export function openWith(key: Buffer, sealed: Buffer, aad: Buffer | string, what
   const nonce = sealed.subarray(EPOCH_BYTES, EPOCH_BYTES + NONCE_BYTES);
   const tag = sealed.subarray(sealed.length - TAG_BYTES);
   const body = sealed.subarray(EPOCH_BYTES + NONCE_BYTES, sealed.length - TAG_BYTES);
-  const decipher = createDecipheriv('aes-256-gcm', key, nonce);
+  const decipher = createDecipheriv('aes-256-gcm', keyObject(key), nonce);
   decipher.setAAD(typeof aad === 'string' ? Buffer.from(aad) : aad);
   decipher.setAuthTag(tag);
   try {

@@ -30,24 +30,29 @@ export class PackBuilder {
   readonly entries: PackEntry[] = [];
   size = 0;
 
-  add(type: BlobType, id: string, sealed: Buffer, rawLength: number): void {
-    this.entries.push({ id, type, offset: this.size, length: sealed.length, rawLength });
-    this.parts.push(sealed);
-    this.size += sealed.length;
+  add(type: BlobType, id: string, sealed: Buffer | Buffer[], rawLength: number): void {
+    const pieces = Buffer.isBuffer(sealed) ? [sealed] : sealed;
+    const length = pieces.reduce((n, p) => n + p.length, 0);
+    this.entries.push({ id, type, offset: this.size, length, rawLength });
+    for (const p of pieces) if (p.length > 0) this.parts.push(p);
+    this.size += length;
   }
 
   get count(): number {
     return this.entries.length;
   }
 
-  finish(ring: Keyring): { id: string; data: Buffer; entries: PackEntry[] } {
+  /** The pack as its parts (not joined: that would copy 16 MiB), with its id and size. */
+  finish(ring: Keyring): { id: string; parts: Buffer[]; size: number; entries: PackEntry[] } {
     const header = encodeHeader(this.entries);
     const sealedHeader = seal(ring, header, HEADER_AAD);
     const trailer = Buffer.allocUnsafe(4);
     trailer.writeUInt32LE(sealedHeader.length, 0);
-    const data = Buffer.concat([...this.parts, sealedHeader, trailer]);
+    const parts = [...this.parts, sealedHeader, trailer];
     this.parts = [];
-    return { id: createHash('sha256').update(data).digest('hex'), data, entries: this.entries };
+    const hash = createHash('sha256');
+    for (const part of parts) hash.update(part);
+    return { id: hash.digest('hex'), parts, size: this.size + sealedHeader.length + 4, entries: this.entries };
   }
 }
 

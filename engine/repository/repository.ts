@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { Chunker } from '../chunker';
 import { compress, decompress } from '../compression';
 import { ByteBudget, Semaphore, forEachLimit } from '../concurrency';
-import { blobId, newKeyring, open, seal, type Keyring } from '../crypto/keyring';
+import { blobId, newKeyring, open, seal, sealToParts, type Keyring } from '../crypto/keyring';
 import { makePassphraseSlot, openPassphraseSlot, openRsaSlot, parseSlot, type KeySlot } from '../crypto/keySlots';
 import { CorruptionError, InvalidInputError, NotFoundError, RepositoryNotFoundError, WrongKeyError } from '../errors';
 import { listAll, type Storage } from '../storage/storage';
@@ -33,7 +33,7 @@ export interface WriteCounters {
 }
 
 const UPLOADS_IN_FLIGHT = 2;
-const COMPRESSION_BUDGET = 64 * 1024 * 1024;
+const COMPRESSION_BUDGET = 32 * 1024 * 1024;
 /** Write an index object every this many packs, so an interrupted backup's data is reused. */
 const PACKS_PER_INDEX = 64;
 
@@ -94,8 +94,8 @@ export class Repository {
 
   /** Encrypt and store a small object (snapshot, index, lock, report). Returns its content id. */
   async putSealed(keyFor: (id: string) => string, value: unknown, aad: string): Promise<{ id: string; key: string; size: number }> {
-    const payload = await compress(Buffer.from(JSON.stringify(value)), this.config.compressionLevel);
-    const sealed = seal(this.keyring, payload, aad);
+    const { mode, data } = await compress(Buffer.from(JSON.stringify(value)), this.config.compressionLevel);
+    const sealed = seal(this.keyring, [Buffer.from([mode]), data], aad);
     const id = createHash('sha256').update(sealed).digest('hex');
     const key = keyFor(id);
     await this.storage.put(key, sealed);
@@ -134,7 +134,8 @@ export class Repository {
 
   /**
    * Store a blob unless the repository already has it. Returns once the blob
-   * is queued in a pack; `flush` makes it durable and indexed.
+   * is queued in a pack (sealed: the caller may reuse `data` from then on);
+   * `flush` makes it durable and indexed.
    */
   async saveBlob(type: BlobType, data: Buffer, knownId?: string): Promise<{ id: string; added: boolean }> {
     this.throwIfFailed();
@@ -142,10 +143,10 @@ export class Repository {
     if (this.hasBlob(id)) return { id, added: false };
     this.pending.add(id);
     await this.compressionBudget.take(data.length);
-    let sealed: Buffer;
+    let sealed: Buffer[];
     try {
-      const payload = await compress(data, this.config.compressionLevel);
-      sealed = seal(this.keyring, payload, Buffer.from(id, 'hex'));
+      const encoded = await compress(data, this.config.compressionLevel);
+      sealed = sealToParts(this.keyring, [Buffer.from([encoded.mode]), encoded.data], Buffer.from(id, 'hex'));
     } finally {
       this.compressionBudget.give(data.length);
     }
@@ -168,15 +169,15 @@ export class Repository {
     if (builder.count === 0) return;
     this.packer = new PackBuilder();
     const release = await this.uploads.acquire();
-    const { id, data, entries } = builder.finish(this.keyring);
+    const { id, parts, size, entries } = builder.finish(this.keyring);
     const upload = (async () => {
       try {
-        await this.storage.put(packKey(id), data);
-        this.index.addPack(id, data.length, entries);
+        await this.storage.put(packKey(id), parts);
+        this.index.addPack(id, size, entries);
         for (const e of entries) this.pending.delete(e.id);
-        this.counters.bytesStored += data.length;
+        this.counters.bytesStored += size;
         this.counters.packsWritten++;
-        this.unindexed.push({ id, size: data.length, blobs: entries });
+        this.unindexed.push({ id, size, blobs: entries });
         if (this.unindexed.length >= PACKS_PER_INDEX) await this.writeIndex();
       } catch (err) {
         this.writeError ??= err;
@@ -218,14 +219,14 @@ export class Repository {
     if (sealed.length !== loc.length) {
       throw new CorruptionError(`pack ${loc.pack.slice(0, 12)} is truncated (blob ${id.slice(0, 12)})`);
     }
-    return this.openBlob(id, sealed, loc.pack);
+    return this.openBlob(id, sealed, loc.pack, loc.rawLength);
   }
 
   /** Decrypts a sealed blob and checks that its content still hashes to its id. */
-  async openBlob(id: string, sealed: Buffer, pack: string): Promise<Buffer> {
+  async openBlob(id: string, sealed: Buffer, pack: string, rawLength = 0): Promise<Buffer> {
     const what = `blob ${id.slice(0, 12)} in pack ${pack.slice(0, 12)}`;
     const payload = open(this.keyring, sealed, Buffer.from(id, 'hex'), what);
-    const data = await decompress(payload, what).catch((err: Error) => {
+    const data = await decompress(payload, what, rawLength).catch((err: Error) => {
       throw new CorruptionError(err.message);
     });
     if (blobId(this.keyring, data) !== id) throw new CorruptionError(`${what} does not match its id`);

@@ -23,13 +23,14 @@ export class LocalStorage implements Storage {
     await fs.mkdir(this.root, { recursive: true });
   }
 
-  async put(key: string, data: Buffer): Promise<void> {
+  async put(key: string, data: Buffer | readonly Buffer[]): Promise<void> {
     const target = this.file(key);
     await fs.mkdir(path.dirname(target), { recursive: true });
     const tmp = `${target}${TMP_MARK}${randomBytes(6).toString('hex')}`;
     const handle = await fs.open(tmp, 'wx', 0o600);
     try {
-      await handle.writeFile(data);
+      if (Buffer.isBuffer(data)) await handle.writeFile(data);
+      else await writeAll(handle, data);
       await handle.sync();
     } finally {
       await handle.close();
@@ -110,6 +111,21 @@ export class LocalStorage implements Storage {
 
   async delete(key: string): Promise<void> {
     await fs.rm(this.file(key), { force: true });
+  }
+}
+
+async function writeAll(handle: fs.FileHandle, parts: readonly Buffer[]): Promise<void> {
+  // writev takes at most IOV_MAX (1024) buffers and may write part of them.
+  for (let i = 0; i < parts.length; i += 512) {
+    let batch = parts.slice(i, i + 512);
+    while (batch.length > 0) {
+      let { bytesWritten } = await handle.writev(batch);
+      while (batch.length > 0 && bytesWritten >= batch[0].length) {
+        bytesWritten -= batch[0].length;
+        batch = batch.slice(1);
+      }
+      if (bytesWritten > 0) batch = [batch[0].subarray(bytesWritten), ...batch.slice(1)];
+    }
   }
 }
 

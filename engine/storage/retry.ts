@@ -52,7 +52,7 @@ export class RetryingStorage implements Storage {
   create(): Promise<void> {
     return this.retry('create', '', () => this.inner.create());
   }
-  put(key: string, data: Buffer): Promise<void> {
+  put(key: string, data: Buffer | readonly Buffer[]): Promise<void> {
     return this.retry('put', key, () => this.inner.put(key, data));
   }
   get(key: string): Promise<Buffer> {

@@ -1,4 +1,4 @@
-import * as Minio from 'minio';
+import type * as Minio from 'minio';
 import type { Readable } from 'node:stream';
 import { NotFoundError } from '../errors';
 import type { ObjectInfo, Storage } from './storage';
@@ -28,7 +28,9 @@ export class S3Storage implements Storage {
     const url = new URL(opts.endpoint);
     const useSSL = url.protocol === 'https:';
     this.region = opts.region ?? 'us-east-1';
-    this.client = new Minio.Client({
+    // Loaded on first use: the minio client costs ~30 MB and start-up time that local repositories need not pay.
+    const { Client } = require('minio') as typeof Minio;
+    this.client = new Client({
       endPoint: url.hostname,
       port: url.port ? Number(url.port) : useSSL ? 443 : 80,
       useSSL,
@@ -52,8 +54,10 @@ export class S3Storage implements Storage {
     }
   }
 
-  async put(key: string, data: Buffer): Promise<void> {
-    await this.client.putObject(this.bucket, this.name(key), data, data.length);
+  async put(key: string, data: Buffer | readonly Buffer[]): Promise<void> {
+    // The request body is signed whole, so parts are joined here.
+    const body = Buffer.isBuffer(data) ? data : Buffer.concat(data);
+    await this.client.putObject(this.bucket, this.name(key), body, body.length);
   }
 
   async get(key: string): Promise<Buffer> {

@@ -14,8 +14,11 @@ export interface Storage {
   readonly location: string;
   /** Create the container (bucket / directory) if it does not exist. */
   create(): Promise<void>;
-  /** Atomically write a whole object (readers see all of it or nothing). */
-  put(key: string, data: Buffer): Promise<void>;
+  /**
+   * Atomically write a whole object (readers see all of it or nothing). A pack
+   * comes as its parts, so no backend that can write them in turn has to join them.
+   */
+  put(key: string, data: Buffer | readonly Buffer[]): Promise<void>;
   get(key: string): Promise<Buffer>;
   getRange(key: string, offset: number, length: number): Promise<Buffer>;
   /** Size of an object, or null when it does not exist. */
@@ -24,6 +27,10 @@ export interface Storage {
   list(prefix: string): AsyncIterable<ObjectInfo>;
   /** Delete an object; deleting a missing object is not an error. */
   delete(key: string): Promise<void>;
+}
+
+export function byteLength(data: Buffer | readonly Buffer[]): number {
+  return Buffer.isBuffer(data) ? data.length : data.reduce((n, b) => n + b.length, 0);
 }
 
 export async function listAll(storage: Storage, prefix: string): Promise<ObjectInfo[]> {

@@ -63,21 +63,23 @@ describe('pack format', () => {
     const blobs = ['one', 'two', 'three'].map((s) => Buffer.from(s));
     for (const b of blobs) builder.add('data', blobId(ring, b), seal(ring, b, Buffer.from(blobId(ring, b), 'hex')), b.length);
     const pack = builder.finish(ring);
-    const entries = parsePack(ring, pack.data, pack.id);
+    const data = Buffer.concat(pack.parts);
+    expect(data.length).toBe(pack.size);
+    const entries = parsePack(ring, data, pack.id);
     expect(entries).toEqual(pack.entries);
     for (const [i, e] of entries.entries()) {
-      expect(open(ring, pack.data.subarray(e.offset, e.offset + e.length), Buffer.from(e.id, 'hex'), 'b').equals(blobs[i])).toBe(true);
+      expect(open(ring, data.subarray(e.offset, e.offset + e.length), Buffer.from(e.id, 'hex'), 'b').equals(blobs[i])).toBe(true);
     }
   });
 
   it('rejects truncated and damaged packs', () => {
     const builder = new PackBuilder();
     builder.add('tree', 'aa'.repeat(32), seal(ring, Buffer.from('{}'), 'x'), 2);
-    const pack = builder.finish(ring);
-    expect(() => parsePack(ring, pack.data.subarray(0, pack.data.length - 5), pack.id)).toThrow();
-    expect(() => parsePack(ring, pack.data.subarray(0, 2), pack.id)).toThrow(/truncated/);
-    const bad = Buffer.from(pack.data);
+    const data = Buffer.concat(builder.finish(ring).parts);
+    expect(() => parsePack(ring, data.subarray(0, data.length - 5), 'p')).toThrow();
+    expect(() => parsePack(ring, data.subarray(0, 2), 'p')).toThrow(/truncated/);
+    const bad = Buffer.from(data);
     bad.writeUInt32LE(0xffffff, bad.length - 4);
-    expect(() => parsePack(ring, bad, pack.id)).toThrow(/header length/);
+    expect(() => parsePack(ring, bad, 'p')).toThrow(/header length/);
   });
 });

@@ -1,0 +1,33 @@
+/**
+ * Reusable buffers for chunk copies. Allocating a fresh megabyte buffer per
+ * chunk makes the C allocator hold on to freed memory (glibc raises its mmap
+ * threshold after each free), which showed as ~90 MB of extra peak RSS on a
+ * 256 MiB backup. Size classes are powers of two from 64 KiB.
+ */
+export class BufferPool {
+  private readonly free = new Map<number, Buffer[]>();
+
+  constructor(private readonly keepPerClass = 8) {}
+
+  private static classOf(size: number): number {
+    let cls = 64 * 1024;
+    while (cls < size) cls *= 2;
+    return cls;
+  }
+
+  /** A buffer of exactly `size` bytes (a view into a pooled one). */
+  take(size: number): Buffer {
+    const cls = BufferPool.classOf(size);
+    const backing = this.free.get(cls)?.pop() ?? Buffer.allocUnsafeSlow(cls);
+    return backing.subarray(0, size);
+  }
+
+  /** Hand back a buffer from `take` once nothing refers to it any more. */
+  give(buf: Buffer): void {
+    const cls = buf.buffer.byteLength;
+    if (buf.byteOffset !== 0 || cls !== BufferPool.classOf(buf.length)) return; // not one of ours
+    const list = this.free.get(cls) ?? [];
+    if (list.length < this.keepPerClass) list.push(Buffer.from(buf.buffer));
+    this.free.set(cls, list);
+  }
+}
