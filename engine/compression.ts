@@ -68,7 +68,10 @@ export async function decompress(payload: Buffer, what: string, sizeHint = 0): P
   if (mode === RAW) return body;
   if (mode === ZSTD) {
     try {
-      return await zstdDecompress(body, { chunkSize: Math.max(64 * 1024, sizeHint) } as zlib.ZstdOptions);
+      const opts = { chunkSize: Math.max(64 * 1024, sizeHint) } as zlib.ZstdOptions;
+      // Small payloads: a thread-pool round trip costs ~5x the work itself.
+      if (body.length < SYNC_BELOW) return zlib.zstdDecompressSync(body, opts);
+      return await zstdDecompress(body, opts);
     } catch {
       throw new Error(`${what}: zstd data is corrupt`);
     }
