@@ -2,8 +2,8 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { backupStreams, backupTree, checkRepository, findSnapshot, restoreStream, restoreTree } from '../../engine';
-import { backends, newRepository, reopen, tempDir } from '../support/backends';
+import { backupStreams, backupTree, checkRepository, findSnapshot, Repository, restoreStream, restoreTree } from '../../engine';
+import { backends, newRepository, PASSPHRASE, reopen, tempDir } from '../support/backends';
 import { describeTree, makeSampleTree, seededBytes, textBytes } from '../support/trees';
 
 async function collect(stream: PassThrough, run: Promise<unknown>): Promise<Buffer> {
@@ -49,6 +49,28 @@ describe.each(backends)('round trips on $name storage', (backend) => {
     const out2 = new PassThrough();
     expect((await collect(out2, restoreStream(repo, ref, 'globals.sql', out2))).equals(second)).toBe(true);
     await expect(restoreStream(repo, ref, undefined, new PassThrough())).rejects.toThrow(/has 2 entries/);
+  });
+
+  it('restores many files whose blobs are shared and spread over many packs', async () => {
+    const loc = backend.make();
+    // Tiny packs and chunks: every large file spans several packs.
+    const repo = await Repository.init(loc.storage, {
+      passphrase: PASSPHRASE,
+      config: { packSize: 256 * 1024, chunker: { min: 16 * 1024, avg: 64 * 1024, max: 256 * 1024 } },
+    });
+    const src = path.join(tempDir(), 'src');
+    await fs.mkdir(path.join(src, 'many'), { recursive: true });
+    // 1100 small files (more than two restore batches), a third of them duplicates of each other
+    for (let i = 0; i < 1100; i++) await fs.writeFile(path.join(src, 'many', `f${i}`), i % 3 === 0 ? 'same content\n' : `file ${i}\n`);
+    const big = seededBytes('big', 3 * 1024 * 1024);
+    await fs.writeFile(path.join(src, 'big1.bin'), big);
+    await fs.writeFile(path.join(src, 'big2.bin'), Buffer.concat([big.subarray(0, 1024 * 1024), seededBytes('tail', 500_000)]));
+    const ref = await backupTree(repo, [src], { target: 'files' });
+    expect(repo.counters.packsWritten).toBeGreaterThan(10);
+    const out = tempDir();
+    const result = await restoreTree(await reopen(loc), ref, out);
+    expect(result.files).toBe(1102);
+    expect(await describeTree(path.join(out, 'src'))).toEqual(await describeTree(src));
   });
 
   it('restores only what --include selects', async () => {
