@@ -29,6 +29,7 @@ export class S3Storage implements Storage {
     const useSSL = url.protocol === 'https:';
     this.region = opts.region ?? 'us-east-1';
     // Loaded on first use: the minio client costs ~30 MB and start-up time that local repositories need not pay.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- a synchronous lazy load, on purpose
     const { Client } = require('minio') as typeof Minio;
     this.client = new Client({
       endPoint: url.hostname,
