@@ -20,7 +20,7 @@ import {
   rotateKeys,
   WrongKeyError,
 } from '../../engine';
-import { DATA_PREFIX } from '../../engine/repository/layout';
+import { DATA_PREFIX, LOCKS_PREFIX, lockKey } from '../../engine/repository/layout';
 import { listAll } from '../../engine/storage/storage';
 import { backends, newRepository, PASSPHRASE, reopen, tempDir } from '../support/backends';
 import { makeSampleTree, seededBytes } from '../support/trees';
@@ -62,6 +62,22 @@ describe.each(backends)('locks and concurrency on $name storage', (backend) => {
     const waiting = prune(repo, { lockWaitMs: 20_000 });
     setTimeout(() => void backupLock.release(), 800);
     await expect(waiting).resolves.toMatchObject({ packsDeleted: 0 });
+  });
+
+  it('removes a lock nobody refreshed for 30 minutes, even from another host', async () => {
+    const { repo } = await newRepository(backend);
+    const old = new Date(Date.now() - 31 * 60 * 1000).toISOString();
+    const info = { exclusive: true, hostname: 'some-other-host', username: 'x', pid: 1, time: old, operation: 'prune' };
+    await repo.putSealed(() => lockKey('ab'.repeat(16)), info, 'dbm-lock');
+    await expect(backupStreams(repo, stream('x', Buffer.from('x')), { target: 't' })).resolves.toBeTruthy();
+    expect(await listAll(repo.storage, LOCKS_PREFIX)).toHaveLength(0);
+  });
+
+  it('honours a fresh lock from another host', async () => {
+    const { repo } = await newRepository(backend);
+    const info = { exclusive: true, hostname: 'some-other-host', username: 'x', pid: 1, time: new Date().toISOString(), operation: 'prune' };
+    await repo.putSealed(() => lockKey('cd'.repeat(16)), info, 'dbm-lock');
+    await expect(backupStreams(repo, stream('x', Buffer.from('x')), { target: 't' })).rejects.toThrow(/exclusive lock held by prune \(pid 1 on some-other-host/);
   });
 
   it('lets a backup run beside another backup but not beside prune', async () => {
