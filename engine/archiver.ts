@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { ByteSource } from './chunker';
 import { BufferPool } from './bufferPool';
-import { Semaphore } from './concurrency';
+import { awaitedLater, Semaphore } from './concurrency';
 import { blobId } from './crypto/keyring';
 import { BackupError, InvalidInputError } from './errors';
 import { withLock } from './repository/lock';
@@ -192,7 +192,7 @@ async function storeContent(
     // into a pooled buffer that saveBlob is done with once it resolves.
     const copy = chunkPool.take(chunk.length);
     chunk.copy(copy);
-    saves.push(repo.saveBlob('data', copy, id).then(() => chunkPool.give(copy)));
+    saves.push(awaitedLater(repo.saveBlob('data', copy, id).then(() => chunkPool.give(copy))));
     if (saves.length >= 2) await saves.shift();
   }
   await Promise.all(saves);
@@ -277,6 +277,7 @@ class TreeArchiver {
     try {
       entries = await fs.readdir(abs, { withFileTypes: true });
     } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw err; // vanished: the caller skips it
       throw new BackupError(`cannot read directory ${abs} (${(err as NodeJS.ErrnoException).code ?? err})`);
     }
     entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -293,7 +294,7 @@ class TreeArchiver {
         const node = await this.guard(childAbs, () => this.archiveEntry(childAbs, entry.name, childRel, parentNode));
         if (node) dirs.push(node);
       } else if (entry.isFile() || entry.isSymbolicLink()) {
-        files.push(this.guard(childAbs, () => this.archiveEntry(childAbs, entry.name, childRel, parentNode)));
+        files.push(awaitedLater(this.guard(childAbs, () => this.archiveEntry(childAbs, entry.name, childRel, parentNode))));
       } else {
         this.progress.warnings.push(`skipped ${childAbs}: not a regular file, directory or symlink`);
       }
@@ -304,7 +305,11 @@ class TreeArchiver {
     return { name, type: 'dir', ...meta(st), subtree: await saveTree(this.repo, tree) };
   }
 
-  /** A file that vanished mid-backup is skipped with a warning; any other error fails the backup. */
+  /**
+   * A file that vanished mid-backup is skipped with a warning; any other
+   * error reading it fails the backup, named. Engine errors (storage) pass
+   * through as they are.
+   */
   private async guard(abs: string, fn: () => Promise<TreeNode>): Promise<TreeNode | null> {
     try {
       return await fn();

@@ -56,6 +56,16 @@ export class ByteBudget {
   }
 }
 
+/**
+ * Marks a promise as handled now, for one that is awaited later: if it
+ * rejected first, Node would call the rejection unhandled and end the process.
+ * Awaiting it later still throws its error.
+ */
+export function awaitedLater<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => undefined);
+  return promise;
+}
+
 /** Runs fn over items with at most `limit` at once; rejects on the first error. */
 export async function forEachLimit<T>(items: Iterable<T>, limit: number, fn: (item: T) => Promise<void>): Promise<void> {
   const iterator = items[Symbol.iterator]();

@@ -10,6 +10,9 @@ export class BackupError extends Error {
   }
 }
 
+/** Writing to the repository's storage failed (after retries). */
+export class StorageError extends BackupError {}
+
 /** The repository (its config object) does not exist at the given location. */
 export class RepositoryNotFoundError extends BackupError {}
 

@@ -4,7 +4,16 @@ import { compress, decompress } from '../compression';
 import { ByteBudget, Semaphore, forEachLimit } from '../concurrency';
 import { blobId, newKeyring, open, seal, sealToParts, type Keyring } from '../crypto/keyring';
 import { makePassphraseSlot, openPassphraseSlot, openRsaSlot, parseSlot, type KeySlot } from '../crypto/keySlots';
-import { CorruptionError, InvalidInputError, NotFoundError, RepositoryNotFoundError, WrongKeyError } from '../errors';
+import {
+  BackupError,
+  CorruptionError,
+  describeError,
+  InvalidInputError,
+  NotFoundError,
+  RepositoryNotFoundError,
+  StorageError,
+  WrongKeyError,
+} from '../errors';
 import { listAll, type Storage } from '../storage/storage';
 import { BlobIndex, validateIndexFile, type IndexFile } from './blobIndex';
 import { newConfig, type RepoConfig } from './config';
@@ -180,7 +189,8 @@ export class Repository {
         this.unindexed.push({ id, size, blobs: entries });
         if (this.unindexed.length >= PACKS_PER_INDEX) await this.writeIndex();
       } catch (err) {
-        this.writeError ??= err;
+        this.writeError ??=
+          err instanceof BackupError ? err : new StorageError(`cannot write pack ${id.slice(0, 12)} to ${this.storage.location}: ${describeError(err)}`);
       } finally {
         release();
       }

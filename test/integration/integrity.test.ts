@@ -17,7 +17,7 @@ import { saveSnapshot, type Snapshot } from '../../engine/snapshot';
 import { saveTree } from '../../engine/tree';
 import { DATA_PREFIX, INDEX_PREFIX } from '../../engine/repository/layout';
 import { listAll } from '../../engine/storage/storage';
-import { backends, newRepository, reopen, tempDir } from '../support/backends';
+import { backends, newRepository, PASSPHRASE, reopen, tempDir } from '../support/backends';
 import { makeSampleTree, seededBytes } from '../support/trees';
 
 function fakeSnapshot(tree: string): Snapshot {
@@ -128,6 +128,35 @@ describe.each(backends)('integrity on $name storage', (backend) => {
     await restoreTree(repo, ref, target2);
     expect(await fs.readFile(victim, 'utf8')).toBe('untouched');
     expect((await fs.lstat(path.join(target2, 'src', 'script.sh'))).isFile()).toBe(true);
+  });
+
+  it('fails a backup cleanly when storage starts refusing writes, and writes no snapshot', async () => {
+    const loc = backend.make();
+    await Repository.init(loc.storage, { passphrase: PASSPHRASE, config: { packSize: 256 * 1024 } });
+    let packs = 0;
+    // After two packs, every pack upload is refused (a full disk, a revoked key).
+    const failing = new Proxy(loc.storage, {
+      get(target, prop, receiver) {
+        if (prop === 'put') {
+          return async (key: string, data: Buffer | Buffer[]) => {
+            if (key.startsWith('data/') && ++packs > 2) throw Object.assign(new Error('disk full'), { code: 'ENOSPC' });
+            return target.put(key, data);
+          };
+        }
+        return Reflect.get(target, prop, receiver);
+      },
+    });
+    const repo = await Repository.open(failing, { passphrase: PASSPHRASE });
+    const src = path.join(tempDir(), 'src');
+    await fs.mkdir(path.join(src, 'a', 'deeper'), { recursive: true });
+    for (let i = 0; i < 40; i++) {
+      await fs.writeFile(path.join(src, `top${i}.bin`), seededBytes(`t${i}`, 600_000));
+      await fs.writeFile(path.join(src, 'a', 'deeper', `f${i}.bin`), seededBytes(`d${i}`, 600_000));
+    }
+    await expect(backupTree(repo, [src], { target: 'files' })).rejects.toThrow(/^cannot write pack [0-9a-f]{12} to .+: disk full$/);
+    const fresh = await reopen(loc);
+    expect(await listSnapshots(fresh)).toEqual([]);
+    expect((await checkRepository(fresh)).errors).toEqual([]);
   });
 
   it('rejects a tampered snapshot manifest', async () => {
