@@ -93,19 +93,19 @@ function isoWeek(d: Date): string {
   return `${t.getUTCFullYear()}-W${String(week).padStart(2, '0')}`;
 }
 
-const UNITS: Record<string, number> = { m: 60_000, h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000, y: 365 * 86_400_000 };
+const UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000, y: 365 * 86_400_000 };
 
-/** Parses durations like `30d`, `12h`, `2w`, `1y2d` into milliseconds. */
+/** Parses durations like `30s`, `30d`, `12h`, `2w`, `1y2d` into milliseconds. */
 export function parseDuration(text: string): number {
-  const re = /(\d+)([mhdwy])/g;
-  if (!/^(\d+[mhdwy])+$/.test(text)) throw new InvalidInputError(`duration ${JSON.stringify(text)} is not like 30d, 12h, 2w or 1y`);
+  const re = /(\d+)([smhdwy])/g;
+  if (!/^(\d+[smhdwy])+$/.test(text)) throw new InvalidInputError(`duration ${JSON.stringify(text)} is not like 30s, 12h, 30d, 2w or 1y`);
   let total = 0;
   for (const m of text.matchAll(re)) total += Number(m[1]) * UNITS[m[2]];
   return total;
 }
 
 export function formatDuration(ms: number): string {
-  for (const unit of ['y', 'w', 'd', 'h', 'm']) {
+  for (const unit of ['y', 'w', 'd', 'h', 'm', 's']) {
     if (ms % UNITS[unit] === 0) return `${ms / UNITS[unit]}${unit}`;
   }
   return `${ms}ms`;

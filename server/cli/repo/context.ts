@@ -69,9 +69,7 @@ export async function openRepo(flags: RepoFlags): Promise<Repository> {
 }
 
 export function lockWaitMs(flags: RepoFlags): number | undefined {
-  if (!flags.retryLock) return undefined;
-  const m = /^(\d+)s$/.exec(flags.retryLock);
-  return m ? Number(m[1]) * 1000 : parseDuration(flags.retryLock);
+  return flags.retryLock ? parseDuration(flags.retryLock) : undefined;
 }
 
 export function collect(value: string, previous: string[] = []): string[] {

@@ -22,7 +22,8 @@ export function registerRestore(repo: Command): void {
       const ref = await findSnapshot(repository, snapshot, { target: opts.from });
       if (opts.stdout) {
         const written = await restoreStream(repository, ref, opts.name, process.stdout, { lockWaitMs: lockWaitMs(flags) });
-        process.stderr.write(process.stderr.isTTY ? `restored ${formatBytes(written)}\n` : '');
+        // standard output carries the data; the summary goes to a terminal only
+        if (process.stderr.isTTY) process.stderr.write(`restored ${formatBytes(written)}\n`);
         return;
       }
       const result = await restoreTree(repository, ref, opts.target, { include: opts.include, lockWaitMs: lockWaitMs(flags) });
