@@ -61,6 +61,8 @@ export interface StreamEntry {
   open(): Readable | Promise<Readable>;
   /** Called after the stream ended: throw if the producer failed (e.g. pg_dump exited non-zero). */
   finished?(): Promise<void>;
+  /** Called instead of `finished` when the backup fails after `open`: stop the producer. */
+  abort?(): void | Promise<void>;
 }
 
 export function newProgress(): BackupProgress {
@@ -98,7 +100,14 @@ export async function backupStreams(repo: Repository, entries: StreamEntry[], op
     const nodes: TreeNode[] = [];
     for (const entry of entries) {
       const stream = await entry.open();
-      const { content, size } = await storeContent(repo, streamSource(stream), work, progress);
+      let stored: { content: string[]; size: number };
+      try {
+        stored = await storeContent(repo, streamSource(stream), work, progress);
+      } catch (err) {
+        await entry.abort?.();
+        throw err;
+      }
+      const { content, size } = stored;
       await entry.finished?.();
       progress.files++;
       progress.totalSize += size;
