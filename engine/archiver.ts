@@ -85,7 +85,7 @@ export async function backupTree(repo: Repository, paths: string[], opts: Backup
     if (names.has(name)) throw new InvalidInputError(`two paths share the name ${name}; back them up separately`);
     names.add(name);
   }
-  return commit(repo, 'tree', absolute, opts, async (progress, parentTree) => {
+  return commitSnapshot(repo, 'tree', absolute, opts, async (progress, parentTree) => {
     const archiver = new TreeArchiver(repo, progress, opts.excludes ?? [], opts.concurrency ?? 1);
     return archiver.archiveRoots(absolute, parentTree);
   });
@@ -95,7 +95,7 @@ export async function backupTree(repo: Repository, paths: string[], opts: Backup
 export async function backupStreams(repo: Repository, entries: StreamEntry[], opts: BackupOptions): Promise<SnapshotRef> {
   if (entries.length === 0) throw new InvalidInputError('no stream to back up');
   const names = entries.map((e) => e.name);
-  return commit(repo, 'stream', names, { ...opts, parent: opts.parent ?? null }, async (progress) => {
+  return commitSnapshot(repo, 'stream', names, { ...opts, parent: opts.parent ?? null }, async (progress) => {
     const work = repo.chunker.workBuffer();
     const nodes: TreeNode[] = [];
     for (const entry of entries) {
@@ -129,8 +129,9 @@ export async function backupStreams(repo: Repository, entries: StreamEntry[], op
 /**
  * The commit protocol shared by every backup: shared lock, load the index,
  * write data, flush packs and index, and only then write the snapshot.
+ * Targets with a tree of their own (object stores) build it through this.
  */
-async function commit(
+export async function commitSnapshot(
   repo: Repository,
   kind: Snapshot['kind'],
   paths: string[],
@@ -182,7 +183,7 @@ async function commit(
  * Chunks a source and stores the chunks the repository lacks. At most two
  * chunks per source wait on compression at once, so memory stays bounded.
  */
-async function storeContent(
+export async function storeContent(
   repo: Repository,
   source: ByteSource,
   work: Buffer,

@@ -13,9 +13,8 @@ import {
 } from 'node:fs';
 import * as path from 'node:path';
 import type { Writable } from 'node:stream';
-import { once } from 'node:events';
 import { forEachLimit } from './concurrency';
-import { CorruptionError, InvalidInputError, NotFoundError, UnsafePathError } from './errors';
+import { BackupError, CorruptionError, InvalidInputError, NotFoundError, UnsafePathError } from './errors';
 import type { BlobLocation } from './repository/blobIndex';
 import { packKey } from './repository/layout';
 import { withLock } from './repository/lock';
@@ -70,10 +69,42 @@ export async function restoreStream(repo: Repository, ref: SnapshotRef, name: st
     if (!node) throw new InvalidInputError(`snapshot ${ref.id.slice(0, 8)} has no entry ${JSON.stringify(name)}`);
     let written = 0;
     for await (const chunk of readContent(repo, node.content)) {
-      if (!out.write(chunk)) await once(out, 'drain');
+      await writeChunk(out, chunk);
       written += chunk.length;
     }
     return written;
+  });
+}
+
+/**
+ * Writes with backpressure, and notices a reader that went away: waiting for
+ * 'drain' alone would wait forever on a pipe whose reader exited (its one
+ * 'error' may have come and gone between two writes).
+ */
+async function writeChunk(out: Writable, chunk: Buffer): Promise<void> {
+  if (out.destroyed || out.writableEnded) throw new BackupError('the reader of the restored data closed its input early');
+  if (out.write(chunk)) return;
+  await new Promise<void>((resolve, reject) => {
+    const cleanup = (): void => {
+      out.off('drain', onDrain);
+      out.off('error', onError);
+      out.off('close', onClose);
+    };
+    const onDrain = (): void => {
+      cleanup();
+      resolve();
+    };
+    const onError = (err: Error): void => {
+      cleanup();
+      reject(err);
+    };
+    const onClose = (): void => {
+      cleanup();
+      reject(new BackupError('the reader of the restored data closed its input early'));
+    };
+    out.once('drain', onDrain);
+    out.once('error', onError);
+    out.once('close', onClose);
   });
 }
 

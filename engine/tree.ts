@@ -23,6 +23,8 @@ export interface FileNode extends BaseNode {
   /** change detection only (never restored): a file whose size, mtime, ctime and inode match its parent's is not re-read */
   ctimeNs?: string;
   inode?: string;
+  /** for objects from an object store (target minio): what identifies a version, and the headers to restore */
+  object?: { etag: string; lastModified: string; headers: Record<string, string> };
 }
 
 export interface DirNode extends BaseNode {

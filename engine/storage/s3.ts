@@ -26,20 +26,8 @@ export class S3Storage implements Storage {
 
   constructor(opts: S3Options) {
     const url = new URL(opts.endpoint);
-    const useSSL = url.protocol === 'https:';
     this.region = opts.region ?? 'us-east-1';
-    // Loaded on first use: the minio client costs ~30 MB and start-up time that local repositories need not pay.
-    // eslint-disable-next-line @typescript-eslint/no-require-imports -- a synchronous lazy load, on purpose
-    const { Client } = require('minio') as typeof Minio;
-    this.client = new Client({
-      endPoint: url.hostname,
-      port: url.port ? Number(url.port) : useSSL ? 443 : 80,
-      useSSL,
-      accessKey: opts.accessKey,
-      secretKey: opts.secretKey,
-      region: this.region,
-      pathStyle: opts.pathStyle ?? true,
-    });
+    this.client = createMinioClient(opts);
     this.bucket = opts.bucket;
     this.prefix = (opts.prefix ?? '').replace(/^\/+|\/+$/g, '');
     this.location = `s3:${url.origin}/${this.bucket}${this.prefix ? `/${this.prefix}` : ''}`;
@@ -101,13 +89,31 @@ export class S3Storage implements Storage {
   }
 }
 
-async function readAll(stream: Readable): Promise<Buffer> {
+/** A minio client for an endpoint URL (MinIO, AWS S3, any S3 endpoint). */
+export function createMinioClient(opts: Pick<S3Options, 'endpoint' | 'accessKey' | 'secretKey' | 'region' | 'pathStyle'>): Minio.Client {
+  const url = new URL(opts.endpoint);
+  const useSSL = url.protocol === 'https:';
+  // Loaded on first use: the minio client costs ~30 MB and start-up time that local repositories need not pay.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- a synchronous lazy load, on purpose
+  const { Client } = require('minio') as typeof Minio;
+  return new Client({
+    endPoint: url.hostname,
+    port: url.port ? Number(url.port) : useSSL ? 443 : 80,
+    useSSL,
+    accessKey: opts.accessKey,
+    secretKey: opts.secretKey,
+    region: opts.region ?? 'us-east-1',
+    pathStyle: opts.pathStyle ?? true,
+  });
+}
+
+export async function readAll(stream: Readable): Promise<Buffer> {
   const parts: Buffer[] = [];
   for await (const part of stream) parts.push(part as Buffer);
   return Buffer.concat(parts);
 }
 
-function isMissing(err: unknown): boolean {
+export function isMissing(err: unknown): boolean {
   const code = (err as { code?: string }).code;
   return code === 'NoSuchKey' || code === 'NotFound' || code === 'NoSuchObject';
 }

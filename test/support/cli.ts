@@ -42,6 +42,15 @@ export function finish(child: ChildProcess, input?: Buffer | string | null): Pro
   });
 }
 
-export function runCli(args: string[], env: Record<string, string> = {}, input?: Buffer | string): Promise<CliResult> {
-  return finish(startCli(args, env), input);
+/** Runs the CLI to its end; a run that outlives `timeoutMs` is killed and fails naming the command. */
+export async function runCli(args: string[], env: Record<string, string> = {}, input?: Buffer | string, timeoutMs = 60_000): Promise<CliResult> {
+  const child = startCli(args, env);
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  try {
+    const result = await finish(child, input);
+    if (result.signal === 'SIGKILL') throw new Error(`data-backup-manager ${args.join(' ')} did not finish in ${timeoutMs} ms; stderr: ${result.stderr}`);
+    return result;
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -1,35 +1,72 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import type { TestProject } from 'vitest/node';
+import { PostgresCluster } from '../../server/stack/postgresCluster';
 
 /**
- * Starts a real S3 endpoint (s3rver) for the whole run, unless
- * DBM_TEST_S3_ENDPOINT points at one already (a MinIO, say).
+ * Starts what the tests need, for the whole run: a real S3 endpoint (s3rver,
+ * unless DBM_TEST_S3_ENDPOINT points at one, a MinIO say) and a real
+ * PostgreSQL cluster of our own (unless DBM_TEST_PG_URL points at one).
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const cleanups: (() => Promise<void> | void)[] = [];
+
   if (process.env.DBM_TEST_S3_ENDPOINT) {
     project.provide('s3', {
       endpoint: process.env.DBM_TEST_S3_ENDPOINT,
       accessKey: process.env.DBM_TEST_S3_ACCESS_KEY ?? 'minioadmin',
       secretKey: process.env.DBM_TEST_S3_SECRET_KEY ?? 'minioadmin',
     });
-    return async () => undefined;
+  } else {
+    // s3rver is CommonJS with a default export
+    const { default: S3rver } = (await import('s3rver')) as unknown as {
+      default: new (opts: object) => { run(): Promise<{ port: number }>; close(): Promise<void> };
+    };
+    const directory = mkdtempSync(path.join(tmpdir(), 'dbm-s3-'));
+    const server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory, resetOnClose: true });
+    const { port } = await server.run();
+    project.provide('s3', { endpoint: `http://127.0.0.1:${port}`, accessKey: 'S3RVER', secretKey: 'S3RVER' });
+    cleanups.push(async () => {
+      await server.close();
+      rmSync(directory, { recursive: true, force: true });
+    });
   }
-  // s3rver is CommonJS with a default export
-  const { default: S3rver } = (await import('s3rver')) as unknown as { default: new (opts: object) => { run(): Promise<{ port: number }>; close(): Promise<void> } };
-  const directory = mkdtempSync(path.join(tmpdir(), 'dbm-s3-'));
-  const server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory, resetOnClose: true });
-  const { port } = await server.run();
-  project.provide('s3', { endpoint: `http://127.0.0.1:${port}`, accessKey: 'S3RVER', secretKey: 'S3RVER' });
+
+  if (process.env.DBM_TEST_PG_URL) {
+    project.provide('pg', { url: process.env.DBM_TEST_PG_URL });
+  } else {
+    const base = mkdtempSync(path.join(tmpdir(), 'dbm-pg-'));
+    chmodSync(base, 0o755); // the server runs as the postgres user when we are root
+    const cluster = new PostgresCluster({ dataDir: path.join(base, 'data'), port: await freePort(), password: 'test-superuser-pw' });
+    cluster.start();
+    project.provide('pg', { url: cluster.url });
+    cleanups.push(() => {
+      cluster.stop();
+      rmSync(base, { recursive: true, force: true });
+    });
+  }
+
   return async () => {
-    await server.close();
-    rmSync(directory, { recursive: true, force: true });
+    for (const c of cleanups.reverse()) await c();
   };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
 }
 
 declare module 'vitest' {
   export interface ProvidedContext {
     s3: { endpoint: string; accessKey: string; secretKey: string };
+    pg: { url: string };
   }
 }

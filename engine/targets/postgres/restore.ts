@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Client } from 'pg';
 import { BackupError, InvalidInputError } from '../../errors';
 import type { Repository } from '../../repository/repository';
@@ -87,11 +87,11 @@ async function loadDump(repo: Repository, ref: SnapshotRef, meta: PostgresMeta, 
   try {
     await restoreStream(repo, ref, entry, tool.child.stdin!, { lockWaitMs });
     tool.child.stdin!.end();
-    if (!tool.child.stdin!.writableFinished) await once(tool.child.stdin!, 'finish').catch(() => undefined);
   } catch (err) {
+    // If the tool died first, its own message says why; otherwise ours does.
+    const toolError = await Promise.race([tool.done.then(() => null, (e: unknown) => e), delay(2000).then(() => null)]);
     tool.child.kill('SIGTERM');
-    await tool.done.catch(() => undefined);
-    throw err;
+    throw toolError ?? err;
   }
   await tool.done;
 }

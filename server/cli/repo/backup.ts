@@ -1,17 +1,29 @@
 import type { Command } from 'commander';
 import { BACKUP_TYPES, backupStreams, backupTree, newProgress, type BackupType, type SnapshotRef } from '../../../engine';
+import { backupMinio, backupPostgres, backupScenarios, type MinioProgress } from '../../../engine/targets';
 import { UsageError } from '../exitCodes';
 import { formatBytes, formatDurationMs, printJson, progressLine } from '../output';
 import { collect, flagsOf, lockWaitMs, openRepo, parseTags } from './context';
+import { minioFrom, pgConnectionFrom } from './sources';
 
 export function registerBackup(repo: Command): void {
   repo
     .command('backup')
-    .description('back up paths, or standard input with --stdin')
+    .description('back up paths; or standard input (--stdin), PostgreSQL (--postgres), scenarios (--scenarios), MinIO buckets (--minio)')
     .argument('[paths...]', 'files or directories to back up')
     .option('--stdin', 'read the data to back up from standard input')
     .option('--name <name>', 'entry name for --stdin data (e.g. db.sql)')
-    .option('--target <name>', 'backup target the snapshot belongs to (default: files, or stdin)')
+    .option('--postgres <url>', 'back up PostgreSQL: postgresql://user@host:port[/db][?sslmode=…] (password from PGPASSWORD)')
+    .option('--database <names>', 'with --postgres: only these databases (comma-separated)')
+    .option('--no-globals', 'with --postgres: skip roles and tablespaces')
+    .option('--pg-format <format>', 'with --postgres: custom (default) or plain')
+    .option('--scenarios <root>', 'back up every subdirectory of root as its own snapshot')
+    .option('--scenario <name>', 'with --scenarios: only this scenario (repeatable)', collect)
+    .option('--minio <endpoint>', 'back up MinIO/S3 buckets from this endpoint URL')
+    .option('--bucket <bucket[/prefix]>', 'with --minio: a bucket or bucket/prefix (repeatable)', collect)
+    .option('--minio-access-key <key>', 'MinIO access key (env DBM_MINIO_ACCESS_KEY)')
+    .option('--minio-secret-key <key>', 'MinIO secret key (env DBM_MINIO_SECRET_KEY)')
+    .option('--target <name>', 'backup target the snapshot belongs to (default: files, stdin, postgres or minio)')
     .option('--type <type>', 'full | incremental | differential', 'incremental')
     .option('--tag <key=value>', 'tag the snapshot (repeatable)', collect)
     .option('--exclude <glob>', 'skip matching paths (repeatable)', collect)
@@ -19,39 +31,71 @@ export function registerBackup(repo: Command): void {
     .action(async (paths: string[], opts, cmd: Command) => {
       const flags = flagsOf(cmd);
       if (!BACKUP_TYPES.includes(opts.type)) throw new UsageError(`--type must be one of ${BACKUP_TYPES.join(', ')}`);
-      if (opts.stdin && paths.length > 0) throw new UsageError('give paths or --stdin, not both');
-      if (!opts.stdin && paths.length === 0) throw new UsageError('nothing to back up: give paths or --stdin');
+      const sources = [paths.length > 0, !!opts.stdin, !!opts.postgres, !!opts.scenarios, !!opts.minio].filter(Boolean).length;
+      if (sources === 0) throw new UsageError('nothing to back up: give paths, --stdin, --postgres, --scenarios or --minio');
+      if (sources > 1) throw new UsageError('give one source: paths, --stdin, --postgres, --scenarios or --minio');
       if (opts.stdin && !opts.name) throw new UsageError('--stdin needs --name for the entry');
+      if (opts.pgFormat && !['custom', 'plain'].includes(opts.pgFormat)) throw new UsageError('--pg-format must be custom or plain');
+      if (opts.minio && !opts.bucket?.length) throw new UsageError('--minio needs at least one --bucket');
       const tags = parseTags(opts.tag);
       const repository = await openRepo(flags);
-      const progress = newProgress();
+      const progress = { ...newProgress(), objectsDownloaded: 0, objectsUnchanged: 0 } satisfies MinioProgress;
       const stop = progressLine(
         () => `${progress.files} files, ${formatBytes(progress.bytesRead)} read, ${formatBytes(repository.counters.bytesAdded)} new`,
         process.stderr.isTTY === true && !flags.json,
       );
-      const common = { tags, type: opts.type as BackupType, progress, lockWaitMs: lockWaitMs(flags), excludes: opts.exclude };
-      let ref: SnapshotRef;
+      const common = { tags, type: opts.type as BackupType, progress, lockWaitMs: lockWaitMs(flags), excludes: opts.exclude, target: opts.target };
+      const refs: SnapshotRef[] = [];
+      const failures: { scenario: string; error: string }[] = [];
       try {
-        ref = opts.stdin
-          ? await backupStreams(repository, [{ name: opts.name, open: () => process.stdin }], { ...common, target: opts.target ?? 'stdin' })
-          : await backupTree(repository, paths, { ...common, target: opts.target ?? 'files' });
+        if (opts.stdin) {
+          refs.push(await backupStreams(repository, [{ name: opts.name, open: () => process.stdin }], { ...common, target: opts.target ?? 'stdin' }));
+        } else if (opts.postgres) {
+          const databases = opts.database ? String(opts.database).split(',').map((d: string) => d.trim()).filter(Boolean) : undefined;
+          refs.push(await backupPostgres(repository, pgConnectionFrom(opts.postgres), { ...common, databases, globals: opts.globals, format: opts.pgFormat }));
+        } else if (opts.scenarios) {
+          for (const o of await backupScenarios(repository, opts.scenarios, { ...common, only: opts.scenario })) {
+            if (o.snapshot) refs.push(o.snapshot);
+            else failures.push({ scenario: o.scenario, error: o.error ?? 'failed' });
+          }
+        } else if (opts.minio) {
+          refs.push(await backupMinio(repository, minioFrom(opts.minio, opts, opts.bucket), common));
+        } else {
+          refs.push(await backupTree(repository, paths, { ...common, target: opts.target ?? 'files' }));
+        }
       } finally {
         stop();
       }
-      const s = ref.snapshot;
       for (const w of progress.warnings) process.stderr.write(`warning: ${w}\n`);
+      for (const f of failures) process.stderr.write(`error: scenario ${f.scenario}: ${f.error}\n`);
+      if (failures.length > 0) process.exitCode = 1;
       if (flags.json) {
-        printJson({ id: ref.id, short_id: ref.id.slice(0, 8), target: s.target, type: s.type, parent: s.parent, time: s.time, ...s.stats, warnings: progress.warnings });
+        const rows = refs.map((ref) => ({
+          id: ref.id,
+          short_id: ref.id.slice(0, 8),
+          target: ref.snapshot.target,
+          type: ref.snapshot.type,
+          parent: ref.snapshot.parent,
+          time: ref.snapshot.time,
+          tags: ref.snapshot.tags,
+          ...ref.snapshot.stats,
+          ...(opts.minio ? { objectsDownloaded: progress.objectsDownloaded, objectsUnchanged: progress.objectsUnchanged } : {}),
+        }));
+        printJson(opts.scenarios ? { snapshots: rows, failed: failures, warnings: progress.warnings } : { ...rows[0], warnings: progress.warnings });
         return;
       }
-      process.stdout.write(
-        [
-          `snapshot ${ref.id.slice(0, 8)} saved (${s.target}, ${s.type}${s.parent ? `, parent ${s.parent.slice(0, 8)}` : ''})`,
-          `files:   ${s.stats.files} (${s.stats.filesUnchanged} unchanged), ${s.stats.dirs} directories`,
-          `read:    ${formatBytes(s.stats.bytesRead)} of ${formatBytes(s.stats.totalSize)}`,
-          `added:   ${formatBytes(s.stats.bytesAdded)} new data, ${formatBytes(s.stats.bytesStored)} stored`,
-          `took:    ${formatDurationMs(s.stats.durationMs)}`,
-        ].join('\n') + '\n',
-      );
+      for (const ref of refs) {
+        const s = ref.snapshot;
+        const label = s.tags.scenario ? `${s.target} ${s.tags.scenario}` : s.target;
+        process.stdout.write(
+          [
+            `snapshot ${ref.id.slice(0, 8)} saved (${label}, ${s.type}${s.parent ? `, parent ${s.parent.slice(0, 8)}` : ''})`,
+            `files:   ${s.stats.files} (${s.stats.filesUnchanged} unchanged), ${s.stats.dirs} directories`,
+            `read:    ${formatBytes(s.stats.bytesRead)} of ${formatBytes(s.stats.totalSize)}`,
+            `added:   ${formatBytes(s.stats.bytesAdded)} new data, ${formatBytes(s.stats.bytesStored)} stored`,
+            `took:    ${formatDurationMs(s.stats.durationMs)}`,
+          ].join('\n') + '\n',
+        );
+      }
     });
 }

@@ -1,37 +1,109 @@
 import type { Command } from 'commander';
 import { findSnapshot, restoreStream, restoreTree } from '../../../engine';
-import { UsageError } from '../exitCodes';
-import { formatBytes, printJson } from '../output';
-import { collect, flagsOf, lockWaitMs, openRepo } from './context';
+import { restoreFiles, restoreMinio, restorePostgres, verifyMinio, verifyPostgresRestore } from '../../../engine/targets';
+import { verifyRestoredTree } from '../../../engine/verify';
+import { EXIT, UsageError } from '../exitCodes';
+import { formatBytes, printJson, table } from '../output';
+import { collect, flagsOf, lockWaitMs, openRepo, parseTags } from './context';
+import { minioFrom, pgConnectionFrom } from './sources';
 
 export function registerRestore(repo: Command): void {
   repo
     .command('restore')
-    .description('restore a snapshot into a directory, or a stream to standard output')
+    .description('restore a snapshot: into a directory, to standard output, into PostgreSQL or into MinIO/S3')
     .argument('<snapshot>', "snapshot id (or a unique prefix) or 'latest'")
     .option('--target <dir>', 'directory to restore into')
+    .option('--original', 'restore files to where they were backed up from')
     .option('--stdout', 'write a stream entry to standard output')
     .option('--name <name>', 'with --stdout: which entry (when the snapshot has several)')
     .option('--from <target>', "with 'latest': the newest snapshot of this backup target")
+    .option('--tag <key=value>', "with 'latest': the newest snapshot with this tag, e.g. scenario=blog (repeatable)", collect)
     .option('--include <glob>', 'restore only matching paths (repeatable)', collect)
+    .option('--postgres <url>', 'restore databases into this PostgreSQL server')
+    .option('--database <name>', 'with --postgres: only this database of the snapshot')
+    .option('--as <name>', 'with --postgres: restore the database under this new name')
+    .option('--force', 'with --postgres: replace an existing database of the same name')
+    .option('--globals', 'with --postgres: also restore roles and tablespaces')
+    .option('--minio <endpoint>', 'restore objects into this MinIO/S3 endpoint')
+    .option('--bucket <bucket>', 'with --minio: into this bucket instead of the original')
+    .option('--prefix <prefix>', 'with --minio: put keys under this prefix')
+    .option('--minio-access-key <key>', 'MinIO access key (env DBM_MINIO_ACCESS_KEY)')
+    .option('--minio-secret-key <key>', 'MinIO secret key (env DBM_MINIO_SECRET_KEY)')
+    .option('--verify', 'postgres: a restore test into a scratch database; files and minio: compare what was restored with the snapshot')
     .option('--json', 'print JSON')
     .action(async (snapshot: string, opts, cmd: Command) => {
       const flags = flagsOf(cmd);
-      if (!!opts.target === !!opts.stdout) throw new UsageError('give exactly one of --target <dir> or --stdout');
+      const modes = [!!opts.target, !!opts.stdout, !!opts.postgres, !!opts.minio, !!opts.original].filter(Boolean).length;
+      if (modes !== 1) throw new UsageError('give exactly one of --target <dir>, --original, --stdout, --postgres <url> or --minio <endpoint>');
+      if ((opts.as || opts.force || opts.globals) && !opts.postgres) throw new UsageError('--as, --force and --globals go with --postgres');
       const repository = await openRepo(flags);
-      const ref = await findSnapshot(repository, snapshot, { target: opts.from });
+      const ref = await findSnapshot(repository, snapshot, { target: opts.from, tags: opts.tag ? parseTags(opts.tag) : undefined });
+      const wait = lockWaitMs(flags);
+
       if (opts.stdout) {
-        const written = await restoreStream(repository, ref, opts.name, process.stdout, { lockWaitMs: lockWaitMs(flags) });
+        const written = await restoreStream(repository, ref, opts.name, process.stdout, { lockWaitMs: wait });
         // standard output carries the data; the summary goes to a terminal only
         if (process.stderr.isTTY) process.stderr.write(`restored ${formatBytes(written)}\n`);
         return;
       }
-      const result = await restoreTree(repository, ref, opts.target, { include: opts.include, lockWaitMs: lockWaitMs(flags) });
-      if (flags.json) printJson({ snapshot: ref.id, target: opts.target, ...result });
+
+      if (opts.postgres) {
+        const conn = pgConnectionFrom(opts.postgres);
+        const databases = opts.database ? [opts.database] : undefined;
+        if (opts.verify) {
+          const results = await verifyPostgresRestore(repository, ref, conn, { databases, lockWaitMs: wait });
+          if (flags.json) printJson({ snapshot: ref.id, verified: results });
+          else {
+            const rows = results.map((r) => [r.database, r.ok ? 'ok' : 'MISMATCH', String(r.tables), String(r.rows), r.mismatches.map((m) => `${m.table}: ${m.restored}/${m.expected}`).join('; ')]);
+            process.stdout.write(`${table(['DATABASE', 'RESULT', 'TABLES', 'ROWS', 'MISMATCHES'], rows)}\n`);
+          }
+          if (!results.every((r) => r.ok)) process.exitCode = EXIT.failure;
+          return;
+        }
+        const restored = await restorePostgres(repository, ref, conn, { databases, as: opts.as, force: opts.force, globals: opts.globals, lockWaitMs: wait });
+        if (flags.json) printJson({ snapshot: ref.id, restored });
+        else for (const r of restored) process.stdout.write(`restored database ${r.from} as ${r.to} (${r.tables} tables)\n`);
+        return;
+      }
+
+      if (opts.minio) {
+        const dest = { ...minioFrom(opts.minio, opts), bucket: opts.bucket, prefix: opts.prefix };
+        const result = await restoreMinio(repository, ref, dest, { lockWaitMs: wait });
+        const check = opts.verify ? await verifyMinio(repository, ref, dest) : undefined;
+        if (flags.json) printJson({ snapshot: ref.id, ...result, verification: check });
+        else {
+          process.stdout.write(`restored ${result.objects} objects, ${formatBytes(result.bytes)}\n`);
+          if (check) process.stdout.write(check.ok ? `verified ${check.objects} objects\n` : `${check.problems.map((p) => `${p.key}: ${p.problem}`).join('\n')}\n`);
+        }
+        if (check && !check.ok) process.exitCode = EXIT.failure;
+        return;
+      }
+
+      if (opts.original) {
+        const result = await restoreFiles(repository, ref, { include: opts.include, verify: opts.verify, lockWaitMs: wait });
+        if (flags.json) printJson({ snapshot: ref.id, ...result });
+        else process.stdout.write(`restored snapshot ${ref.id.slice(0, 8)} to ${result.locations.join(', ')}: ${result.files} files, ${formatBytes(result.bytesWritten)}\n`);
+        reportVerification(result.verification, flags.json);
+        return;
+      }
+
+      const result = await restoreTree(repository, ref, opts.target, { include: opts.include, lockWaitMs: wait });
+      const check = opts.verify ? await verifyRestoredTree(repository, ref, opts.target, { include: opts.include }) : undefined;
+      if (flags.json) printJson({ snapshot: ref.id, target: opts.target, ...result, verification: check });
       else {
         process.stdout.write(
           `restored snapshot ${ref.id.slice(0, 8)} to ${opts.target}: ${result.files} files, ${result.dirs} directories, ${formatBytes(result.bytesWritten)}\n`,
         );
       }
+      reportVerification(check, flags.json);
     });
+}
+
+function reportVerification(check: { ok: boolean; files: number; problems: { path: string; problem: string }[] } | undefined, quiet = false): void {
+  if (!check) return;
+  if (!quiet) {
+    if (check.ok) process.stdout.write(`verified ${check.files} files against the snapshot\n`);
+    for (const p of check.problems) process.stdout.write(`mismatch: ${p.path}: ${p.problem}\n`);
+  }
+  if (!check.ok) process.exitCode = EXIT.failure;
 }

@@ -1,0 +1,146 @@
+import { randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { listSnapshots } from '../../../engine';
+import { backupPostgres, restorePostgres, verifyPostgresRestore, type PostgresMeta } from '../../../engine/targets';
+import { backends, newRepository, PASSPHRASE } from '../../support/backends';
+import { runCli } from '../../support/cli';
+import { contentFingerprint, databaseExists, fillDatabase, pgConnection, recreateDatabase, schemaOf, withClient } from '../../support/postgres';
+
+const unique = (base: string): string => `${base}_${randomBytes(3).toString('hex')}`;
+
+describe.each(backends)('postgres target on $name storage', (backend) => {
+  it('restores a database under a new name with equal schema and data', async () => {
+    const { repo } = await newRepository(backend);
+    const db = unique('shop');
+    await recreateDatabase(db);
+    await fillDatabase(db);
+    const conn = pgConnection();
+    const ref = await backupPostgres(repo, conn, { databases: [db] });
+    const meta = ref.snapshot.meta as unknown as PostgresMeta;
+    expect(meta.databases.map((d) => d.name)).toEqual([db]);
+    expect(meta.databases[0].rowCounts['public.orders']).toBe(6000);
+    expect(meta.databases[0].rowCounts['Billing Dept.Invoices "2026"']).toBe(50);
+    expect(meta.globals).toBe('globals.sql');
+    expect(meta.serverVersionNum).toBeGreaterThan(100000);
+
+    const copy = unique('shop_copy');
+    const restored = await restorePostgres(repo, ref, conn, { as: copy });
+    expect(restored).toEqual([{ from: db, to: copy, tables: 3 }]); // customers, orders, invoices (the view is no table)
+    expect(await contentFingerprint(copy)).toEqual(await contentFingerprint(db));
+    expect(schemaOf(copy)).toEqual(schemaOf(db));
+  });
+
+  it('takes row counts in the same snapshot as the dump, under concurrent writes', async () => {
+    const { repo } = await newRepository(backend);
+    const db = unique('busy');
+    await recreateDatabase(db);
+    await fillDatabase(db, 5000);
+    let writing = true;
+    let inserted = 0;
+    const writer = withClient(db, async (c) => {
+      while (writing) {
+        await c.query(`INSERT INTO orders (customer, total, note, placed) SELECT 1, 1, 'concurrent', now() FROM generate_series(1, 50)`);
+        await c.query('UPDATE customers SET profile = profile || \'{"touched": true}\' WHERE id = (random() * 4000)::int + 1');
+        inserted += 50;
+      }
+    });
+    const ref = await backupPostgres(repo, pgConnection(), { databases: [db], globals: false });
+    writing = false;
+    await writer;
+    expect(inserted).toBeGreaterThan(0);
+    const [result] = await verifyPostgresRestore(repo, ref, pgConnection());
+    expect(result.mismatches).toEqual([]);
+    expect(result.ok).toBe(true);
+    const counted = (ref.snapshot.meta as unknown as PostgresMeta).databases[0].rowCounts['public.orders'];
+    expect(counted).toBeGreaterThanOrEqual(15000);
+  });
+
+  it('adds little on a second backup after a small change', async () => {
+    const { repo } = await newRepository(backend);
+    const db = unique('grow');
+    await recreateDatabase(db);
+    // ~27 MB of dump: large enough that the fixed cost of a change (a few ~1 MiB chunks) is small
+    await fillDatabase(db, 50_000);
+    const conn = pgConnection();
+    const first = await backupPostgres(repo, conn, { databases: [db], globals: false });
+    // 1 % of the rows, the most recent ones: where updates concentrate in most applications
+    await withClient(db, (c) => c.query("UPDATE customers SET email = email || '.changed' WHERE id > 49500"));
+    const second = await backupPostgres(repo, conn, { databases: [db], globals: false });
+    expect(first.snapshot.stats.bytesAdded).toBeGreaterThan(25_000_000);
+    expect(second.snapshot.stats.bytesAdded).toBeLessThan(first.snapshot.stats.bytesAdded * 0.25);
+  });
+
+  it('refuses to overwrite without --force, and replaces only once the new copy is fully loaded', async () => {
+    const { repo } = await newRepository(backend);
+    const db = unique('app');
+    await recreateDatabase(db);
+    await fillDatabase(db, 500);
+    const conn = pgConnection();
+    const first = await backupPostgres(repo, conn, { databases: [db], globals: false });
+    await withClient(db, (c) => c.query("DELETE FROM orders WHERE id % 2 = 0; UPDATE customers SET email = email || '.old' WHERE id < 5"));
+    const before = await contentFingerprint(db);
+    await expect(restorePostgres(repo, first, conn)).rejects.toThrow(/already exists.*\(--as\).*\(--force\)/);
+    expect(await contentFingerprint(db)).toEqual(before); // untouched
+
+    await restorePostgres(repo, first, conn, { force: true });
+    expect((await contentFingerprint(db))['public.orders']).toMatch(/^1500:/);
+    const leftovers = await withClient('postgres', async (c) => (await c.query("SELECT datname FROM pg_database WHERE datname LIKE '%dbm_restore%'")).rows);
+    expect(leftovers).toEqual([]);
+  });
+
+  it('handles database names with quotes, spaces, a leading dash and unicode', async () => {
+    const { repo } = await newRepository(backend);
+    const db = `-x "quoted" ünï ${randomBytes(2).toString('hex')}`;
+    await recreateDatabase(db);
+    await withClient(db, (c) => c.query('CREATE TABLE t (v text); INSERT INTO t VALUES ($$a$$), ($$b$$)'));
+    const conn = pgConnection();
+    const ref = await backupPostgres(repo, conn, { databases: [db], globals: false });
+    const copy = `${db} copy`;
+    await restorePostgres(repo, ref, conn, { as: copy });
+    expect(await contentFingerprint(copy)).toEqual(await contentFingerprint(db));
+  });
+});
+
+describe('postgres target: bad input', () => {
+  it('names a missing database, a wrong password and an unreachable server, and writes no snapshot', async () => {
+    const { repo } = await newRepository(backends[0]);
+    const conn = pgConnection();
+    await expect(backupPostgres(repo, conn, { databases: ['no_such_db'] })).rejects.toThrow(`database "no_such_db" does not exist on PostgreSQL at ${conn.host}:${conn.port}`);
+    await expect(backupPostgres(repo, { ...conn, password: 'wrong' })).rejects.toThrow('password authentication failed for user "postgres"');
+    await expect(backupPostgres(repo, { ...conn, port: 1 })).rejects.toThrow('cannot connect to PostgreSQL at 127.0.0.1:1: connection refused');
+    expect(await listSnapshots(repo)).toEqual([]);
+  });
+});
+
+describe('postgres through the repo CLI', () => {
+  it('backs up, restores under a new name and runs a restore test, with the password only in the environment', async () => {
+    const { loc } = await newRepository(backends[1]);
+    const db = unique('cli');
+    await recreateDatabase(db);
+    await fillDatabase(db, 300);
+    const conn = pgConnection();
+    const url = `postgresql://${conn.user}@${conn.host}:${conn.port}/postgres`; process.env.DIAG_PG = `postgresql://postgres:${conn.password}@${conn.host}:${conn.port}/postgres`;
+    const env = { ...loc.env, DBM_PASSPHRASE: PASSPHRASE, PGPASSWORD: conn.password! };
+    const backup = await runCli(['repo', 'backup', '--postgres', url, '--database', db, '--json'], env);
+    expect(backup.stderr).toBe('');
+    expect(JSON.parse(backup.stdout)).toMatchObject({ target: 'postgres', files: 2 });
+
+    const copy = unique('cli_copy');
+    const restore = await runCli(['repo', 'restore', 'latest', '--from', 'postgres', '--postgres', url, '--database', db, '--as', copy], env);
+    expect(restore.stdout).toBe(`restored database ${db} as ${copy} (3 tables)\n`);
+    expect(await contentFingerprint(copy)).toEqual(await contentFingerprint(db));
+
+    const again = await runCli(['repo', 'restore', 'latest', '--postgres', url, '--database', db], env);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toMatch(/already exists/);
+
+    const verify = await runCli(['repo', 'restore', 'latest', '--postgres', url, '--verify', '--json'], env);
+    expect(verify.code).toBe(0);
+    expect(JSON.parse(verify.stdout).verified[0]).toMatchObject({ database: db, ok: true, tables: 3 });
+    expect(await databaseExists(`dbm_verify_x`)).toBe(false);
+
+    const wrong = await runCli(['repo', 'backup', '--postgres', url], { ...env, PGPASSWORD: 'nope' });
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toBe(`error: PostgreSQL at ${conn.host}:${conn.port}: password authentication failed for user "postgres"\n`);
+  });
+});
