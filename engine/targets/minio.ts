@@ -161,12 +161,25 @@ class BucketTreeBuilder {
       const parentDir = top.parent?.get(dirName(dirs[i]));
       this.stack.push({
         segment: dirs[i],
-        nodes: [],
+        nodes: await this.reopened(top.nodes, dirName(dirs[i])),
         parent: parentDir?.type === 'dir' ? await nodesOf(this.repo, parentDir.subtree) : null,
       });
     }
     const top = this.stack[this.stack.length - 1];
     top.nodes.push(await this.objectNode(item, segments[segments.length - 1], top.parent));
+  }
+
+  /**
+   * S3 and MinIO list keys in order, so a directory, once left, never comes
+   * back. A store that lists otherwise gets a correct tree all the same: the
+   * closed directory is taken out of its parent and its entries reopened.
+   */
+  private async reopened(siblings: TreeNode[], name: string): Promise<TreeNode[]> {
+    const at = siblings.findIndex((n) => n.type === 'dir' && n.name === name);
+    if (at < 0) return [];
+    const [closed] = siblings.splice(at, 1) as DirNode[];
+    await this.repo.flush(); // its tree blob may still sit in an unwritten pack
+    return (await loadTree(this.repo, closed.subtree)).nodes;
   }
 
   private async close(): Promise<void> {
