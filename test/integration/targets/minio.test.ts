@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { Readable } from 'node:stream';
 import { describe, expect, inject, it } from 'vitest';
 import { listSnapshots } from '../../../engine';
 import { backupMinio, restoreMinio, verifyMinio, type MinioProgress, type MinioSource } from '../../../engine/targets';

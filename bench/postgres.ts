@@ -1,0 +1,157 @@
+/**
+ * PostgreSQL target benchmark (issue: backup targets), side by side in one
+ * run with plain `pg_dump -Fc -f FILE` and `pg_restore`, on a database of
+ * about 300 MB with realistic data (text, JSON, numbers, timestamps, indexes).
+ * Also: bytes added by a second backup after updating ~1 % of rows, for hot
+ * rows (the most recent ones) and for rows scattered over whole tables; both
+ * dump formats; and a second files backup of an unchanged 256 MiB tree.
+ * Prints Markdown tables; asserts nothing.
+ *
+ *   npm run bench:postgres [-- --dir /tmp/dbm-bench-pg --rows 1200000]
+ */
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import * as path from 'node:path';
+import { PostgresCluster, psqlAsync } from '../server/stack/postgresCluster';
+import { generateTree } from './tree';
+
+const args = process.argv.slice(2);
+const opt = (name: string, dflt: string): string => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : dflt;
+};
+const WORK = path.resolve(opt('dir', '/tmp/dbm-bench-pg'));
+const ROWS = Number(opt('rows', '1200000'));
+const CLI = path.resolve(__dirname, '../server/cli/main.js');
+const PASSWORD = 'bench-pg-password';
+
+function time(cmd: string, argv: string[], env: NodeJS.ProcessEnv = {}): { seconds: number; stdout: string } {
+  const started = process.hrtime.bigint();
+  const res = spawnSync(cmd, argv, { env: { ...process.env, ...env }, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  if (res.status !== 0) throw new Error(`${cmd} ${argv.join(' ')} failed (${res.status}): ${res.stderr}`);
+  return { seconds, stdout: res.stdout };
+}
+
+function duBytes(p: string): number {
+  const st = statSync(p);
+  if (!st.isDirectory()) return st.size;
+  return readdirSync(p).reduce((sum, name) => sum + duBytes(path.join(p, name)), 0);
+}
+
+const mb = (n: number): string => `${(n / 1e6).toFixed(1)} MB`;
+const s = (n: number): string => `${n.toFixed(2)} s`;
+
+async function makeDatabase(cluster: PostgresCluster): Promise<void> {
+  await psqlAsync(cluster, 'postgres', 'DROP DATABASE IF EXISTS bench; CREATE DATABASE bench;');
+  await psqlAsync(
+    cluster,
+    'bench',
+    `
+    CREATE TABLE customers (id bigserial PRIMARY KEY, email text UNIQUE NOT NULL, name text, profile jsonb, created timestamptz);
+    CREATE TABLE orders (id bigserial PRIMARY KEY, customer bigint REFERENCES customers(id), status text, total numeric(12,2),
+                         items jsonb, note text, placed timestamptz);
+    CREATE TABLE events (id bigserial PRIMARY KEY, kind text, payload jsonb, at timestamptz);
+    INSERT INTO customers (email, name, profile, created)
+      SELECT 'user' || i || '@example.com', initcap(md5(i::text)),
+             jsonb_build_object('city', (ARRAY['Berlin','Lisbon','Osaka','Lima','Oslo'])[1 + i % 5], 'score', random() * 100,
+                                'tags', jsonb_build_array(md5((i * 7)::text), i % 13)),
+             timestamptz '2024-01-01' + (i || ' minutes')::interval
+      FROM generate_series(1, ${Math.round(ROWS / 4)}) i;
+    INSERT INTO orders (customer, status, total, items, note, placed)
+      SELECT 1 + (random() * ${Math.round(ROWS / 4) - 1})::bigint, (ARRAY['new','paid','shipped','returned'])[1 + i % 4],
+             round((random() * 1000)::numeric, 2),
+             jsonb_build_array(jsonb_build_object('sku', 'SKU-' || (i % 5000), 'qty', 1 + i % 4, 'price', round((random() * 100)::numeric, 2))),
+             CASE WHEN i % 3 = 0 THEN md5(random()::text) || ' ' || md5(random()::text) END,
+             timestamptz '2024-01-01' + (i || ' seconds')::interval
+      FROM generate_series(1, ${ROWS}) i;
+    INSERT INTO events (kind, payload, at)
+      SELECT (ARRAY['login','view','click','purchase'])[1 + i % 4],
+             jsonb_build_object('session', md5(i::text), 'path', '/p/' || (i % 977), 'ms', (random() * 900)::int),
+             timestamptz '2024-01-01' + (i || ' seconds')::interval
+      FROM generate_series(1, ${ROWS}) i;
+    CREATE INDEX orders_customer ON orders (customer);
+    CREATE INDEX orders_placed ON orders (placed);
+    CREATE INDEX events_kind_at ON events (kind, at);
+    VACUUM ANALYZE;
+  `,
+  );
+}
+
+async function main(): Promise<void> {
+  rmSync(WORK, { recursive: true, force: true });
+  mkdirSync(WORK, { recursive: true });
+  chmodSync(WORK, 0o755);
+  const cluster = new PostgresCluster({ dataDir: path.join(WORK, 'pgdata'), port: 55999, password: PASSWORD });
+  cluster.start(['-c shared_buffers=256MB', '-c max_wal_size=4GB']);
+  try {
+    console.error('creating the database …');
+    await makeDatabase(cluster);
+    const size = Number((await psqlAsync(cluster, 'postgres', "SELECT pg_database_size('bench')")).trim());
+    const pgEnv = { PGHOST: '127.0.0.1', PGPORT: '55999', PGUSER: 'postgres', PGPASSWORD: PASSWORD };
+    const url = 'postgresql://postgres@127.0.0.1:55999/postgres';
+    const bin = cluster.binDir;
+    const dumpFile = path.join(WORK, 'bench.dump');
+
+    // the anchor: pg_dump -Fc to a file, pg_restore from it
+    const pgDump = time(path.join(bin, 'pg_dump'), ['-Fc', '-f', dumpFile, 'bench'], pgEnv);
+    await psqlAsync(cluster, 'postgres', 'DROP DATABASE IF EXISTS anchor_restore; CREATE DATABASE anchor_restore TEMPLATE template0;');
+    const pgRestore = time(path.join(bin, 'pg_restore'), ['-d', 'anchor_restore', '--single-transaction', dumpFile], pgEnv);
+
+    const rows: string[][] = [];
+    const dedup: string[][] = [];
+    for (const format of ['custom', 'plain'] as const) {
+      const repo = path.join(WORK, `repo-${format}`);
+      const env = { ...pgEnv, DBM_PASSPHRASE: 'bench', DBM_REPOSITORY: repo };
+      time(process.execPath, [CLI, 'repo', 'init'], env);
+      const first = time(process.execPath, [CLI, 'repo', 'backup', '--postgres', url, '--database', 'bench', '--no-globals', '--pg-format', format], env);
+      const stored = duBytes(repo);
+      const restoreDb = `restored_${format}`;
+      const restore = time(process.execPath, [CLI, 'repo', 'restore', 'latest', '--postgres', url, '--as', restoreDb], env);
+      rows.push([format, s(first.seconds), mb(stored), s(restore.seconds)]);
+
+      // hot rows: the most recent 1 % of orders change status
+      await psqlAsync(cluster, 'bench', `UPDATE orders SET status = 'refunded' WHERE id > ${ROWS - ROWS / 100}`);
+      time(process.execPath, [CLI, 'repo', 'backup', '--postgres', url, '--database', 'bench', '--no-globals', '--pg-format', format], env);
+      const afterHot = duBytes(repo);
+      // scattered: 1 % of rows spread over the whole table
+      await psqlAsync(cluster, 'bench', "UPDATE orders SET status = 'audited' WHERE id % 100 = 7");
+      time(process.execPath, [CLI, 'repo', 'backup', '--postgres', url, '--database', 'bench', '--no-globals', '--pg-format', format], env);
+      const afterScattered = duBytes(repo);
+      dedup.push([format, mb(afterHot - stored), `${((100 * (afterHot - stored)) / stored).toFixed(1)} %`, mb(afterScattered - afterHot), `${((100 * (afterScattered - afterHot)) / stored).toFixed(1)} %`]);
+      // put the rows back for the next format
+      await psqlAsync(cluster, 'bench', `UPDATE orders SET status = 'shipped' WHERE status IN ('refunded', 'audited')`);
+      await psqlAsync(cluster, 'postgres', `DROP DATABASE IF EXISTS ${restoreDb}`);
+    }
+
+    // files: a second backup of an unchanged tree reads nothing
+    const tree = path.join(WORK, 'tree');
+    await generateTree(tree);
+    const filesRepo = path.join(WORK, 'repo-files');
+    const fenv = { DBM_PASSPHRASE: 'bench', DBM_REPOSITORY: filesRepo };
+    time(process.execPath, [CLI, 'repo', 'init'], fenv);
+    const f1 = JSON.parse(time(process.execPath, [CLI, 'repo', 'backup', tree, '--json'], fenv).stdout);
+    const f2run = time(process.execPath, [CLI, 'repo', 'backup', tree, '--json'], fenv);
+    const f2 = JSON.parse(f2run.stdout);
+
+    console.log(`\nDatabase: ${mb(size)} (pg_database_size) in 3 tables with indexes; ${ROWS} orders, ${ROWS} events, ${ROWS / 4} customers; PostgreSQL ${(await psqlAsync(cluster, 'postgres', 'SHOW server_version')).trim()}; ${process.version}\n`);
+    console.log('| | backup, wall | stored | restore, wall |');
+    console.log('|---|---|---|---|');
+    console.log(`| pg_dump -Fc -f FILE / pg_restore (anchor) | ${s(pgDump.seconds)} | ${mb(statSync(dumpFile).size)} | ${s(pgRestore.seconds)} |`);
+    for (const r of rows) {
+      const [format, b, st, re] = r;
+      console.log(`| data-backup-manager, ${format} format | ${b} (${(parseFloat(b) / pgDump.seconds).toFixed(2)}x) | ${st} | ${re} (${(parseFloat(re) / pgRestore.seconds).toFixed(2)}x) |`);
+    }
+    console.log('\n| format | added after 1 % hot rows updated | of first backup | added after 1 % scattered rows updated | of first backup |');
+    console.log('|---|---|---|---|---|');
+    for (const d of dedup) console.log(`| ${d.join(' | ')} |`);
+    console.log(`\nFiles: ${mb(f1.totalSize)} tree; first backup read ${mb(f1.bytesRead)}; second backup of the unchanged tree read ${f2.bytesRead} bytes (${f2.filesUnchanged} of ${f2.files} files unchanged) in ${s(f2run.seconds)}.`);
+  } finally {
+    cluster.stop();
+  }
+}
+
+void main().catch((err) => {
+  console.error(err);
+  process.exitCode = 1;
+});

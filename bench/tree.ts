@@ -1,0 +1,58 @@
+/** The benchmarks' generated file tree: ~256 MiB of small text files, medium logs and incompressible binaries. */
+import { createHash } from 'node:crypto';
+import { mkdirSync, promises as fs, rmSync } from 'node:fs';
+import * as path from 'node:path';
+
+export function rand(seed: string, n: number): Buffer {
+  const out = Buffer.allocUnsafe(n);
+  for (let pos = 0, i = 0; pos < n; pos += 32, i++) createHash('sha256').update(`${seed}/${i}`).digest().copy(out, pos);
+  return out;
+}
+
+const WORDS = 'backup restore snapshot error warning info debug request response user session database query index pack chunk minio postgres worker schedule retention verify'.split(' ');
+
+export function logText(seed: string, bytes: number): Buffer {
+  const r = rand(seed, Math.ceil(bytes / 8) + 64);
+  const lines: string[] = [];
+  let size = 0;
+  let t = Date.UTC(2026, 0, 1) + r.readUInt32LE(0) * 1000;
+  for (let i = 0; size < bytes; i++) {
+    const b = r.readUInt32LE((i * 4) % (r.length - 4));
+    t += b % 5000;
+    const line = `${new Date(t).toISOString()} ${['INFO', 'WARN', 'DEBUG', 'ERROR'][b & 3]} ${WORDS[b % WORDS.length]} ${WORDS[(b >>> 8) % WORDS.length]} id=${(b >>> 4).toString(16)} took=${b % 997}ms user=${WORDS[(b >>> 16) % WORDS.length]}${b % 89}\n`;
+    lines.push(line);
+    size += line.length;
+  }
+  return Buffer.from(lines.join('').slice(0, bytes));
+}
+
+export async function generateTree(root: string): Promise<void> {
+  rmSync(root, { recursive: true, force: true });
+  // ~32 MiB of small text files: 80 directories x 100 files of 1–7 KiB
+  for (let d = 0; d < 80; d++) {
+    const dir = path.join(root, 'projects', `p${d}`, 'src');
+    mkdirSync(dir, { recursive: true });
+    for (let f = 0; f < 100; f++) {
+      const size = 1024 + ((d * 131 + f * 71) % 6144);
+      await fs.writeFile(path.join(dir, `file${f}.txt`), logText(`small-${d}-${f}`, size));
+    }
+  }
+  // ~120 MiB of medium logs: 40 x 3 MiB
+  mkdirSync(path.join(root, 'logs'), { recursive: true });
+  for (let i = 0; i < 40; i++) await fs.writeFile(path.join(root, 'logs', `app${i}.log`), logText(`log-${i}`, 3 * 1024 * 1024));
+  // ~100 MiB of incompressible binaries: 6 x 17 MiB
+  mkdirSync(path.join(root, 'media'), { recursive: true });
+  for (let i = 0; i < 6; i++) await fs.writeFile(path.join(root, 'media', `blob${i}.bin`), rand(`bin-${i}`, 17 * 1024 * 1024));
+}
+
+/** ~1 %: append to 10 logs, rewrite 100 small files, overwrite 1 MiB inside a binary. */
+export async function changeOnePercent(root: string, round: number): Promise<void> {
+  for (let i = 0; i < 10; i++) await fs.appendFile(path.join(root, 'logs', `app${i}.log`), logText(`append-${round}-${i}`, 100 * 1024));
+  for (let f = 0; f < 100; f++) {
+    await fs.writeFile(path.join(root, 'projects', `p${f % 80}`, 'src', `file${f}.txt`), logText(`edit-${round}-${f}`, 4096));
+  }
+  const fh = await fs.open(path.join(root, 'media', 'blob0.bin'), 'r+');
+  await fh.write(rand(`patch-${round}`, 1024 * 1024), 0, 1024 * 1024, 8 * 1024 * 1024);
+  await fh.close();
+}
+
