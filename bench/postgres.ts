@@ -7,7 +7,7 @@
  * dump formats; and a second files backup of an unchanged 256 MiB tree.
  * Prints Markdown tables; asserts nothing.
  *
- *   npm run bench:postgres [-- --dir /tmp/dbm-bench-pg --rows 1200000]
+ *   npm run bench:postgres [-- --dir /tmp/dbm-bench-pg --rows 600000]
  */
 import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
@@ -21,7 +21,7 @@ const opt = (name: string, dflt: string): string => {
   return i >= 0 ? args[i + 1] : dflt;
 };
 const WORK = path.resolve(opt('dir', '/tmp/dbm-bench-pg'));
-const ROWS = Number(opt('rows', '1200000'));
+const ROWS = Number(opt('rows', '600000'));
 const CLI = path.resolve(__dirname, '../server/cli/main.js');
 const PASSWORD = 'bench-pg-password';
 

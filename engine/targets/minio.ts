@@ -130,7 +130,8 @@ async function nodesOf(repo: Repository, treeId: string): Promise<Map<string, Tr
  * saved once the listing has moved past it.
  */
 class BucketTreeBuilder {
-  private readonly stack: { segment: string; nodes: TreeNode[]; parent: Map<string, TreeNode> | null }[];
+  /** open directories, root first; `closed` names the subdirectories already saved */
+  private readonly stack: { segment: string; nodes: TreeNode[]; closed: Set<string>; parent: Map<string, TreeNode> | null }[];
 
   constructor(
     private readonly repo: Repository,
@@ -140,7 +141,7 @@ class BucketTreeBuilder {
     private readonly progress: MinioProgress,
     private readonly parentTree: string | null,
   ) {
-    this.stack = [{ segment: '', nodes: [], parent: null }];
+    this.stack = [{ segment: '', nodes: [], closed: new Set(), parent: null }];
   }
 
   private async openRoot(): Promise<void> {
@@ -161,7 +162,8 @@ class BucketTreeBuilder {
       const parentDir = top.parent?.get(dirName(dirs[i]));
       this.stack.push({
         segment: dirs[i],
-        nodes: await this.reopened(top.nodes, dirName(dirs[i])),
+        nodes: top.closed.has(dirName(dirs[i])) ? await this.reopened(top, dirName(dirs[i])) : [],
+        closed: new Set(),
         parent: parentDir?.type === 'dir' ? await nodesOf(this.repo, parentDir.subtree) : null,
       });
     }
@@ -174,10 +176,10 @@ class BucketTreeBuilder {
    * back. A store that lists otherwise gets a correct tree all the same: the
    * closed directory is taken out of its parent and its entries reopened.
    */
-  private async reopened(siblings: TreeNode[], name: string): Promise<TreeNode[]> {
-    const at = siblings.findIndex((n) => n.type === 'dir' && n.name === name);
-    if (at < 0) return [];
-    const [closed] = siblings.splice(at, 1) as DirNode[];
+  private async reopened(parent: { nodes: TreeNode[]; closed: Set<string> }, name: string): Promise<TreeNode[]> {
+    const at = parent.nodes.findIndex((n) => n.type === 'dir' && n.name === name);
+    const [closed] = parent.nodes.splice(at, 1) as DirNode[];
+    parent.closed.delete(name);
     await this.repo.flush(); // its tree blob may still sit in an unwritten pack
     return (await loadTree(this.repo, closed.subtree)).nodes;
   }
@@ -185,7 +187,9 @@ class BucketTreeBuilder {
   private async close(): Promise<void> {
     const dir = this.stack.pop()!;
     const subtree = await saveTree(this.repo, { nodes: dir.nodes });
-    this.stack[this.stack.length - 1].nodes.push({ name: dirName(dir.segment), type: 'dir', mode: 0o755, uid: 0, gid: 0, mtimeNs: '0', subtree } satisfies DirNode);
+    const parent = this.stack[this.stack.length - 1];
+    parent.closed.add(dirName(dir.segment));
+    parent.nodes.push({ name: dirName(dir.segment), type: 'dir', mode: 0o755, uid: 0, gid: 0, mtimeNs: '0', subtree } satisfies DirNode);
     this.progress.dirs++;
   }
 

@@ -14,7 +14,12 @@ export interface PostgresBackupOptions extends Omit<BackupOptions, 'target' | 'm
   databases?: string[];
   /** also dump roles and tablespaces (pg_dumpall --globals-only); default true */
   globals?: boolean;
-  /** pg_dump format; custom (uncompressed: our zstd compresses) is the default, see bench/postgres */
+  /**
+   * pg_dump format. Plain SQL is the default: in bench/postgres (a 315 MB
+   * database) it backed up faster, stored less, deduplicated better and
+   * restored in 1.19x pg_restore's time where the custom format took 1.57x
+   * (piped into pg_restore, which cannot seek in it). Custom is uncompressed: our zstd compresses.
+   */
   format?: DumpFormat;
   /** snapshot target name (default postgres) */
   target?: string;
@@ -56,7 +61,7 @@ export async function discoverDatabases(conn: PgConnection): Promise<string[]> {
  * table's rows, so the counts in the manifest describe exactly the dump.
  */
 export async function backupPostgres(repo: Repository, conn: PgConnection, opts: PostgresBackupOptions = {}): Promise<SnapshotRef> {
-  const format = opts.format ?? 'custom';
+  const format = opts.format ?? 'plain';
   const admin = await connect(conn, conn.database ?? 'postgres');
   let serverVersion: string;
   let serverVersionNum: number;

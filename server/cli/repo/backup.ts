@@ -16,7 +16,7 @@ export function registerBackup(repo: Command): void {
     .option('--postgres <url>', 'back up PostgreSQL: postgresql://user@host:port[/db][?sslmode=…] (password from PGPASSWORD)')
     .option('--database <names>', 'with --postgres: only these databases (comma-separated)')
     .option('--no-globals', 'with --postgres: skip roles and tablespaces')
-    .option('--pg-format <format>', 'with --postgres: custom (default) or plain')
+    .option('--pg-format <format>', 'with --postgres: plain (default) or custom')
     .option('--scenarios <root>', 'back up every subdirectory of root as its own snapshot')
     .option('--scenario <name>', 'with --scenarios: only this scenario (repeatable)', collect)
     .option('--minio <endpoint>', 'back up MinIO/S3 buckets from this endpoint URL')

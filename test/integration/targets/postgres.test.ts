@@ -9,15 +9,16 @@ import { contentFingerprint, databaseExists, fillDatabase, pgConnection, recreat
 const unique = (base: string): string => `${base}_${randomBytes(3).toString('hex')}`;
 
 describe.each(backends)('postgres target on $name storage', (backend) => {
-  it('restores a database under a new name with equal schema and data', async () => {
+  it.each(['plain', 'custom'] as const)('restores a database under a new name with equal schema and data (%s format)', async (format) => {
     const { repo } = await newRepository(backend);
     const db = unique('shop');
     await recreateDatabase(db);
     await fillDatabase(db);
     const conn = pgConnection();
-    const ref = await backupPostgres(repo, conn, { databases: [db] });
+    const ref = await backupPostgres(repo, conn, { databases: [db], format });
     const meta = ref.snapshot.meta as unknown as PostgresMeta;
     expect(meta.databases.map((d) => d.name)).toEqual([db]);
+    expect(meta.format).toBe(format);
     expect(meta.databases[0].rowCounts['public.orders']).toBe(6000);
     expect(meta.databases[0].rowCounts['Billing Dept.Invoices "2026"']).toBe(50);
     expect(meta.globals).toBe('globals.sql');
