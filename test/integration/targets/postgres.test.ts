@@ -69,7 +69,7 @@ describe.each(backends)('postgres target on $name storage', (backend) => {
     const second = await backupPostgres(repo, conn, { databases: [db], globals: false });
     expect(first.snapshot.stats.bytesAdded).toBeGreaterThan(25_000_000);
     // Without dedup this would be 100 %. At 27 MB a change still costs a few whole ~1 MiB chunks (the
-    // changed rows, and the random \\restrict token pg_dump >= 15.14 writes atop every plain dump);
+    // changed rows, and the random \restrict token pg_dump >= 15.14 writes atop every plain dump);
     // the 10 % budget at 300 MB is measured by bench/postgres (1.9 % there).
     expect(second.snapshot.stats.bytesAdded).toBeLessThan(first.snapshot.stats.bytesAdded * 0.4);
   });
