@@ -17,6 +17,12 @@ export default tseslint.config(
     },
   },
   {
+    // build scripts: plain CommonJS for Node
+    files: ['scripts/**/*.js'],
+    languageOptions: { sourceType: 'commonjs', globals: { require: 'readonly', __dirname: 'readonly', process: 'readonly', console: 'readonly' } },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
+  {
     // "WithoutN8nCloudSupport": this package spawns pg_dump and reads files,
     // the point of a backup tool, which n8n Cloud's verified nodes may not do.
     files: ['nodes/**/*.ts', 'credentials/**/*.ts'],

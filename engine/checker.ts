@@ -1,6 +1,6 @@
 import { forEachLimit } from './concurrency';
 import { describeError } from './errors';
-import { INDEX_PREFIX, DATA_PREFIX, HEX64, idOf, packKey } from './repository/layout';
+import { INDEX_PREFIX, DATA_PREFIX, HEX64, VERIFICATION_PREFIX, idOf, packKey } from './repository/layout';
 import { withLock } from './repository/lock';
 import { packHash, parsePack } from './repository/pack';
 import type { Repository } from './repository/repository';
@@ -145,4 +145,85 @@ function sample<T>(items: T[], n: number): T[] {
     [copy[i], copy[j]] = [copy[j], copy[i]];
   }
   return copy.slice(0, n);
+}
+
+export interface SnapshotCheck {
+  snapshot: string;
+  target: string;
+  ok: boolean;
+  mode: 'structure' | 'read-data';
+  /** share of the snapshot's data blobs read back (100 with read-data) */
+  percentRead: number;
+  blobs: number;
+  blobsRead: number;
+  bytesRead: number;
+  errors: string[];
+  checkedAt: string;
+}
+
+/**
+ * Checks one snapshot: every tree readable, every blob it needs indexed in a
+ * pack that exists; with `readDataPercent`, that share of its data blobs
+ * downloaded, decrypted and re-hashed against their ids.
+ */
+export async function checkSnapshot(repo: Repository, ref: SnapshotRef, opts: { readDataPercent?: number; lockWaitMs?: number } = {}): Promise<SnapshotCheck> {
+  return withLock(repo, { exclusive: false, operation: 'verify', waitMs: opts.lockWaitMs }, async () => {
+    await repo.loadIndex();
+    const percent = Math.min(100, Math.max(0, opts.readDataPercent ?? 0));
+    const result: SnapshotCheck = {
+      snapshot: ref.id, target: ref.snapshot.target, ok: false, mode: percent > 0 ? 'read-data' : 'structure',
+      percentRead: percent, blobs: 0, blobsRead: 0, bytesRead: 0, errors: [], checkedAt: new Date().toISOString(),
+    };
+    const data = new Set<string>();
+    const walk = async (treeId: string): Promise<void> => {
+      const tree = await loadTree(repo, treeId);
+      for (const node of tree.nodes) {
+        if (node.type === 'dir') await walk(node.subtree);
+        else if (node.type === 'file') for (const id of node.content) data.add(id);
+      }
+    };
+    try {
+      await walk(ref.snapshot.tree);
+    } catch (err) {
+      result.errors.push(`tree: ${describeError(err)}`);
+    }
+    result.blobs = data.size;
+    const packs = new Set<string>();
+    for (const id of data) {
+      const loc = repo.index.get(id);
+      if (!loc) result.errors.push(`blob ${id.slice(0, 12)} is in no index`);
+      else packs.add(loc.pack);
+    }
+    for (const pack of packs) {
+      const info = repo.index.packs.get(pack)!;
+      const st = await repo.storage.stat(packKey(pack));
+      if (!st) result.errors.push(`pack ${pack.slice(0, 12)} is missing from storage`);
+      else if (st.size !== info.size) result.errors.push(`pack ${pack.slice(0, 12)} has size ${st.size}, the index says ${info.size}`);
+    }
+    if (percent > 0) {
+      const ids = [...data].filter((id) => repo.index.has(id));
+      const chosen = percent >= 100 ? ids : sample(ids, Math.max(1, Math.ceil((ids.length * percent) / 100)));
+      await forEachLimit(chosen, 4, async (id) => {
+        try {
+          result.bytesRead += (await repo.loadBlob(id)).length;
+          result.blobsRead++;
+        } catch (err) {
+          result.errors.push(describeError(err));
+        }
+      });
+    }
+    result.ok = result.errors.length === 0;
+    return result;
+  });
+}
+
+/** Keeps a verification report in the repository, beside what it verified (`verification/<date>/…`). */
+export async function saveVerificationReport(repo: Repository, report: SnapshotCheck & Record<string, unknown>): Promise<string> {
+  const day = report.checkedAt.slice(0, 10);
+  const { key } = await repo.putSealed(
+    (id) => `${VERIFICATION_PREFIX}${day}/${report.target}-${report.snapshot.slice(0, 8)}-${id.slice(0, 16)}`,
+    report,
+    'dbm-verification',
+  );
+  return key;
 }

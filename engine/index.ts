@@ -19,3 +19,6 @@ export {
 export { loadTree, type Tree, type TreeNode, type FileNode, type DirNode, type SymlinkNode } from './tree';
 export { addPassphraseKey, addRecoveryKey, removeKey, rotateKeys, type RotationResult } from './keys';
 export { generateRecoveryKeyPair, type KeySlot } from './crypto/keySlots';
+export { checkSnapshot, saveVerificationReport, type SnapshotCheck } from './checker';
+export { copySnapshot } from './copy';
+export { verifyRestoredTree, type TreeVerification } from './verify';

@@ -87,6 +87,10 @@ export class Repository {
     return new Repository(storage, ring, config, slot);
   }
 
+  static async exists(storage: Storage): Promise<boolean> {
+    return (await storage.stat(CONFIG_KEY)) !== null;
+  }
+
   static async open(storage: Storage, opts: OpenOptions): Promise<Repository> {
     let sealedConfig: Buffer;
     try {

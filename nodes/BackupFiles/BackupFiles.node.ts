@@ -1,0 +1,87 @@
+import { NodeConnectionTypes, type IExecuteFunctions, type INodeExecutionData, type INodeType, type INodeTypeDescription } from 'n8n-workflow';
+import type { BackupType } from '../../engine';
+import { backupFiles, backupScenarios } from '../../engine/targets';
+import { credentialTest } from '../shared/credentialTests';
+import { backupTypeProperty, tagsProperty } from '../shared/descriptions';
+import { eachItem, parseTagList, snapshotJson, splitList } from '../shared/items';
+import { openRepository } from '../shared/repository';
+
+export class BackupFiles implements INodeType {
+  description: INodeTypeDescription = {
+    displayName: 'Backup Files',
+    name: 'backupFiles',
+    icon: { light: 'file:backupFiles.svg', dark: 'file:backupFiles.dark.svg' },
+    group: ['output'],
+    version: 1,
+    subtitle: '={{$parameter["source"] === "scenarios" ? "scenarios" : "files"}}',
+    description: 'Back up files and directories, or every scenario under a root, into the backup repository',
+    defaults: { name: 'Backup Files' },
+    inputs: [NodeConnectionTypes.Main],
+    outputs: [NodeConnectionTypes.Main],
+    usableAsTool: true,
+    credentials: [{ name: 'dbmRepositoryApi', required: true, testedBy: 'dbmRepositoryTest' }],
+    properties: [
+      {
+        displayName: 'Source',
+        name: 'source',
+        type: 'options',
+        options: [
+          { name: 'Files and Directories', value: 'files' },
+          { name: 'Scenarios', value: 'scenarios', description: 'Every subdirectory of a root, each its own snapshot' },
+        ],
+        default: 'files',
+      },
+      {
+        displayName: 'Paths',
+        name: 'paths',
+        type: 'string',
+        typeOptions: { rows: 3 },
+        default: '',
+        placeholder: '/etc/myapp, /srv/data',
+        displayOptions: { show: { source: ['files'] } },
+        description: 'Absolute paths on the n8n host, comma- or line-separated',
+      },
+      {
+        displayName: 'Scenarios Root',
+        name: 'root',
+        type: 'string',
+        default: '',
+        placeholder: '/srv/scenarios',
+        displayOptions: { show: { source: ['scenarios'] } },
+      },
+      {
+        displayName: 'Only Scenarios',
+        name: 'only',
+        type: 'string',
+        default: '',
+        displayOptions: { show: { source: ['scenarios'] } },
+        description: 'Comma-separated scenario names; empty for all',
+      },
+      { displayName: 'Exclude', name: 'exclude', type: 'string', default: '', placeholder: '*.tmp, cache/*', description: 'Glob patterns, comma-separated' },
+      backupTypeProperty,
+      tagsProperty,
+    ],
+  };
+
+  methods = { credentialTest };
+
+  async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
+    const repo = await openRepository(await this.getCredentials('dbmRepositoryApi'));
+    return eachItem(this, async (i) => {
+      const opts = {
+        type: this.getNodeParameter('backupType', i) as BackupType,
+        tags: parseTagList(this.getNodeParameter('tags', i, '') as string),
+        excludes: splitList(this.getNodeParameter('exclude', i, '') as string),
+      };
+      if (this.getNodeParameter('source', i) === 'scenarios') {
+        const only = splitList(this.getNodeParameter('only', i, '') as string);
+        const outcomes = await backupScenarios(repo, this.getNodeParameter('root', i) as string, { ...opts, only });
+        const failed = outcomes.filter((o) => o.error);
+        if (failed.length === outcomes.length && failed.length > 0) throw new Error(failed.map((f) => f.error).join('; '));
+        return outcomes.map((o) => (o.snapshot ? { scenario: o.scenario, ...snapshotJson(o.snapshot) } : { scenario: o.scenario, error: o.error }));
+      }
+      const paths = splitList(this.getNodeParameter('paths', i) as string);
+      return snapshotJson(await backupFiles(repo, paths, opts));
+    });
+  }
+}

@@ -1,0 +1,41 @@
+import type { ICredentialDataDecryptedObject } from 'n8n-workflow';
+import { openStorage, Repository } from '../../engine';
+import type { MinioSource, PgConnection } from '../../engine/targets';
+
+/** The backup repository a credential names, opened (or created, when the credential allows it). */
+export async function openRepository(creds: ICredentialDataDecryptedObject): Promise<Repository> {
+  const passphrase = String(creds.passphrase ?? '');
+  if (!passphrase) throw new Error('the Backup Repository credential has no passphrase');
+  const storage =
+    creds.storage === 'local'
+      ? openStorage(String(creds.path ?? ''))
+      : openStorage(`s3://${String(creds.bucket ?? '')}${creds.prefix ? `/${String(creds.prefix).replace(/^\/+/, '')}` : ''}`, {
+          endpoint: String(creds.endpoint ?? ''),
+          accessKey: String(creds.accessKey ?? ''),
+          secretKey: String(creds.secretKey ?? ''),
+          region: creds.region ? String(creds.region) : undefined,
+        });
+  if (creds.createIfMissing !== false && !(await Repository.exists(storage))) return Repository.init(storage, { passphrase });
+  return Repository.open(storage, { passphrase });
+}
+
+export function pgConnectionOf(creds: ICredentialDataDecryptedObject): PgConnection {
+  return {
+    host: String(creds.host ?? 'localhost'),
+    port: Number(creds.port ?? 5432),
+    user: String(creds.user ?? 'postgres'),
+    password: creds.password ? String(creds.password) : undefined,
+    sslmode: creds.sslmode ? String(creds.sslmode) : undefined,
+    database: creds.database ? String(creds.database) : 'postgres',
+  };
+}
+
+export function minioOf(creds: ICredentialDataDecryptedObject, buckets: string[] = []): MinioSource {
+  return {
+    endpoint: String(creds.endpoint ?? ''),
+    accessKey: String(creds.accessKey ?? ''),
+    secretKey: String(creds.secretKey ?? ''),
+    region: creds.region ? String(creds.region) : undefined,
+    buckets,
+  };
+}
