@@ -115,7 +115,8 @@ export async function readAll(stream: Readable): Promise<Buffer> {
 
 export function isMissing(err: unknown): boolean {
   const code = (err as { code?: string }).code;
-  return code === 'NoSuchKey' || code === 'NotFound' || code === 'NoSuchObject';
+  // a missing bucket holds no object either: a repository there does not exist yet
+  return code === 'NoSuchKey' || code === 'NotFound' || code === 'NoSuchObject' || code === 'NoSuchBucket';
 }
 
 function mapMissing(err: unknown, key: string): unknown {

@@ -170,3 +170,11 @@ describe.each(backends)('integrity on $name storage', (backend) => {
     await expect(listSnapshots(await reopen(loc))).rejects.toBeInstanceOf(CorruptionError);
   });
 });
+
+describe('a repository location with no bucket', () => {
+  it('is reported as no repository, not as an S3 error', async () => {
+    const { s3Backend } = await import('../support/backends');
+    const loc = s3Backend.make();
+    await expect(Repository.open(loc.storage, { passphrase: 'x' })).rejects.toThrow(/^no repository at s3:/);
+  });
+});
