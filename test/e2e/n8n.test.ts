@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { promises as fs, readFileSync } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import { createServer } from 'node:net';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { findSnapshot, listSnapshots, openStorage, Repository, restoreTree } from '../../engine';
 import { ensureN8nInstalled, installCommunityPackage, N8nClient, N8nProcess, provisionOwner } from '../../server/stack/n8n';
+import { workflowFromTemplate } from '../../server/stack/workflows';
 import { tempDir } from '../support/backends';
 import { contentFingerprint, fillDatabase, pgConnection, recreateDatabase } from '../support/postgres';
 import { describeTree, makeSampleTree } from '../support/trees';
@@ -21,11 +22,25 @@ function freePort(): Promise<number> {
   });
 }
 
-/** Imports a shipped workflow, putting the ids of the credentials we created where it names them. */
-function loadWorkflow(file: string, credentialIds: Record<string, string>): Record<string, unknown> {
-  let text = readFileSync(path.resolve(__dirname, '../../workflows', file), 'utf8');
-  for (const [type, id] of Object.entries(credentialIds)) text = text.replaceAll(`__CRED_${type}__`, id);
-  return JSON.parse(text) as Record<string, unknown>;
+/** An HTTP sink for alerts: records every JSON body posted to it. */
+async function startSink(): Promise<{ url: string; received: Record<string, unknown>[]; close: () => void }> {
+  const { createServer: createHttp } = await import('node:http');
+  const received: Record<string, unknown>[] = [];
+  const server = createHttp((req, res) => {
+    let body = '';
+    req.on('data', (d) => (body += d));
+    req.on('end', () => {
+      try {
+        received.push(JSON.parse(body) as Record<string, unknown>);
+      } catch {
+        received.push({ unparsed: body });
+      }
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  return { url: `http://127.0.0.1:${port}/alerts`, received, close: () => server.close() };
 }
 
 describe('the shipped workflows in a real n8n', () => {
@@ -36,6 +51,9 @@ describe('the shipped workflows in a real n8n', () => {
   let n8n: N8nProcess;
   let client: N8nClient;
   let workflowId: string;
+  let credentialIds: Record<string, string>;
+  let errorWorkflow: string;
+  let sink: Awaited<ReturnType<typeof startSink>>;
 
   beforeAll(async () => {
     ensureN8nInstalled();
@@ -46,6 +64,7 @@ describe('the shipped workflows in a real n8n', () => {
     const { apiKey } = await provisionOwner(n8n.baseUrl, { email: 'owner@example.com', password: 'Backup-Owner-1234' });
     client = new N8nClient(n8n.baseUrl, apiKey);
     const conn = pgConnection();
+    sink = await startSink();
     const ids = {
       httpHeaderAuth: (await client.createCredential('Backup webhook secret', 'httpHeaderAuth', { name: 'X-Backup-Secret', value: secret })).id,
       dbmRepositoryApi: (
@@ -60,11 +79,15 @@ describe('the shipped workflows in a real n8n', () => {
         })
       ).id,
     };
-    workflowId = (await client.createWorkflow(loadWorkflow('backup-on-demand.json', ids))).id;
+    credentialIds = Object.fromEntries(Object.entries(ids).map(([type, id]) => [`CRED_${type}`, id]));
+    errorWorkflow = (await client.createWorkflow(workflowFromTemplate('error-alert.json', { ALERT_URL: sink.url }))).id;
+    await client.activate(errorWorkflow);
+    workflowId = (await client.createWorkflow(workflowFromTemplate('backup-on-demand.json', { ...credentialIds, ERROR_WORKFLOW_ID: errorWorkflow }))).id;
     await client.activate(workflowId);
   }, 600_000);
 
   afterAll(async () => {
+    sink?.close();
     await n8n?.stop();
   }, 60_000);
 
@@ -120,4 +143,55 @@ describe('the shipped workflows in a real n8n', () => {
     expect(await contentFingerprint(copy)).toEqual(await contentFingerprint(db));
     await fs.rm(out, { recursive: true, force: true });
   }, 180_000);
+
+  it('alerts through the error workflow when a backup fails', async () => {
+    const res = await fetch(`${n8n.baseUrl}/webhook/dbm-backup`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'X-Backup-Secret': secret },
+      body: JSON.stringify({ job_id: 'job-e2e-fail', type: 'full', databases: ['no_such_database'], paths: [] }),
+    });
+    expect(res.status).toBe(202);
+    const started = Date.now();
+    while (sink.received.length === 0 && Date.now() - started < 60_000) await sleep(300);
+    expect(sink.received).toHaveLength(1);
+    expect(sink.received[0]).toMatchObject({ event: 'backup_failed', workflow: 'Backup on demand', failed_node: 'Back up PostgreSQL' });
+    expect(String(sink.received[0].error)).toContain('database "no_such_database" does not exist');
+  }, 120_000);
+
+  it('runs a scheduled backup made from the template on its cron', async () => {
+    const db = `sched_${randomBytes(3).toString('hex')}`;
+    await recreateDatabase(db);
+    await fillDatabase(db, 100);
+    const dir = path.join(tempDir(), 'scheduled');
+    await fs.mkdir(dir);
+    await fs.writeFile(path.join(dir, 'state.txt'), 'scheduled');
+    const wf = workflowFromTemplate('backup-scheduled.json', {
+      ...credentialIds,
+      ERROR_WORKFLOW_ID: errorWorkflow,
+      SCHEDULE_NAME: 'every-5s',
+      CRON: '*/5 * * * * *',
+      BACKUP_TYPE: 'incremental',
+      DATABASES: [db],
+      PATHS: [dir],
+    });
+    const id = (await client.createWorkflow(wf)).id;
+    await client.activate(id);
+    const storage = openStorage(`s3://${bucket}/repo`, { endpoint: s3.endpoint, accessKey: s3.accessKey, secretKey: s3.secretKey });
+    const started = Date.now();
+    let fired: string[] = [];
+    try {
+      while (Date.now() - started < 60_000) {
+        if (await Repository.exists(storage)) {
+          const repo = await Repository.open(storage, { passphrase });
+          fired = (await listSnapshots(repo)).filter((r) => String(r.snapshot.tags.job ?? '').startsWith('schedule-every-5s-')).map((r) => r.snapshot.target);
+          if (fired.includes('postgres') && fired.includes('files')) break;
+        }
+        await sleep(1000);
+      }
+    } finally {
+      await client.deactivate(id);
+    }
+    expect(fired).toContain('postgres');
+    expect(fired).toContain('files');
+  }, 120_000);
 });
