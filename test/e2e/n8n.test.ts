@@ -8,7 +8,7 @@ import { findSnapshot, listSnapshots, openStorage, Repository, restoreTree } fro
 import { ensureN8nInstalled, installCommunityPackage, N8nClient, N8nProcess, provisionOwner } from '../../server/stack/n8n';
 import { workflowFromTemplate } from '../../server/stack/workflows';
 import { tempDir } from '../support/backends';
-import { contentFingerprint, fillDatabase, pgConnection, recreateDatabase } from '../support/postgres';
+import { contentFingerprint, databaseExists, fillDatabase, pgConnection, recreateDatabase } from '../support/postgres';
 import { describeTree, makeSampleTree } from '../support/trees';
 
 function freePort(): Promise<number> {
@@ -54,6 +54,12 @@ describe('the shipped workflows in a real n8n', () => {
   let credentialIds: Record<string, string>;
   let errorWorkflow: string;
   let sink: Awaited<ReturnType<typeof startSink>>;
+  let backedUpDb = '';
+
+  const call = (route: string, body: unknown): Promise<Response> =>
+    fetch(`${n8n.baseUrl}/webhook/${route}`, { method: 'POST', headers: { 'content-type': 'application/json', 'X-Backup-Secret': secret }, body: JSON.stringify(body) });
+  const openRepo = (): Promise<Repository> =>
+    Repository.open(openStorage(`s3://${bucket}/repo`, { endpoint: s3.endpoint, accessKey: s3.accessKey, secretKey: s3.secretKey }), { passphrase });
 
   beforeAll(async () => {
     ensureN8nInstalled();
@@ -73,6 +79,9 @@ describe('the shipped workflows in a real n8n', () => {
           bucket, prefix: 'repo', region: 'us-east-1', passphrase, createIfMissing: true,
         })
       ).id,
+      dbmMinioApi: (
+        await client.createCredential('MinIO source', 'dbmMinioApi', { endpoint: s3.endpoint, accessKey: s3.accessKey, secretKey: s3.secretKey, region: 'us-east-1' })
+      ).id,
       dbmPostgresApi: (
         await client.createCredential('PostgreSQL source', 'dbmPostgresApi', {
           host: conn.host, port: conn.port, user: conn.user, password: conn.password, sslmode: 'disable', database: 'postgres',
@@ -83,6 +92,15 @@ describe('the shipped workflows in a real n8n', () => {
     errorWorkflow = (await client.createWorkflow(workflowFromTemplate('error-alert.json', { ALERT_URL: sink.url }))).id;
     await client.activate(errorWorkflow);
     workflowId = (await client.createWorkflow(workflowFromTemplate('backup-on-demand.json', { ...credentialIds, ERROR_WORKFLOW_ID: errorWorkflow }))).id;
+    for (const file of ['restore-on-demand.json', 'verify-on-demand.json', 'retention.json']) {
+      const wf = workflowFromTemplate(file, {
+        ...credentialIds,
+        ERROR_WORKFLOW_ID: errorWorkflow,
+        RETENTION_CRON: '0 3 * * *',
+        DEFAULT_POLICY: { keep_daily: 7, keep_weekly: 4, keep_monthly: 12 },
+      });
+      await client.activate((await client.createWorkflow(wf)).id);
+    }
     await client.activate(workflowId);
   }, 600_000);
 
@@ -93,6 +111,7 @@ describe('the shipped workflows in a real n8n', () => {
 
   it('backs up PostgreSQL and a directory into S3 when the on-demand webhook is called', async () => {
     const db = `e2e_${randomBytes(3).toString('hex')}`;
+    backedUpDb = db;
     await recreateDatabase(db);
     await fillDatabase(db, 300);
     const dir = path.join(tempDir(), 'app-config');
@@ -193,5 +212,70 @@ describe('the shipped workflows in a real n8n', () => {
     }
     expect(fired).toContain('postgres');
     expect(fired).toContain('files');
+  }, 120_000);
+
+  it('restores a database under a new name through the restore webhook', async () => {
+    const copy = `${backedUpDb}_via_webhook`;
+    // the snapshot the first test's job made (the schedule has made newer postgres snapshots since)
+    const [snapshot] = (await listSnapshots(await openRepo(), { target: 'postgres', tags: { job: 'job-e2e-1' } })).map((r) => r.id);
+    const res = await call('dbm-restore', { snapshot, destination: 'postgres', database: backedUpDb, as: copy });
+    expect(res.status).toBe(202);
+    const started = Date.now();
+    while (!(await databaseExists(copy)) && Date.now() - started < 60_000) await sleep(500);
+    // exists as soon as it is created; the restore fills it in one transaction, so wait for the rows
+    let fingerprint: Record<string, string> = {};
+    while (Date.now() - started < 60_000) {
+      fingerprint = await contentFingerprint(copy).catch(() => ({}));
+      if (Object.keys(fingerprint).length > 0 && !Object.values(fingerprint).some((v) => v.startsWith('0:'))) break;
+      await sleep(500);
+    }
+    expect(fingerprint).toEqual(await contentFingerprint(backedUpDb));
+  }, 120_000);
+
+  it('finds a corrupted pack through the verify webhook, keeps the report, and alerts', async () => {
+    const repo = await openRepo();
+    const { backupStreams } = await import('../../engine');
+    const { Readable } = await import('node:stream');
+    const ref = await backupStreams(repo, [{ name: 'precious.bin', open: () => Readable.from([randomBytes(300_000)]) }], { target: 'verify-test' });
+    const { loadTree } = await import('../../engine');
+    const node = (await loadTree(repo, ref.snapshot.tree)).nodes[0];
+    const loc = repo.index.get(node.type === 'file' ? node.content[0] : '')!;
+    const key = `data/${loc.pack.slice(0, 2)}/${loc.pack}`;
+    const bytes = await repo.storage.get(key);
+    bytes[loc.offset + 40] ^= 0xff;
+    await repo.storage.put(key, bytes);
+    const alertsBefore = sink.received.length;
+
+    expect((await call('dbm-verify', { snapshot: ref.id, mode: 'readData' })).status).toBe(202);
+    const started = Date.now();
+    while (sink.received.length === alertsBefore && Date.now() - started < 60_000) await sleep(300);
+    const alert = sink.received[sink.received.length - 1];
+    expect(alert).toMatchObject({ event: 'backup_failed', workflow: 'Verify on demand', failed_node: 'Verify' });
+    expect(String(alert.error)).toMatch(new RegExp(`snapshot ${ref.id.slice(0, 8)} failed verification: .*failed authentication`));
+    const { listAll } = await import('../../engine/storage/storage');
+    const reports = (await listAll(repo.storage, 'verification/')).filter((o) => o.key.includes(`verify-test-${ref.id.slice(0, 8)}`));
+    expect(reports).toHaveLength(1);
+    const report = await repo.getSealed<{ ok: boolean; errors: string[] }>(reports[0].key, 'dbm-verification', 'report');
+    expect(report.ok).toBe(false);
+  }, 120_000);
+
+  it('applies retention through the cleanup webhook: exactly what the policy keeps', async () => {
+    const repo = await openRepo();
+    const { backupStreams } = await import('../../engine');
+    const { Readable } = await import('node:stream');
+    for (let day = 1; day <= 6; day++) {
+      await backupStreams(repo, [{ name: 'd', open: () => Readable.from([Buffer.from(`day ${day}`)]) }], { target: 'retention-test', time: new Date(Date.UTC(2026, 0, day, 12)) });
+    }
+    const others = (await listSnapshots(repo)).filter((r) => r.snapshot.target !== 'retention-test').length;
+    expect((await call('dbm-retention', { target: 'retention-test', keep_daily: 2 })).status).toBe(202);
+    const started = Date.now();
+    let left: string[] = [];
+    while (Date.now() - started < 60_000) {
+      left = (await listSnapshots(await openRepo(), { target: 'retention-test' })).map((r) => r.snapshot.time.slice(0, 10));
+      if (left.length === 2) break;
+      await sleep(500);
+    }
+    expect(left).toEqual(['2026-01-05', '2026-01-06']);
+    expect((await listSnapshots(await openRepo())).filter((r) => r.snapshot.target !== 'retention-test').length).toBe(others);
   }, 120_000);
 });
