@@ -1,0 +1,106 @@
+import {
+  NodeConnectionTypes,
+  type ICredentialsDecrypted,
+  type ICredentialTestFunctions,
+  type IExecuteFunctions,
+  type INodeCredentialTestResult,
+  type INodeExecutionData,
+  type INodeType,
+  type INodeTypeDescription,
+} from 'n8n-workflow';
+import { describeError } from '../../engine';
+import { attachExecution, failJobOfExecution, finishJob, markRunning, recordStep } from '../../server/catalog/jobs';
+import { openCatalog } from '../shared/catalog';
+import { eachItem } from '../shared/items';
+
+/**
+ * Records a job's progress in the catalog, so that a workflow started by the
+ * server keeps its job up to date: started (linked to this n8n execution), a
+ * target's step done, completed; and, from the error workflow, failed.
+ */
+export class RecordJob implements INodeType {
+  description: INodeTypeDescription = {
+    displayName: 'Record Backup Job',
+    name: 'recordJob',
+    icon: { light: 'file:recordJob.svg', dark: 'file:recordJob.dark.svg' },
+    group: ['transform'],
+    version: 1,
+    subtitle: '={{$parameter["operation"]}}',
+    description: 'Record a backup job in the catalog: started, a step done, completed, or failed',
+    defaults: { name: 'Record Backup Job' },
+    inputs: [NodeConnectionTypes.Main],
+    outputs: [NodeConnectionTypes.Main],
+    usableAsTool: true,
+    credentials: [{ name: 'dbmCatalogApi', required: true, testedBy: 'dbmCatalogTest' }],
+    properties: [
+      {
+        displayName: 'Operation',
+        name: 'operation',
+        type: 'options',
+        noDataExpression: true,
+        options: [
+          { name: 'Start', value: 'start', action: 'Mark the job running, linked to this execution' },
+          { name: 'Step', value: 'step', action: 'Record a target step from the incoming snapshot' },
+          { name: 'Complete', value: 'complete', action: 'Mark the job completed' },
+          { name: 'Fail Execution', value: 'failExecution', action: 'Mark the job of a failed execution as failed' },
+        ],
+        default: 'start',
+      },
+      { displayName: 'Job ID', name: 'jobId', type: 'string', default: '', displayOptions: { show: { operation: ['start', 'step', 'complete'] } }, description: 'Empty: nothing is recorded (a run not started by the server)' },
+      { displayName: 'Execution ID', name: 'executionId', type: 'string', default: '={{ $execution.id }}', displayOptions: { show: { operation: ['start', 'failExecution'] } } },
+      { displayName: 'Error', name: 'error', type: 'string', default: '', displayOptions: { show: { operation: ['failExecution'] } } },
+    ],
+  };
+
+  methods = {
+    credentialTest: {
+      async dbmCatalogTest(this: ICredentialTestFunctions, credential: ICredentialsDecrypted): Promise<INodeCredentialTestResult> {
+        try {
+          const pool = await openCatalog(credential.data ?? {});
+          await pool.end();
+          return { status: 'OK', message: 'Catalog reachable and up to date' };
+        } catch (err) {
+          return { status: 'Error', message: describeError(err) };
+        }
+      },
+    },
+  };
+
+  async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
+    const pool = await openCatalog(await this.getCredentials('dbmCatalogApi'));
+    try {
+      const items = this.getInputData();
+      return await eachItem(this, async (i) => {
+        const operation = this.getNodeParameter('operation', i) as string;
+        const passThrough = { ...items[i].json };
+        if (operation === 'failExecution') {
+          const job = await failJobOfExecution(pool, String(this.getNodeParameter('executionId', i)), String(this.getNodeParameter('error', i, '')) || 'the workflow failed');
+          return { ...passThrough, jobId: job, recorded: job !== null };
+        }
+        const jobId = String(this.getNodeParameter('jobId', i, '') ?? '');
+        if (!jobId) return { ...passThrough, recorded: false };
+        if (operation === 'start') {
+          await attachExecution(pool, jobId, String(this.getNodeParameter('executionId', i)));
+          return { ...passThrough, recorded: await markRunning(pool, jobId) };
+        }
+        if (operation === 'step') {
+          const s = items[i].json;
+          await recordStep(pool, jobId, {
+            target: String(s.target ?? 'unknown'),
+            status: s.error ? 'failed' : 'completed',
+            snapshot_id: (s.snapshotId as string) ?? null,
+            bytes_read: (s.bytesRead as number) ?? null,
+            bytes_added: (s.bytesAdded as number) ?? null,
+            bytes_stored: (s.bytesStored as number) ?? null,
+            duration_ms: (s.durationMs as number) ?? null,
+            error: (s.error as string) ?? null,
+          });
+          return { ...passThrough, recorded: true };
+        }
+        return { ...passThrough, recorded: await finishJob(pool, jobId, { status: 'completed' }) };
+      });
+    } finally {
+      await pool.end();
+    }
+  }
+}
