@@ -9,7 +9,7 @@ import {
   type INodeTypeDescription,
 } from 'n8n-workflow';
 import { describeError } from '../../engine';
-import { attachExecution, failJobOfExecution, finishJob, markRunning, recordStep } from '../../server/catalog/jobs';
+import { attachExecution, ensureJob, failJobOfExecution, finishJob, markRunning, recordStep } from '../../server/catalog/jobs';
 import { openCatalog } from '../shared/catalog';
 import { eachItem } from '../shared/items';
 
@@ -80,6 +80,7 @@ export class RecordJob implements INodeType {
         const jobId = String(this.getNodeParameter('jobId', i, '') ?? '');
         if (!jobId) return { ...passThrough, recorded: false };
         if (operation === 'start') {
+          await ensureJob(pool, jobId, 'backup', `started by workflow ${this.getWorkflow().name ?? ''}`.trim());
           await attachExecution(pool, jobId, String(this.getNodeParameter('executionId', i)));
           return { ...passThrough, recorded: await markRunning(pool, jobId) };
         }

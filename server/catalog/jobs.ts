@@ -63,6 +63,14 @@ export async function getJob(db: Pool, id: string): Promise<(Job & { steps: (Job
   return { ...job, steps };
 }
 
+/** The job, created when a run the server did not start (a schedule) reports in under a new id. */
+export async function ensureJob(db: Pool, id: string, kind: JobKind, description?: string): Promise<void> {
+  await db.query(
+    `INSERT INTO jobs (id, kind, status, description) VALUES ($1, $2, 'queued', $3) ON CONFLICT (id) DO NOTHING`,
+    [id, kind, description ?? null],
+  );
+}
+
 /** Links a job to the n8n execution running it (the webhook answers with the execution id). */
 export async function attachExecution(db: Pool, id: string, executionId: string): Promise<void> {
   await db.query('UPDATE jobs SET n8n_execution_id = $2 WHERE id = $1', [id, executionId]);

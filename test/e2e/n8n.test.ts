@@ -7,6 +7,9 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { findSnapshot, listSnapshots, openStorage, Repository, restoreTree } from '../../engine';
 import { ensureN8nInstalled, installCommunityPackage, N8nClient, N8nProcess, provisionOwner } from '../../server/stack/n8n';
 import { workflowFromTemplate } from '../../server/stack/workflows';
+import { createJob, getJob } from '../../server/catalog/jobs';
+import { migrate } from '../../server/catalog/migrate';
+import { newCatalogDatabase } from '../support/catalog';
 import { tempDir } from '../support/backends';
 import { contentFingerprint, databaseExists, fillDatabase, pgConnection, recreateDatabase } from '../support/postgres';
 import { describeTree, makeSampleTree } from '../support/trees';
@@ -55,6 +58,7 @@ describe('the shipped workflows in a real n8n', () => {
   let errorWorkflow: string;
   let sink: Awaited<ReturnType<typeof startSink>>;
   let backedUpDb = '';
+  let catalog: Awaited<ReturnType<typeof newCatalogDatabase>>;
 
   const call = (route: string, body: unknown): Promise<Response> =>
     fetch(`${n8n.baseUrl}/webhook/${route}`, { method: 'POST', headers: { 'content-type': 'application/json', 'X-Backup-Secret': secret }, body: JSON.stringify(body) });
@@ -71,7 +75,14 @@ describe('the shipped workflows in a real n8n', () => {
     client = new N8nClient(n8n.baseUrl, apiKey);
     const conn = pgConnection();
     sink = await startSink();
+    catalog = await newCatalogDatabase();
+    await migrate(catalog.pool); // as the server does when it starts
     const ids = {
+      dbmCatalogApi: (
+        await client.createCredential('Backup catalog', 'dbmCatalogApi', {
+          host: conn.host, port: conn.port, database: catalog.name, user: conn.user, password: conn.password, sslmode: 'disable',
+        })
+      ).id,
       httpHeaderAuth: (await client.createCredential('Backup webhook secret', 'httpHeaderAuth', { name: 'X-Backup-Secret', value: secret })).id,
       dbmRepositoryApi: (
         await client.createCredential('Backup repository', 'dbmRepositoryApi', {
@@ -89,7 +100,7 @@ describe('the shipped workflows in a real n8n', () => {
       ).id,
     };
     credentialIds = Object.fromEntries(Object.entries(ids).map(([type, id]) => [`CRED_${type}`, id]));
-    errorWorkflow = (await client.createWorkflow(workflowFromTemplate('error-alert.json', { ALERT_URL: sink.url }))).id;
+    errorWorkflow = (await client.createWorkflow(workflowFromTemplate('error-alert.json', { ...credentialIds, ALERT_URL: sink.url }))).id;
     await client.activate(errorWorkflow);
     workflowId = (await client.createWorkflow(workflowFromTemplate('backup-on-demand.json', { ...credentialIds, ERROR_WORKFLOW_ID: errorWorkflow }))).id;
     for (const file of ['restore-on-demand.json', 'verify-on-demand.json', 'retention.json']) {
@@ -106,6 +117,7 @@ describe('the shipped workflows in a real n8n', () => {
 
   afterAll(async () => {
     sink?.close();
+    await catalog?.pool.end();
     await n8n?.stop();
   }, 60_000);
 
@@ -120,6 +132,8 @@ describe('the shipped workflows in a real n8n', () => {
     const refused = await fetch(`${n8n.baseUrl}/webhook/dbm-backup`, { method: 'POST', headers: { 'content-type': 'application/json', 'X-Backup-Secret': 'wrong' }, body: '{}' });
     expect(refused.status).toBe(403);
 
+    // as the server will: record the job, then trigger the workflow with its id
+    await createJob(catalog.pool, { id: 'job-e2e-1', kind: 'backup', type: 'full', targets: ['postgres', 'files'] });
     const started = Date.now();
     const res = await fetch(`${n8n.baseUrl}/webhook/dbm-backup`, {
       method: 'POST',
@@ -149,6 +163,12 @@ describe('the shipped workflows in a real n8n', () => {
       await sleep(500);
     }
     expect(status).toBe('success');
+    // the job in the catalog went through to completed, with a step per target
+    const job = await getJob(catalog.pool, 'job-e2e-1');
+    expect(job).toMatchObject({ status: 'completed', progress: 1, error: null });
+    expect(job!.n8n_execution_id).toMatch(/^\d+$/);
+    expect(job!.steps.map((s) => [s.target, s.status])).toEqual([['postgres', 'completed'], ['files', 'completed']]);
+    expect(job!.steps.map((s) => s.snapshot_id).sort()).toEqual(snapshots.map((s) => s.id).sort());
     expect(snapshots.map((s) => s.snapshot.target).sort()).toEqual(['files', 'postgres']);
 
     // the files came through whole
@@ -163,7 +183,8 @@ describe('the shipped workflows in a real n8n', () => {
     await fs.rm(out, { recursive: true, force: true });
   }, 180_000);
 
-  it('alerts through the error workflow when a backup fails', async () => {
+  it('marks the job failed and alerts through the error workflow when a backup fails', async () => {
+    await createJob(catalog.pool, { id: 'job-e2e-fail', kind: 'backup', type: 'full', targets: ['postgres'] });
     const res = await fetch(`${n8n.baseUrl}/webhook/dbm-backup`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'X-Backup-Secret': secret },
@@ -175,6 +196,13 @@ describe('the shipped workflows in a real n8n', () => {
     expect(sink.received).toHaveLength(1);
     expect(sink.received[0]).toMatchObject({ event: 'backup_failed', workflow: 'Backup on demand', failed_node: 'Back up PostgreSQL' });
     expect(String(sink.received[0].error)).toContain('database "no_such_database" does not exist');
+    let job = await getJob(catalog.pool, 'job-e2e-fail');
+    while (job?.status !== 'failed' && Date.now() - started < 60_000) {
+      await sleep(300);
+      job = await getJob(catalog.pool, 'job-e2e-fail');
+    }
+    expect(job).toMatchObject({ status: 'failed' });
+    expect(job!.error).toMatch(/^Back up PostgreSQL: .*database "no_such_database" does not exist/);
   }, 120_000);
 
   it('runs a scheduled backup made from the template on its cron', async () => {
