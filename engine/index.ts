@@ -22,3 +22,4 @@ export { generateRecoveryKeyPair, type KeySlot } from './crypto/keySlots';
 export { checkSnapshot, saveVerificationReport, type SnapshotCheck } from './checker';
 export { copySnapshot } from './copy';
 export { verifyRestoredTree, type TreeVerification } from './verify';
+export { repositoryStats, failedVerifications, type RepositoryStats } from './stats';

@@ -1,16 +1,7 @@
-import {
-  NodeConnectionTypes,
-  type ICredentialsDecrypted,
-  type ICredentialTestFunctions,
-  type IExecuteFunctions,
-  type INodeCredentialTestResult,
-  type INodeExecutionData,
-  type INodeType,
-  type INodeTypeDescription,
-} from 'n8n-workflow';
-import { describeError } from '../../engine';
+import { NodeConnectionTypes, type IExecuteFunctions, type INodeExecutionData, type INodeType, type INodeTypeDescription } from 'n8n-workflow';
 import { attachExecution, ensureJob, failJobOfExecution, finishJob, markRunning, recordStep } from '../../server/catalog/jobs';
 import { openCatalog } from '../shared/catalog';
+import { credentialTest } from '../shared/credentialTests';
 import { eachItem } from '../shared/items';
 
 /**
@@ -52,19 +43,7 @@ export class RecordJob implements INodeType {
     ],
   };
 
-  methods = {
-    credentialTest: {
-      async dbmCatalogTest(this: ICredentialTestFunctions, credential: ICredentialsDecrypted): Promise<INodeCredentialTestResult> {
-        try {
-          const pool = await openCatalog(credential.data ?? {});
-          await pool.end();
-          return { status: 'OK', message: 'Catalog reachable and up to date' };
-        } catch (err) {
-          return { status: 'Error', message: describeError(err) };
-        }
-      },
-    },
-  };
+  methods = { credentialTest };
 
   async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
     const pool = await openCatalog(await this.getCredentials('dbmCatalogApi'));

@@ -1,6 +1,7 @@
 import type { ICredentialsDecrypted, ICredentialTestFunctions, INodeCredentialTestResult } from 'n8n-workflow';
 import { describeError, listSnapshots } from '../../engine';
 import { discoverBuckets, discoverDatabases } from '../../engine/targets';
+import { openCatalog } from './catalog';
 import { minioOf, openRepository, pgConnectionOf } from './repository';
 
 /** Credential tests for the credentials that are not plain HTTP: each opens what the credential names. */
@@ -19,6 +20,16 @@ export const credentialTest = {
     try {
       const dbs = await discoverDatabases(pgConnectionOf(credential.data ?? {}));
       return { status: 'OK', message: `Connected: ${dbs.length} databases` };
+    } catch (err) {
+      return { status: 'Error', message: describeError(err) };
+    }
+  },
+
+  async dbmCatalogTest(this: ICredentialTestFunctions, credential: ICredentialsDecrypted): Promise<INodeCredentialTestResult> {
+    try {
+      const pool = await openCatalog(credential.data ?? {});
+      await pool.end();
+      return { status: 'OK', message: 'Catalog reachable and up to date' };
     } catch (err) {
       return { status: 'Error', message: describeError(err) };
     }

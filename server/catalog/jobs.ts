@@ -117,3 +117,21 @@ export async function failJobOfExecution(db: Pool, executionId: string, error: s
   );
   return res.rows[0]?.id ?? null;
 }
+
+/** Jobs still "running" whose last sign of life is older than `minutes`. */
+export async function stuckJobs(db: Pool, minutes: number): Promise<Job[]> {
+  return (
+    await db.query<Job>(
+      `SELECT * FROM jobs WHERE status = 'running'
+          AND coalesce(heartbeat_at, started_at, created_at) < now() - make_interval(mins => $1) ORDER BY created_at`,
+      [minutes],
+    )
+  ).rows;
+}
+
+/** Jobs that failed within the last `hours`. */
+export async function recentFailures(db: Pool, hours: number): Promise<Job[]> {
+  return (
+    await db.query<Job>(`SELECT * FROM jobs WHERE status = 'failed' AND finished_at > now() - make_interval(hours => $1) ORDER BY finished_at DESC`, [hours])
+  ).rows;
+}

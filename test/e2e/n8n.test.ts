@@ -103,12 +103,18 @@ describe('the shipped workflows in a real n8n', () => {
     errorWorkflow = (await client.createWorkflow(workflowFromTemplate('error-alert.json', { ...credentialIds, ALERT_URL: sink.url }))).id;
     await client.activate(errorWorkflow);
     workflowId = (await client.createWorkflow(workflowFromTemplate('backup-on-demand.json', { ...credentialIds, ERROR_WORKFLOW_ID: errorWorkflow }))).id;
-    for (const file of ['restore-on-demand.json', 'verify-on-demand.json', 'retention.json']) {
+    for (const file of ['restore-on-demand.json', 'verify-on-demand.json', 'retention.json', 'monitor.json']) {
       const wf = workflowFromTemplate(file, {
         ...credentialIds,
         ERROR_WORKFLOW_ID: errorWorkflow,
         RETENTION_CRON: '0 3 * * *',
         DEFAULT_POLICY: { keep_daily: 7, keep_weekly: 4, keep_monthly: 12 },
+        MONITOR_CRON: '*/15 * * * *',
+        ALERT_URL: sink.url,
+        STUCK_MINUTES: 30,
+        EXPECTED_TARGETS: 'postgres,files,minio',
+        MAX_AGE_HOURS: 26,
+        CAPACITY_GB: 0,
       });
       await client.activate((await client.createWorkflow(wf)).id);
     }
@@ -305,5 +311,23 @@ describe('the shipped workflows in a real n8n', () => {
     }
     expect(left).toEqual(['2026-01-05', '2026-01-06']);
     expect((await listSnapshots(await openRepo())).filter((r) => r.snapshot.target !== 'retention-test').length).toBe(others);
+  }, 120_000);
+
+  it('monitors: a stuck job, a missed schedule and a failed verification reach the alert webhook', async () => {
+    const stuck = await createJob(catalog.pool, { kind: 'backup', targets: ['files'] });
+    await catalog.pool.query(`UPDATE jobs SET status = 'running', started_at = now() - interval '2 hours', heartbeat_at = now() - interval '2 hours' WHERE id = $1`, [stuck.id]);
+    const before = sink.received.length;
+    const res = await call('dbm-monitor', {});
+    expect(res.status).toBe(200);
+    const started = Date.now();
+    while (sink.received.length === before && Date.now() - started < 60_000) await sleep(300);
+    const alert = sink.received[sink.received.length - 1] as { event: string; problems: { kind: string; job_id?: string; target?: string }[] };
+    expect(alert.event).toBe('backup_health');
+    const kinds = alert.problems.map((p) => `${p.kind}:${p.job_id ?? p.target ?? ''}`);
+    expect(kinds).toContain(`stuck_job:${stuck.id}`);
+    expect(kinds).toContain('missed_schedule:minio'); // no minio snapshot was ever taken
+    expect(kinds).not.toContain('missed_schedule:postgres');
+    expect(alert.problems.some((p) => p.kind === 'verification_failed')).toBe(true); // the corrupted pack, earlier
+    expect(alert.problems.some((p) => p.kind === 'failed_job' && p.job_id === 'job-e2e-fail')).toBe(true);
   }, 120_000);
 });
