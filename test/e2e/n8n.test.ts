@@ -330,4 +330,68 @@ describe('the shipped workflows in a real n8n', () => {
     expect(alert.problems.some((p) => p.kind === 'verification_failed')).toBe(true); // the corrupted pack, earlier
     expect(alert.problems.some((p) => p.kind === 'failed_job' && p.job_id === 'job-e2e-fail')).toBe(true);
   }, 120_000);
+
+  it('stores uploaded binary data as a snapshot, copies it to a second repository, and backs up a bucket', async () => {
+    const copyDir = path.join(tempDir('dbm-copy-'), 'repo');
+    const copyCred = (
+      await client.createCredential('Offsite copy', 'dbmCopyRepositoryApi', { storage: 'local', path: copyDir, passphrase: 'offsite passphrase', createIfMissing: true })
+    ).id;
+    const repoCred = { dbmRepositoryApi: { id: credentialIds.CRED_dbmRepositoryApi, name: 'Backup repository' } };
+    const upload = await client.createWorkflow({
+      name: 'Upload test',
+      nodes: [
+        { id: 'u1', name: 'Upload', type: 'n8n-nodes-base.webhook', typeVersion: 2, position: [0, 0], webhookId: 'b7d1c0de-0000-4000-8000-0000000000a1',
+          parameters: { httpMethod: 'POST', path: 'dbm-test-upload', responseMode: 'lastNode', options: { binaryPropertyName: 'data', rawBody: true } } },
+        { id: 'u2', name: 'Store', type: 'n8n-nodes-data-backup-manager.uploadToMinio', typeVersion: 1, position: [220, 0],
+          parameters: { operation: 'storeBinary', binaryPropertyName: 'data', target: 'uploads', entryName: 'report.pdf', tags: 'source=http' }, credentials: repoCred },
+        { id: 'u3', name: 'Copy offsite', type: 'n8n-nodes-data-backup-manager.uploadToMinio', typeVersion: 1, position: [440, 0],
+          parameters: { operation: 'copySnapshot', snapshot: '={{ $json.snapshotId }}', ofTarget: '' },
+          credentials: { ...repoCred, dbmCopyRepositoryApi: { id: copyCred, name: 'Offsite copy' } } },
+      ],
+      connections: { Upload: { main: [[{ node: 'Store', type: 'main', index: 0 }]] }, Store: { main: [[{ node: 'Copy offsite', type: 'main', index: 0 }]] } },
+      settings: { executionOrder: 'v1' },
+    });
+    await client.activate(upload.id);
+    const body = randomBytes(200_000);
+    const res = await fetch(`${n8n.baseUrl}/webhook/dbm-test-upload`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body });
+    expect(res.status).toBe(200);
+    const out = (await res.json()) as { sourceSnapshotId: string; snapshotId: string; target: string };
+    expect(out.target).toBe('uploads');
+
+    // the copy stands alone in the second repository, under its own key, byte for byte
+    const offsite = await Repository.open(openStorage(copyDir), { passphrase: 'offsite passphrase' });
+    const copy = await findSnapshot(offsite, out.snapshotId);
+    expect(copy.snapshot.tags).toMatchObject({ source: 'http', copied_from: out.sourceSnapshotId.slice(0, 16) });
+    const { restoreStream } = await import('../../engine');
+    const { PassThrough } = await import('node:stream');
+    const sinkStream = new PassThrough();
+    const parts: Buffer[] = [];
+    sinkStream.on('data', (c: Buffer) => parts.push(c));
+    await restoreStream(offsite, copy, undefined, sinkStream);
+    expect(Buffer.concat(parts).equals(body)).toBe(true);
+
+    // Backup MinIO inside n8n: a bucket of the S3 endpoint
+    const { createMinioClient } = await import('../../engine/storage/s3');
+    const source = `src-${randomBytes(4).toString('hex')}`;
+    const minio = createMinioClient(s3);
+    await minio.makeBucket(source, 'us-east-1');
+    await minio.putObject(source, 'docs/a.txt', Buffer.from('hello'), 5, { 'Content-Type': 'text/plain' });
+    const backupBucket = await client.createWorkflow({
+      name: 'Bucket test',
+      nodes: [
+        { id: 'm1', name: 'Go', type: 'n8n-nodes-base.webhook', typeVersion: 2, position: [0, 0], webhookId: 'b7d1c0de-0000-4000-8000-0000000000a2',
+          parameters: { httpMethod: 'POST', path: 'dbm-test-minio', responseMode: 'lastNode', options: {} } },
+        { id: 'm2', name: 'Backup MinIO', type: 'n8n-nodes-data-backup-manager.backupMinio', typeVersion: 1, position: [220, 0],
+          parameters: { buckets: source, backupType: 'incremental', tags: '' },
+          credentials: { ...repoCred, dbmMinioApi: { id: credentialIds.CRED_dbmMinioApi, name: 'MinIO source' } } },
+      ],
+      connections: { Go: { main: [[{ node: 'Backup MinIO', type: 'main', index: 0 }]] } },
+      settings: { executionOrder: 'v1' },
+    });
+    await client.activate(backupBucket.id);
+    const first = (await (await fetch(`${n8n.baseUrl}/webhook/dbm-test-minio`, { method: 'POST' })).json()) as { target: string; files: number; objectsDownloaded: number };
+    expect(first).toMatchObject({ target: 'minio', files: 1, objectsDownloaded: 1 });
+    const second = (await (await fetch(`${n8n.baseUrl}/webhook/dbm-test-minio`, { method: 'POST' })).json()) as { objectsDownloaded: number; objectsUnchanged: number };
+    expect(second).toMatchObject({ objectsDownloaded: 0, objectsUnchanged: 1 });
+  }, 120_000);
 });
