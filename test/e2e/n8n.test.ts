@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { findSnapshot, listSnapshots, openStorage, Repository, restoreTree } from '../../engine';
 import { ensureN8nInstalled, installCommunityPackage, N8nClient, N8nProcess, provisionOwner } from '../../server/stack/n8n';
-import { workflowFromTemplate } from '../../server/stack/workflows';
+import { createScheduleWorkflow, provisionWorkflows } from '../../server/stack/provision';
 import { createJob, getJob } from '../../server/catalog/jobs';
 import { migrate } from '../../server/catalog/migrate';
 import { newCatalogDatabase } from '../support/catalog';
@@ -55,7 +55,7 @@ describe('the shipped workflows in a real n8n', () => {
   let client: N8nClient;
   let workflowId: string;
   let credentialIds: Record<string, string>;
-  let errorWorkflow: string;
+  let provisioned: Awaited<ReturnType<typeof provisionWorkflows>>;
   let sink: Awaited<ReturnType<typeof startSink>>;
   let backedUpDb = '';
   let catalog: Awaited<ReturnType<typeof newCatalogDatabase>>;
@@ -77,48 +77,17 @@ describe('the shipped workflows in a real n8n', () => {
     sink = await startSink();
     catalog = await newCatalogDatabase();
     await migrate(catalog.pool); // as the server does when it starts
-    const ids = {
-      dbmCatalogApi: (
-        await client.createCredential('Backup catalog', 'dbmCatalogApi', {
-          host: conn.host, port: conn.port, database: catalog.name, user: conn.user, password: conn.password, sslmode: 'disable',
-        })
-      ).id,
-      httpHeaderAuth: (await client.createCredential('Backup webhook secret', 'httpHeaderAuth', { name: 'X-Backup-Secret', value: secret })).id,
-      dbmRepositoryApi: (
-        await client.createCredential('Backup repository', 'dbmRepositoryApi', {
-          storage: 's3', endpoint: s3.endpoint, accessKey: s3.accessKey, secretKey: s3.secretKey,
-          bucket, prefix: 'repo', region: 'us-east-1', passphrase, createIfMissing: true,
-        })
-      ).id,
-      dbmMinioApi: (
-        await client.createCredential('MinIO source', 'dbmMinioApi', { endpoint: s3.endpoint, accessKey: s3.accessKey, secretKey: s3.secretKey, region: 'us-east-1' })
-      ).id,
-      dbmPostgresApi: (
-        await client.createCredential('PostgreSQL source', 'dbmPostgresApi', {
-          host: conn.host, port: conn.port, user: conn.user, password: conn.password, sslmode: 'disable', database: 'postgres',
-        })
-      ).id,
-    };
-    credentialIds = Object.fromEntries(Object.entries(ids).map(([type, id]) => [`CRED_${type}`, id]));
-    errorWorkflow = (await client.createWorkflow(workflowFromTemplate('error-alert.json', { ...credentialIds, ALERT_URL: sink.url }))).id;
-    await client.activate(errorWorkflow);
-    workflowId = (await client.createWorkflow(workflowFromTemplate('backup-on-demand.json', { ...credentialIds, ERROR_WORKFLOW_ID: errorWorkflow }))).id;
-    for (const file of ['restore-on-demand.json', 'verify-on-demand.json', 'retention.json', 'monitor.json']) {
-      const wf = workflowFromTemplate(file, {
-        ...credentialIds,
-        ERROR_WORKFLOW_ID: errorWorkflow,
-        RETENTION_CRON: '0 3 * * *',
-        DEFAULT_POLICY: { keep_daily: 7, keep_weekly: 4, keep_monthly: 12 },
-        MONITOR_CRON: '*/15 * * * *',
-        ALERT_URL: sink.url,
-        STUCK_MINUTES: 30,
-        EXPECTED_TARGETS: 'postgres,files,minio',
-        MAX_AGE_HOURS: 26,
-        CAPACITY_GB: 0,
-      });
-      await client.activate((await client.createWorkflow(wf)).id);
-    }
-    await client.activate(workflowId);
+    const stack = await provisionWorkflows(client, {
+      webhookSecret: secret,
+      repository: { storage: 's3', endpoint: s3.endpoint, accessKey: s3.accessKey, secretKey: s3.secretKey, bucket, prefix: 'repo', region: 'us-east-1', passphrase },
+      postgres: { host: conn.host, port: conn.port, user: conn.user, password: conn.password },
+      catalog: { host: conn.host, port: conn.port, user: conn.user, password: conn.password, database: catalog.name },
+      alertUrl: sink.url,
+      monitor: { cron: '*/15 * * * *', stuckMinutes: 30, expectedTargets: 'postgres,files,minio', maxAgeHours: 26, capacityGb: 0 },
+    });
+    credentialIds = stack.credentials;
+    workflowId = stack.workflows['backup-on-demand.json'];
+    provisioned = stack;
   }, 600_000);
 
   afterAll(async () => {
@@ -218,17 +187,7 @@ describe('the shipped workflows in a real n8n', () => {
     const dir = path.join(tempDir(), 'scheduled');
     await fs.mkdir(dir);
     await fs.writeFile(path.join(dir, 'state.txt'), 'scheduled');
-    const wf = workflowFromTemplate('backup-scheduled.json', {
-      ...credentialIds,
-      ERROR_WORKFLOW_ID: errorWorkflow,
-      SCHEDULE_NAME: 'every-5s',
-      CRON: '*/5 * * * * *',
-      BACKUP_TYPE: 'incremental',
-      DATABASES: [db],
-      PATHS: [dir],
-    });
-    const id = (await client.createWorkflow(wf)).id;
-    await client.activate(id);
+    const id = await createScheduleWorkflow(client, provisioned, { name: 'every-5s', cron: '*/5 * * * * *', type: 'incremental', databases: [db], paths: [dir] });
     const storage = openStorage(`s3://${bucket}/repo`, { endpoint: s3.endpoint, accessKey: s3.accessKey, secretKey: s3.secretKey });
     const started = Date.now();
     let fired: string[] = [];
