@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { describeError } from '../../engine';
 import { EXIT, exitCodeFor } from './exitCodes';
 import { registerRepo } from './repo';
+import { registerStack } from './stack';
 
 export function buildProgram(): Command {
   const program = new Command('data-backup-manager')
@@ -10,6 +11,7 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   registerRepo(program);
+  registerStack(program);
   // Sub-commands exit through our handler too.
   const override = (cmd: Command): void => {
     cmd.exitOverride();
