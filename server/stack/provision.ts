@@ -14,6 +14,8 @@ export interface StackSettings {
   /** where failure and health alerts are POSTed */
   alertUrl: string;
   retention?: { cron: string; policy: Record<string, unknown> };
+  /** alerts also go by e-mail when an SMTP server is given */
+  smtp?: { host: string; port: number; secure?: boolean; user?: string; password?: string; from: string; to: string };
   monitor?: { cron: string; stuckMinutes: number; expectedTargets: string; maxAgeHours: number; capacityGb: number };
 }
 
@@ -41,8 +43,14 @@ export async function provisionWorkflows(client: N8nClient, settings: StackSetti
     // Restore needs a MinIO credential even when no bucket is backed up: n8n checks every credential a node may use.
     CRED_dbmMinioApi: await cred('MinIO source', 'dbmMinioApi', minio ? { endpoint: minio.endpoint, accessKey: minio.accessKey, secretKey: minio.secretKey, region: minio.region ?? 'us-east-1' } : { endpoint: 'http://127.0.0.1:9000', accessKey: 'unset', secretKey: 'unset', region: 'us-east-1' }),
   };
+  if (settings.smtp) {
+    const { host, port, secure, user, password } = settings.smtp;
+    credentials.CRED_smtp = await cred('Alert e-mail', 'smtp', { host, port, secure: secure ?? false, user: user ?? '', password: password ?? '' });
+  }
+  const withMail = (wf: Record<string, unknown>): Record<string, unknown> =>
+    settings.smtp ? withEmailAlert(wf, settings.smtp, credentials.CRED_smtp) : wf;
   const workflows: Record<string, string> = {};
-  const errorWorkflow = (await client.createWorkflow(workflowFromTemplate('error-alert.json', { ...credentials, ALERT_URL: settings.alertUrl }))).id;
+  const errorWorkflow = (await client.createWorkflow(withMail(workflowFromTemplate('error-alert.json', { ...credentials, ALERT_URL: settings.alertUrl })))).id;
   await client.activate(errorWorkflow);
   workflows['error-alert.json'] = errorWorkflow;
   const monitor = settings.monitor ?? { cron: '*/15 * * * *', stuckMinutes: 60, expectedTargets: 'postgres,files', maxAgeHours: 26, capacityGb: 0 };
@@ -60,7 +68,7 @@ export async function provisionWorkflows(client: N8nClient, settings: StackSetti
       MAX_AGE_HOURS: monitor.maxAgeHours,
       CAPACITY_GB: monitor.capacityGb,
     });
-    const id = (await client.createWorkflow(wf)).id;
+    const id = (await client.createWorkflow(file === 'monitor.json' ? withMail(wf) : wf)).id;
     await client.activate(id);
     workflows[file] = id;
   }
@@ -85,4 +93,36 @@ export async function createScheduleWorkflow(
   const id = (await client.createWorkflow(wf)).id;
   await client.activate(id);
   return id;
+}
+
+/**
+ * Beside a workflow's "Send alert" webhook call, an e-mail with the same
+ * content (n8n's Send Email node over the configured SMTP server).
+ */
+function withEmailAlert(wf: Record<string, unknown>, smtp: NonNullable<StackSettings['smtp']>, credentialId: string): Record<string, unknown> {
+  const nodes = wf.nodes as { name: string; parameters: Record<string, unknown>; position: number[] }[];
+  const alert = nodes.find((n) => n.name === 'Send alert');
+  if (!alert) return wf;
+  const connections = wf.connections as Record<string, { main: { node: string; type: string; index: number }[][] }>;
+  const feeder = Object.entries(connections).find(([, c]) => c.main.some((out) => out.some((t) => t.node === 'Send alert')));
+  if (!feeder) return wf;
+  const body = String(alert.parameters.jsonBody).replace(/^=\{\{\s*JSON\.stringify\(/, '').replace(/\)\s*\}\}$/, '');
+  nodes.push({
+    id: '7f0c1f1e-0009-4000-8000-000000000001',
+    name: 'Send e-mail',
+    type: 'n8n-nodes-base.emailSend',
+    typeVersion: 2.1,
+    position: [alert.position[0], alert.position[1] + 160],
+    parameters: {
+      fromEmail: smtp.from,
+      toEmail: smtp.to,
+      subject: `={{ 'data-backup-manager: ' + (${body}).event }}`,
+      emailFormat: 'text',
+      text: `={{ JSON.stringify(${body}, null, 2) }}`,
+      options: {},
+    },
+    credentials: { smtp: { id: credentialId, name: 'Alert e-mail' } },
+  } as never);
+  for (const out of feeder[1].main) if (out.some((t) => t.node === 'Send alert')) out.push({ node: 'Send e-mail', type: 'main', index: 0 });
+  return wf;
 }

@@ -10,6 +10,7 @@ import { createScheduleWorkflow, provisionWorkflows } from '../../server/stack/p
 import { createJob, getJob } from '../../server/catalog/jobs';
 import { migrate } from '../../server/catalog/migrate';
 import { newCatalogDatabase } from '../support/catalog';
+import { startSmtpSink } from '../support/smtpSink';
 import { tempDir } from '../support/backends';
 import { contentFingerprint, databaseExists, fillDatabase, pgConnection, recreateDatabase } from '../support/postgres';
 import { describeTree, makeSampleTree } from '../support/trees';
@@ -59,6 +60,7 @@ describe('the shipped workflows in a real n8n', () => {
   let sink: Awaited<ReturnType<typeof startSink>>;
   let backedUpDb = '';
   let catalog: Awaited<ReturnType<typeof newCatalogDatabase>>;
+  let smtp: Awaited<ReturnType<typeof startSmtpSink>>;
 
   const call = (route: string, body: unknown): Promise<Response> =>
     fetch(`${n8n.baseUrl}/webhook/${route}`, { method: 'POST', headers: { 'content-type': 'application/json', 'X-Backup-Secret': secret }, body: JSON.stringify(body) });
@@ -75,6 +77,7 @@ describe('the shipped workflows in a real n8n', () => {
     client = new N8nClient(n8n.baseUrl, apiKey);
     const conn = pgConnection();
     sink = await startSink();
+    smtp = await startSmtpSink();
     catalog = await newCatalogDatabase();
     await migrate(catalog.pool); // as the server does when it starts
     const stack = await provisionWorkflows(client, {
@@ -83,6 +86,7 @@ describe('the shipped workflows in a real n8n', () => {
       postgres: { host: conn.host, port: conn.port, user: conn.user, password: conn.password },
       catalog: { host: conn.host, port: conn.port, user: conn.user, password: conn.password, database: catalog.name },
       alertUrl: sink.url,
+      smtp: { host: '127.0.0.1', port: smtp.port, secure: false, from: 'backups@example.com', to: 'ops@example.com' },
       monitor: { cron: '*/15 * * * *', stuckMinutes: 30, expectedTargets: 'postgres,files,minio', maxAgeHours: 26, capacityGb: 0 },
     });
     credentialIds = stack.credentials;
@@ -92,6 +96,7 @@ describe('the shipped workflows in a real n8n', () => {
 
   afterAll(async () => {
     sink?.close();
+    smtp?.close();
     await catalog?.pool.end();
     await n8n?.stop();
   }, 60_000);
@@ -178,6 +183,11 @@ describe('the shipped workflows in a real n8n', () => {
     }
     expect(job).toMatchObject({ status: 'failed' });
     expect(job!.error).toMatch(/^Back up PostgreSQL: .*database "no_such_database" does not exist/);
+    // and by e-mail, since SMTP is configured
+    while (smtp.messages.length === 0 && Date.now() - started < 60_000) await sleep(300);
+    const mail = smtp.messages.find((m) => m.includes('no_such_database')) ?? '';
+    expect(mail).toMatch(/^Subject: data-backup-manager: backup_failed$/m);
+    expect(mail).toMatch(/^To: ops@example\.com$/m);
   }, 120_000);
 
   it('runs a scheduled backup made from the template on its cron', async () => {
