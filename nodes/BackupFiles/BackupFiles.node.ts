@@ -2,7 +2,8 @@ import { NodeConnectionTypes, type IExecuteFunctions, type INodeExecutionData, t
 import type { BackupType } from '../../engine';
 import { backupFiles, backupScenarios } from '../../engine/targets';
 import { credentialTest } from '../shared/credentialTests';
-import { backupTypeProperty, tagsProperty } from '../shared/descriptions';
+import { backupTypeProperty, jobIdProperty, tagsProperty } from '../shared/descriptions';
+import { reportStep } from '../shared/catalog';
 import { eachItem, parseTagList, snapshotJson, splitList } from '../shared/items';
 import { openRepository } from '../shared/repository';
 
@@ -19,7 +20,10 @@ export class BackupFiles implements INodeType {
     inputs: [NodeConnectionTypes.Main],
     outputs: [NodeConnectionTypes.Main],
     usableAsTool: true,
-    credentials: [{ name: 'dbmRepositoryApi', required: true, testedBy: 'dbmRepositoryTest' }],
+    credentials: [
+      { name: 'dbmRepositoryApi', required: true, testedBy: 'dbmRepositoryTest' },
+      { name: 'dbmCatalogApi', required: false, testedBy: 'dbmCatalogTest' },
+    ],
     properties: [
       {
         displayName: 'Source',
@@ -60,6 +64,7 @@ export class BackupFiles implements INodeType {
       { displayName: 'Exclude', name: 'exclude', type: 'string', default: '', placeholder: '*.tmp, cache/*', description: 'Glob patterns, comma-separated' },
       backupTypeProperty,
       tagsProperty,
+      jobIdProperty,
     ],
   };
 
@@ -78,10 +83,19 @@ export class BackupFiles implements INodeType {
         const outcomes = await backupScenarios(repo, this.getNodeParameter('root', i) as string, { ...opts, only });
         const failed = outcomes.filter((o) => o.error);
         if (failed.length === outcomes.length && failed.length > 0) throw new Error(failed.map((f) => f.error).join('; '));
-        return outcomes.map((o) => (o.snapshot ? { scenario: o.scenario, ...snapshotJson(o.snapshot) } : { scenario: o.scenario, error: o.error }));
+        const rows = [];
+        for (const o of outcomes) {
+          if (!o.snapshot) rows.push({ scenario: o.scenario, error: o.error });
+          else {
+            const out = snapshotJson(o.snapshot);
+            rows.push({ scenario: o.scenario, ...out, recordedInJob: await reportStep(this, i, out as never) });
+          }
+        }
+        return rows;
       }
       const paths = splitList(this.getNodeParameter('paths', i) as string);
-      return snapshotJson(await backupFiles(repo, paths, opts));
+      const out = snapshotJson(await backupFiles(repo, paths, opts));
+      return { ...out, recordedInJob: await reportStep(this, i, out as never) };
     });
   }
 }

@@ -2,7 +2,8 @@ import { NodeConnectionTypes, type IExecuteFunctions, type INodeExecutionData, t
 import { newProgress, type BackupType } from '../../engine';
 import { backupMinio, type MinioProgress } from '../../engine/targets';
 import { credentialTest } from '../shared/credentialTests';
-import { backupTypeProperty, tagsProperty } from '../shared/descriptions';
+import { backupTypeProperty, jobIdProperty, tagsProperty } from '../shared/descriptions';
+import { reportStep } from '../shared/catalog';
 import { eachItem, parseTagList, snapshotJson, splitList } from '../shared/items';
 import { minioOf, openRepository } from '../shared/repository';
 
@@ -21,6 +22,7 @@ export class BackupMinio implements INodeType {
     usableAsTool: true,
     credentials: [
       { name: 'dbmRepositoryApi', required: true, testedBy: 'dbmRepositoryTest' },
+      { name: 'dbmCatalogApi', required: false, testedBy: 'dbmCatalogTest' },
       { name: 'dbmMinioApi', required: true, testedBy: 'dbmMinioTest' },
     ],
     properties: [
@@ -34,6 +36,7 @@ export class BackupMinio implements INodeType {
       },
       backupTypeProperty,
       tagsProperty,
+      jobIdProperty,
     ],
   };
 
@@ -49,7 +52,8 @@ export class BackupMinio implements INodeType {
         tags: parseTagList(this.getNodeParameter('tags', i, '') as string),
         progress,
       });
-      return { ...snapshotJson(ref), objectsDownloaded: progress.objectsDownloaded, objectsUnchanged: progress.objectsUnchanged };
+      const out = snapshotJson(ref);
+      return { ...out, objectsDownloaded: progress.objectsDownloaded, objectsUnchanged: progress.objectsUnchanged, recordedInJob: await reportStep(this, i, out as never) };
     });
   }
 }

@@ -2,7 +2,8 @@ import { NodeConnectionTypes, type IExecuteFunctions, type INodeExecutionData, t
 import type { BackupType } from '../../engine';
 import { backupPostgres, type DumpFormat, type PostgresMeta } from '../../engine/targets';
 import { credentialTest } from '../shared/credentialTests';
-import { backupTypeProperty, tagsProperty } from '../shared/descriptions';
+import { backupTypeProperty, jobIdProperty, tagsProperty } from '../shared/descriptions';
+import { reportStep } from '../shared/catalog';
 import { eachItem, parseTagList, snapshotJson, splitList } from '../shared/items';
 import { openRepository, pgConnectionOf } from '../shared/repository';
 
@@ -21,6 +22,7 @@ export class BackupPostgres implements INodeType {
     usableAsTool: true,
     credentials: [
       { name: 'dbmRepositoryApi', required: true, testedBy: 'dbmRepositoryTest' },
+      { name: 'dbmCatalogApi', required: false, testedBy: 'dbmCatalogTest' },
       { name: 'dbmPostgresApi', required: true, testedBy: 'dbmPostgresTest' },
     ],
     properties: [
@@ -45,6 +47,7 @@ export class BackupPostgres implements INodeType {
       },
       backupTypeProperty,
       tagsProperty,
+      jobIdProperty,
     ],
   };
 
@@ -62,8 +65,10 @@ export class BackupPostgres implements INodeType {
         tags: parseTagList(this.getNodeParameter('tags', i, '') as string),
       });
       const meta = ref.snapshot.meta as unknown as PostgresMeta;
+      const out = snapshotJson(ref);
       return {
-        ...snapshotJson(ref),
+        ...out,
+        recordedInJob: await reportStep(this, i, out as never),
         serverVersion: meta.serverVersion,
         databases: meta.databases.map((d) => ({ name: d.name, sizeBytes: d.sizeBytes, tables: Object.keys(d.rowCounts).length })),
       };

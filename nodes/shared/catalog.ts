@@ -1,5 +1,6 @@
-import type { ICredentialDataDecryptedObject } from 'n8n-workflow';
+import { NodeOperationError, type ICredentialDataDecryptedObject, type IExecuteFunctions } from 'n8n-workflow';
 import { Pool } from 'pg';
+import { ensureJob, recordStep } from '../../server/catalog/jobs';
 import { migrate } from '../../server/catalog/migrate';
 
 /** A connection pool to the catalog a credential names, its schema brought up to date. */
@@ -18,4 +19,38 @@ export async function openCatalog(creds: ICredentialDataDecryptedObject): Promis
   pool.on('error', () => undefined);
   await migrate(pool);
   return pool;
+}
+
+/**
+ * What a backup node does with an optional job id: records its snapshot as a
+ * step of that job in the catalog. Without a job id it does nothing; with one
+ * but no catalog credential, that is the user's mistake and says so.
+ */
+export async function reportStep(
+  ctx: IExecuteFunctions,
+  itemIndex: number,
+  snapshot: { target: unknown; snapshotId: unknown; bytesRead: unknown; bytesAdded: unknown; bytesStored: unknown; durationMs: unknown },
+): Promise<boolean> {
+  const jobId = String(ctx.getNodeParameter('jobId', itemIndex, '') ?? '');
+  if (!jobId) return false;
+  if (!ctx.getNode().credentials?.dbmCatalogApi) {
+    throw new NodeOperationError(ctx.getNode(), `job ID ${jobId} is given but the node has no Backup Catalog credential`, { itemIndex });
+  }
+  const creds = await ctx.getCredentials('dbmCatalogApi', itemIndex);
+  const pool = await openCatalog(creds);
+  try {
+    await ensureJob(pool, jobId, 'backup');
+    await recordStep(pool, jobId, {
+      target: String(snapshot.target),
+      status: 'completed',
+      snapshot_id: String(snapshot.snapshotId),
+      bytes_read: Number(snapshot.bytesRead),
+      bytes_added: Number(snapshot.bytesAdded),
+      bytes_stored: Number(snapshot.bytesStored),
+      duration_ms: Number(snapshot.durationMs),
+    });
+  } finally {
+    await pool.end();
+  }
+  return true;
 }

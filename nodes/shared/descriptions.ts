@@ -23,6 +23,14 @@ export const tagsProperty: INodeProperties = {
   description: 'Key=value pairs, comma-separated, stored with the snapshot',
 };
 
+export const jobIdProperty: INodeProperties = {
+  displayName: 'Job ID',
+  name: 'jobId',
+  type: 'string',
+  default: '',
+  description: 'A catalog job to record this backup under, as a step (needs the Backup Catalog credential); empty for none',
+};
+
 export const snapshotProperty: INodeProperties = {
   displayName: 'Snapshot',
   name: 'snapshot',
