@@ -79,7 +79,7 @@ export async function provisionWorkflows(client: N8nClient, settings: StackSetti
 export async function createScheduleWorkflow(
   client: N8nClient,
   stack: ProvisionedStack,
-  schedule: { name: string; cron: string; type: string; databases: string[]; paths: string[] },
+  schedule: { name: string; cron: string; type: string; targets: string[]; databases: string[]; paths: string[]; retentionDays?: number },
 ): Promise<string> {
   const wf = workflowFromTemplate('backup-scheduled.json', {
     ...stack.credentials,
@@ -89,6 +89,8 @@ export async function createScheduleWorkflow(
     BACKUP_TYPE: schedule.type,
     DATABASES: schedule.databases,
     PATHS: schedule.paths,
+    TARGETS: schedule.targets,
+    RETENTION_DAYS: schedule.retentionDays ?? 0,
   });
   const id = (await client.createWorkflow(wf)).id;
   await client.activate(id);

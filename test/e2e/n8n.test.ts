@@ -118,7 +118,7 @@ describe('the shipped workflows in a real n8n', () => {
     const res = await fetch(`${n8n.baseUrl}/webhook/dbm-backup`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'X-Backup-Secret': secret },
-      body: JSON.stringify({ job_id: 'job-e2e-1', type: 'full', databases: [db], paths: [dir] }),
+      body: JSON.stringify({ job_id: 'job-e2e-1', type: 'full', targets: ['postgres', 'files'], databases: [db], paths: [dir], retention_days: 30 }),
     });
     expect(res.status).toBe(202);
     expect(await res.json()).toMatchObject({ status: 'accepted', job_id: 'job-e2e-1' });
@@ -161,6 +161,16 @@ describe('the shipped workflows in a real n8n', () => {
     await restorePostgres(repo, await findSnapshot(repo, 'latest', { target: 'postgres' }), pgConnection(), { as: copy });
     expect(await contentFingerprint(copy)).toEqual(await contentFingerprint(db));
     await fs.rm(out, { recursive: true, force: true });
+
+    // only the targets asked for run
+    await createJob(catalog.pool, { id: 'job-e2e-files-only', kind: 'backup', type: 'incremental', targets: ['files'] });
+    expect((await call('dbm-backup', { job_id: 'job-e2e-files-only', targets: ['files'], paths: [dir] })).status).toBe(202);
+    let filesOnly = await getJob(catalog.pool, 'job-e2e-files-only');
+    while (filesOnly?.status !== 'completed' && Date.now() - started < 150_000) {
+      await sleep(500);
+      filesOnly = await getJob(catalog.pool, 'job-e2e-files-only');
+    }
+    expect(filesOnly!.steps.map((s) => s.target)).toEqual(['files']);
   }, 180_000);
 
   it('marks the job failed and alerts through the error workflow when a backup fails', async () => {
@@ -168,7 +178,7 @@ describe('the shipped workflows in a real n8n', () => {
     const res = await fetch(`${n8n.baseUrl}/webhook/dbm-backup`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'X-Backup-Secret': secret },
-      body: JSON.stringify({ job_id: 'job-e2e-fail', type: 'full', databases: ['no_such_database'], paths: [] }),
+      body: JSON.stringify({ job_id: 'job-e2e-fail', type: 'full', targets: ['postgres'], databases: ['no_such_database'] }),
     });
     expect(res.status).toBe(202);
     const started = Date.now();
@@ -197,7 +207,7 @@ describe('the shipped workflows in a real n8n', () => {
     const dir = path.join(tempDir(), 'scheduled');
     await fs.mkdir(dir);
     await fs.writeFile(path.join(dir, 'state.txt'), 'scheduled');
-    const id = await createScheduleWorkflow(client, provisioned, { name: 'every-5s', cron: '*/5 * * * * *', type: 'incremental', databases: [db], paths: [dir] });
+    const id = await createScheduleWorkflow(client, provisioned, { name: 'every-5s', cron: '*/5 * * * * *', type: 'incremental', targets: ['postgres', 'files'], databases: [db], paths: [dir], retentionDays: 30 });
     const storage = openStorage(`s3://${bucket}/repo`, { endpoint: s3.endpoint, accessKey: s3.accessKey, secretKey: s3.secretKey });
     const started = Date.now();
     let fired: string[] = [];
