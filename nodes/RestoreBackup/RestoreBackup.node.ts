@@ -1,10 +1,10 @@
 import { PassThrough } from 'node:stream';
 import { NodeConnectionTypes, type IExecuteFunctions, type INodeExecutionData, type INodeType, type INodeTypeDescription } from 'n8n-workflow';
-import { findSnapshot, restoreStream, restoreTree, verifyRestoredTree, type RestoreProgress, type TreeVerification } from '../../engine';
+import { restoreStream, restoreTree, verifyRestoredTree, type RestoreProgress, type TreeVerification } from '../../engine';
 import { restoreFiles, restoreMinio, restorePostgres, verifyMinio } from '../../engine/targets';
 import { credentialTest } from '../shared/credentialTests';
 import { snapshotProperty, snapshotTargetProperty } from '../shared/descriptions';
-import { eachItem, splitList, WithBinary } from '../shared/items';
+import { eachItem, snapshotFromParameters, splitList, WithBinary } from '../shared/items';
 import { minioOf, openRepository, pgConnectionOf } from '../shared/repository';
 
 export class RestoreBackup implements INodeType {
@@ -82,8 +82,7 @@ export class RestoreBackup implements INodeType {
   async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
     const repo = await openRepository(await this.getCredentials('dbmRepositoryApi'));
     return eachItem(this, async (i) => {
-      const target = (this.getNodeParameter('ofTarget', i, '') as string) || undefined;
-      const ref = await findSnapshot(repo, this.getNodeParameter('snapshot', i) as string, { target });
+      const ref = await snapshotFromParameters(this, repo, i);
       const destination = this.getNodeParameter('destination', i) as string;
       const base = { snapshotId: ref.id, target: ref.snapshot.target, time: ref.snapshot.time, destination };
       if (destination === 'postgres') {

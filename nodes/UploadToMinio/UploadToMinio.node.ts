@@ -1,9 +1,9 @@
 import type { Readable } from 'node:stream';
 import { NodeConnectionTypes, type IExecuteFunctions, type INodeExecutionData, type INodeType, type INodeTypeDescription } from 'n8n-workflow';
-import { backupStreams, copySnapshot, findSnapshot } from '../../engine';
+import { backupStreams, copySnapshot } from '../../engine';
 import { credentialTest } from '../shared/credentialTests';
 import { snapshotProperty, snapshotTargetProperty, tagsProperty } from '../shared/descriptions';
-import { eachItem, parseTagList, snapshotJson } from '../shared/items';
+import { eachItem, parseTagList, snapshotFromParameters, snapshotJson } from '../shared/items';
 import { openRepository } from '../shared/repository';
 
 export class UploadToMinio implements INodeType {
@@ -51,9 +51,7 @@ export class UploadToMinio implements INodeType {
     return eachItem(this, async (i) => {
       if (this.getNodeParameter('operation', i) === 'copySnapshot') {
         const dest = await openRepository(await this.getCredentials('dbmCopyRepositoryApi', i));
-        const ref = await findSnapshot(repo, this.getNodeParameter('snapshot', i) as string, {
-          target: (this.getNodeParameter('ofTarget', i, '') as string) || undefined,
-        });
+        const ref = await snapshotFromParameters(this, repo, i);
         const copy = await copySnapshot(repo, dest, ref);
         return { sourceSnapshotId: ref.id, ...snapshotJson(copy) };
       }

@@ -1,9 +1,9 @@
 import { NodeConnectionTypes, type IExecuteFunctions, type INodeExecutionData, type INodeType, type INodeTypeDescription } from 'n8n-workflow';
-import { checkSnapshot, findSnapshot, saveVerificationReport } from '../../engine';
+import { checkSnapshot, saveVerificationReport } from '../../engine';
 import { verifyPostgresRestore } from '../../engine/targets';
 import { credentialTest } from '../shared/credentialTests';
 import { snapshotProperty, snapshotTargetProperty } from '../shared/descriptions';
-import { eachItem } from '../shared/items';
+import { eachItem, snapshotFromParameters } from '../shared/items';
 import { openRepository, pgConnectionOf } from '../shared/repository';
 
 export class VerifyChecksum implements INodeType {
@@ -48,8 +48,7 @@ export class VerifyChecksum implements INodeType {
   async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
     const repo = await openRepository(await this.getCredentials('dbmRepositoryApi'));
     return eachItem(this, async (i) => {
-      const target = (this.getNodeParameter('ofTarget', i, '') as string) || undefined;
-      const ref = await findSnapshot(repo, this.getNodeParameter('snapshot', i) as string, { target });
+      const ref = await snapshotFromParameters(this, repo, i);
       const mode = this.getNodeParameter('mode', i) as string;
       const percent = mode === 'readData' ? 100 : mode === 'subset' ? (this.getNodeParameter('percent', i) as number) : 0;
       const check = await checkSnapshot(repo, ref, { readDataPercent: percent });

@@ -1,5 +1,5 @@
 import { NodeOperationError, type IBinaryKeyData, type IDataObject, type IExecuteFunctions, type INodeExecutionData } from 'n8n-workflow';
-import { describeError, type SnapshotRef } from '../../engine';
+import { describeError, findSnapshot, type Repository, type SnapshotRef } from '../../engine';
 
 /**
  * The item loop every node shares: one call per input item, every output
@@ -29,6 +29,12 @@ export async function eachItem(
     }
   }
   return [out];
+}
+
+/** The snapshot the Snapshot and Of Target parameters name. */
+export function snapshotFromParameters(ctx: IExecuteFunctions, repo: Repository, itemIndex: number): Promise<SnapshotRef> {
+  const target = (ctx.getNodeParameter('ofTarget', itemIndex, '') as string) || undefined;
+  return findSnapshot(repo, ctx.getNodeParameter('snapshot', itemIndex) as string, { target });
 }
 
 /** An output item that carries binary data as well. */

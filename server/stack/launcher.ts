@@ -111,7 +111,7 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
       repository: { storage: 'local', path: repository, passphrase },
       postgres: { host: pgUrl.hostname, port: Number(pgUrl.port || 5432), user: decodeURIComponent(pgUrl.username), password: decodeURIComponent(pgUrl.password) },
       catalog: { host: cat.hostname, port: Number(cat.port || 5432), user: decodeURIComponent(cat.username), password: decodeURIComponent(cat.password), database: cat.pathname.slice(1) },
-      alertUrl: opts.alertUrl ?? 'http://127.0.0.1:9/alerts-not-configured',
+      alertUrl: opts.alertUrl,
     };
     const provisioned = await provisionWorkflows(new N8nClient(n8n.baseUrl, apiKey), settings);
     state = { apiKey, ownerEmail, provisioned };

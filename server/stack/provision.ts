@@ -11,8 +11,8 @@ export interface StackSettings {
   postgres: { host: string; port: number; user: string; password?: string; sslmode?: string; database?: string };
   catalog: { host: string; port: number; user: string; password?: string; database: string; sslmode?: string };
   minio?: { endpoint: string; accessKey: string; secretKey: string; region?: string };
-  /** where failure and health alerts are POSTed */
-  alertUrl: string;
+  /** where failure and health alerts are POSTed; without one, no webhook alert is sent (jobs are still marked failed) */
+  alertUrl?: string;
   retention?: { cron: string; policy: Record<string, unknown> };
   /** alerts also go by e-mail when an SMTP server is given */
   smtp?: { host: string; port: number; secure?: boolean; user?: string; password?: string; from: string; to: string };
@@ -47,10 +47,12 @@ export async function provisionWorkflows(client: N8nClient, settings: StackSetti
     const { host, port, secure, user, password } = settings.smtp;
     credentials.CRED_smtp = await cred('Alert e-mail', 'smtp', { host, port, secure: secure ?? false, user: user ?? '', password: password ?? '' });
   }
-  const withMail = (wf: Record<string, unknown>): Record<string, unknown> =>
-    settings.smtp ? withEmailAlert(wf, settings.smtp, credentials.CRED_smtp) : wf;
+  const withMail = (wf: Record<string, unknown>): Record<string, unknown> => {
+    const mailed = settings.smtp ? withEmailAlert(wf, settings.smtp, credentials.CRED_smtp) : wf;
+    return settings.alertUrl ? mailed : withoutNode(mailed, 'Send alert');
+  };
   const workflows: Record<string, string> = {};
-  const errorWorkflow = (await client.createWorkflow(withMail(workflowFromTemplate('error-alert.json', { ...credentials, ALERT_URL: settings.alertUrl })))).id;
+  const errorWorkflow = (await client.createWorkflow(withMail(workflowFromTemplate('error-alert.json', { ...credentials, ALERT_URL: settings.alertUrl ?? '' })))).id;
   await client.activate(errorWorkflow);
   workflows['error-alert.json'] = errorWorkflow;
   const monitor = settings.monitor ?? { cron: '*/15 * * * *', stuckMinutes: 60, expectedTargets: 'postgres,files', maxAgeHours: 26, capacityGb: 0 };
@@ -59,7 +61,7 @@ export async function provisionWorkflows(client: N8nClient, settings: StackSetti
     const wf = workflowFromTemplate(file, {
       ...credentials,
       ERROR_WORKFLOW_ID: errorWorkflow,
-      ALERT_URL: settings.alertUrl,
+      ALERT_URL: settings.alertUrl ?? '',
       RETENTION_CRON: retention.cron,
       DEFAULT_POLICY: retention.policy,
       MONITOR_CRON: monitor.cron,
@@ -127,4 +129,12 @@ function withEmailAlert(wf: Record<string, unknown>, smtp: NonNullable<StackSett
   } as never);
   for (const out of feeder[1].main) if (out.some((t) => t.node === 'Send alert')) out.push({ node: 'Send e-mail', type: 'main', index: 0 });
   return wf;
+}
+
+/** A workflow without one of its nodes, and without the connections to it. */
+function withoutNode(wf: Record<string, unknown>, name: string): Record<string, unknown> {
+  const connections = wf.connections as Record<string, { main: { node: string }[][] }>;
+  delete connections[name];
+  for (const c of Object.values(connections)) c.main = c.main.map((out) => out.filter((t) => t.node !== name));
+  return { ...wf, nodes: (wf.nodes as { name: string }[]).filter((n) => n.name !== name), connections };
 }

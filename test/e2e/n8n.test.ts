@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
-import { createServer } from 'node:net';
+import { freePort } from '../support/ports';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -15,16 +15,6 @@ import { tempDir } from '../support/backends';
 import { contentFingerprint, databaseExists, fillDatabase, pgConnection, recreateDatabase } from '../support/postgres';
 import { describeTree, makeSampleTree } from '../support/trees';
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
-}
 
 /** An HTTP sink for alerts: records every JSON body posted to it. */
 async function startSink(): Promise<{ url: string; received: Record<string, unknown>[]; close: () => void }> {
