@@ -64,6 +64,16 @@ export class PostgresCluster {
 
   init(): void {
     mkdirSync(this.opts.dataDir, { recursive: true, mode: 0o700 });
+    if (this.asPostgres) {
+      // The server runs as `postgres`; every folder above its data must let that user through.
+      const parent = path.dirname(path.resolve(this.opts.dataDir));
+      if (spawnSync('runuser', ['-u', 'postgres', '--', 'test', '-x', parent]).status !== 0) {
+        throw new Error(
+          `PostgreSQL runs as the postgres user when started by root, and that user cannot reach ${parent}: ` +
+            'make the folders above it traversable (chmod o+x) or set DBM_DATA_DIR elsewhere, e.g. /srv/data-backup-manager',
+        );
+      }
+    }
     this.own(this.opts.dataDir);
     const pwfile = path.join(this.opts.dataDir, '..', `.pw-${randomBytes(6).toString('hex')}`);
     writeFileSync(pwfile, `${this.opts.password}\n`, { mode: 0o600 });
