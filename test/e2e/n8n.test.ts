@@ -363,4 +363,30 @@ describe('the shipped workflows in a real n8n', () => {
     const second = (await (await fetch(`${n8n.baseUrl}/webhook/dbm-test-minio`, { method: 'POST' })).json()) as { objectsDownloaded: number; objectsUnchanged: number };
     expect(second).toMatchObject({ objectsDownloaded: 0, objectsUnchanged: 1 });
   }, 120_000);
+
+  it('takes a backup request through the REST API to a completed job', async () => {
+    const { createApp } = await import('../../server/app');
+    const api = createApp({ catalog: catalog.pool, n8n: { url: n8n.baseUrl, webhookSecret: secret } });
+    const health = await api.request('/health');
+    expect(health.status).toBe(200);
+    const dir = path.join(tempDir(), 'via-api');
+    await fs.mkdir(dir);
+    await fs.writeFile(path.join(dir, 'x.txt'), 'through the API');
+    const res = await api.request('/api/v1/backup/create', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ type: 'full', targets: ['files'], paths: [dir], description: 'Manual backup' }),
+    });
+    expect(res.status).toBe(202);
+    const { job_id: jobId } = (await res.json()) as { job_id: string };
+    const started = Date.now();
+    let job = (await (await api.request(`/api/v1/jobs/${jobId}`)).json()) as { status: string; n8n_execution_id: string; steps: { target: string }[] };
+    while (job.status !== 'completed' && job.status !== 'failed' && Date.now() - started < 90_000) {
+      await sleep(500);
+      job = (await (await api.request(`/api/v1/jobs/${jobId}`)).json()) as typeof job;
+    }
+    expect(job.status).toBe('completed');
+    expect(job.n8n_execution_id).toMatch(/^\d+$/);
+    expect(job.steps.map((s) => s.target)).toEqual(['files']);
+  }, 120_000);
 });
