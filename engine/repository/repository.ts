@@ -160,6 +160,10 @@ export class Repository {
     try {
       const encoded = await compress(data, this.config.compressionLevel);
       sealed = sealToParts(this.keyring, [Buffer.from([encoded.mode]), encoded.data], Buffer.from(id, 'hex'));
+    } catch (err) {
+      // Never stored: no later backup on this handle may count on it.
+      this.pending.delete(id);
+      throw err;
     } finally {
       this.compressionBudget.give(data.length);
     }
