@@ -26,6 +26,7 @@ export function registerStack(program: Command): void {
         n8nBrokerPort: port('DBM_N8N_BROKER_PORT', 20013),
         databaseUrl: process.env.DATABASE_URL,
         repository: process.env.DBM_REPOSITORY,
+        s3: { endpoint: process.env.DBM_S3_ENDPOINT, accessKey: process.env.DBM_S3_ACCESS_KEY, secretKey: process.env.DBM_S3_SECRET_KEY, region: process.env.DBM_S3_REGION },
         passphrase: process.env.DBM_PASSPHRASE,
         alertUrl: process.env.DBM_ALERT_URL,
         log: (line) => process.stderr.write(`${line}\n`),
