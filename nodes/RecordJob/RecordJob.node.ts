@@ -59,21 +59,29 @@ export class RecordJob implements INodeType {
         const jobId = String(this.getNodeParameter('jobId', i, '') ?? '');
         if (!jobId) return { ...passThrough, recorded: false };
         if (operation === 'start') {
-          await ensureJob(pool, jobId, 'backup', `started by workflow ${this.getWorkflow().name ?? ''}`.trim());
+          // A run the server did not start (a schedule) describes itself in its request body.
+          const body = (items[i].json.body ?? {}) as { type?: unknown; targets?: unknown };
+          await ensureJob(pool, jobId, 'backup', {
+            description: `started by workflow ${this.getWorkflow().name ?? ''}`.trim(),
+            type: typeof body.type === 'string' ? body.type : undefined,
+            targets: Array.isArray(body.targets) ? body.targets.map(String) : undefined,
+          });
           await attachExecution(pool, jobId, String(this.getNodeParameter('executionId', i)));
           return { ...passThrough, recorded: await markRunning(pool, jobId) };
         }
         if (operation === 'step') {
           const s = items[i].json;
           await recordStep(pool, jobId, {
-            target: String(s.target ?? 'unknown'),
-            status: s.error ? 'failed' : 'completed',
-            snapshot_id: (s.snapshotId as string) ?? null,
+            target: String(s.target ?? 'all'),
+            status: s.error || s.ok === false ? 'failed' : 'completed',
+            // backups and restores name their snapshot snapshotId; verification reports, snapshot
+            snapshot_id: ((s.snapshotId ?? s.snapshot) as string) ?? null,
             bytes_read: (s.bytesRead as number) ?? null,
             bytes_added: (s.bytesAdded as number) ?? null,
             bytes_stored: (s.bytesStored as number) ?? null,
             duration_ms: (s.durationMs as number) ?? null,
             error: (s.error as string) ?? null,
+            details: stepDetails(s),
           });
           return { ...passThrough, recorded: true };
         }
@@ -83,4 +91,15 @@ export class RecordJob implements INodeType {
       await pool.end();
     }
   }
+}
+
+/** What a step keeps of its item: everything but bulk (binary data, long lists beyond 16 KiB of JSON). */
+function stepDetails(item: Record<string, unknown>): Record<string, unknown> {
+  const details: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(item)) {
+    if (['target', 'snapshotId', 'snapshot', 'bytesRead', 'bytesAdded', 'bytesStored', 'durationMs', 'error', 'body', 'headers', 'recorded'].includes(key)) continue;
+    if (JSON.stringify(value ?? null).length > 16_384) details[key] = Array.isArray(value) ? { count: value.length, truncated: true } : { truncated: true };
+    else details[key] = value;
+  }
+  return details;
 }

@@ -39,7 +39,7 @@ export async function reportStep(
   const creds = await ctx.getCredentials('dbmCatalogApi', itemIndex);
   const pool = await openCatalog(creds);
   try {
-    await ensureJob(pool, jobId, 'backup');
+    await ensureJob(pool, jobId, 'backup', { targets: [String(snapshot.target)] });
     await recordStep(pool, jobId, {
       target: String(snapshot.target),
       status: 'completed',

@@ -21,6 +21,7 @@ export interface Job {
   started_at: Date | null;
   finished_at: Date | null;
   heartbeat_at: Date | null;
+  restart_of: string | null;
 }
 
 export interface JobStep {
@@ -41,14 +42,43 @@ export function newJobId(): string {
 
 export async function createJob(
   db: Pool,
-  job: { kind: JobKind; type?: string; targets?: string[]; description?: string; retentionDays?: number; params?: Record<string, unknown>; id?: string },
+  job: {
+    kind: JobKind;
+    type?: string | null;
+    targets?: string[];
+    description?: string | null;
+    retentionDays?: number | null;
+    params?: Record<string, unknown>;
+    id?: string;
+    restartOf?: string;
+  },
 ): Promise<Job> {
   const res = await db.query<Job>(
-    `INSERT INTO jobs (id, kind, type, targets, status, description, retention_days, params)
-     VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7) RETURNING *`,
-    [job.id ?? newJobId(), job.kind, job.type ?? null, job.targets ?? [], job.description ?? null, job.retentionDays ?? null, job.params ?? {}],
+    `INSERT INTO jobs (id, kind, type, targets, status, description, retention_days, params, restart_of)
+     VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8) RETURNING *`,
+    [job.id ?? newJobId(), job.kind, job.type ?? null, job.targets ?? [], job.description ?? null, job.retentionDays ?? null, job.params ?? {}, job.restartOf ?? null],
   );
-  return res.rows[0];
+  const created = res.rows[0];
+  const what = [created.kind, created.type, created.targets.join(',')].filter(Boolean).join(' ');
+  await appendJobLog(db, created.id, 'info', `queued: ${what}${job.restartOf ? ` (restart of ${job.restartOf})` : ''}`);
+  return created;
+}
+
+/** One line of a job's log. */
+export async function appendJobLog(db: Pool, id: string, level: 'info' | 'warn' | 'error', message: string): Promise<void> {
+  await db.query('INSERT INTO job_log (job_id, level, message) VALUES ($1, $2, $3)', [id, level, message.slice(0, 4000)]);
+}
+
+export interface JobLogLine {
+  id: string;
+  job_id: string;
+  at: Date;
+  level: string;
+  message: string;
+}
+
+export async function jobLog(db: Pool, id: string): Promise<JobLogLine[]> {
+  return (await db.query<JobLogLine>('SELECT id::text, job_id, at, level, message FROM job_log WHERE job_id = $1 ORDER BY id', [id])).rows;
 }
 
 export async function getJob(db: Pool, id: string): Promise<(Job & { steps: (JobStep & { recorded_at: Date })[] }) | null> {
@@ -64,11 +94,18 @@ export async function getJob(db: Pool, id: string): Promise<(Job & { steps: (Job
 }
 
 /** The job, created when a run the server did not start (a schedule) reports in under a new id. */
-export async function ensureJob(db: Pool, id: string, kind: JobKind, description?: string): Promise<void> {
-  await db.query(
-    `INSERT INTO jobs (id, kind, status, description) VALUES ($1, $2, 'queued', $3) ON CONFLICT (id) DO NOTHING`,
-    [id, kind, description ?? null],
+export async function ensureJob(
+  db: Pool,
+  id: string,
+  kind: JobKind,
+  seen: { description?: string; type?: string; targets?: string[] } = {},
+): Promise<void> {
+  const type = seen.type && ['full', 'incremental', 'differential'].includes(seen.type) ? seen.type : null;
+  const res = await db.query(
+    `INSERT INTO jobs (id, kind, status, description, type, targets) VALUES ($1, $2, 'queued', $3, $4, $5) ON CONFLICT (id) DO NOTHING`,
+    [id, kind, seen.description ?? null, type, seen.targets ?? []],
   );
+  if (res.rowCount === 1) await appendJobLog(db, id, 'info', `queued: ${seen.description ?? kind}`);
 }
 
 /** Links a job to the n8n execution running it (the webhook answers with the execution id). */
@@ -78,12 +115,14 @@ export async function attachExecution(db: Pool, id: string, executionId: string)
 
 /** A job starts running, or shows it still is (a heartbeat); finished jobs stay finished. */
 export async function markRunning(db: Pool, id: string, progress?: number): Promise<boolean> {
-  const res = await db.query(
-    `UPDATE jobs SET status = 'running', started_at = coalesce(started_at, now()), heartbeat_at = now(),
-            progress = coalesce($2, progress)
-      WHERE id = $1 AND status IN ('queued', 'running')`,
+  const res = await db.query<{ was: string }>(
+    `UPDATE jobs j SET status = 'running', started_at = coalesce(j.started_at, now()), heartbeat_at = now(),
+            progress = coalesce($2, j.progress)
+       FROM (SELECT id, status FROM jobs WHERE id = $1 FOR UPDATE) prev
+      WHERE j.id = prev.id AND j.status IN ('queued', 'running') RETURNING prev.status AS was`,
     [id, progress ?? null],
   );
+  if (res.rows[0]?.was === 'queued') await appendJobLog(db, id, 'info', 'running');
   return res.rowCount === 1;
 }
 
@@ -94,7 +133,21 @@ export async function recordStep(db: Pool, id: string, step: JobStep): Promise<v
     [id, step.target, step.status, step.snapshot_id ?? null, step.bytes_read ?? null, step.bytes_added ?? null, step.bytes_stored ?? null,
       step.duration_ms ?? null, step.error ?? null, step.details ?? {}],
   );
-  await db.query(`UPDATE jobs SET heartbeat_at = now() WHERE id = $1`, [id]);
+  // Progress: the share of the job's targets that have reported.
+  await db.query(
+    `UPDATE jobs SET heartbeat_at = now(),
+            progress = CASE WHEN status = 'running' AND cardinality(targets) > 0
+              THEN least(0.99, (SELECT count(DISTINCT target) FROM job_steps WHERE job_id = $1)::real / cardinality(targets)) ELSE progress END
+      WHERE id = $1`,
+    [id],
+  );
+  const size = step.bytes_read == null ? '' : `, ${step.bytes_read} bytes read, ${step.bytes_added ?? 0} added`;
+  await appendJobLog(
+    db,
+    id,
+    step.status === 'failed' ? 'error' : 'info',
+    `${step.target}: ${step.status}${step.snapshot_id ? ` (snapshot ${step.snapshot_id.slice(0, 12)}${size})` : ''}${step.error ? `: ${step.error}` : ''}`,
+  );
 }
 
 /** Ends a job; a job that already ended keeps its first outcome (a late success never hides a failure). */
@@ -105,6 +158,7 @@ export async function finishJob(db: Pool, id: string, outcome: { status: 'comple
       WHERE id = $1 AND status IN ('queued', 'running')`,
     [id, outcome.status, outcome.error ?? null],
   );
+  if (res.rowCount === 1) await appendJobLog(db, id, outcome.status === 'failed' ? 'error' : 'info', `${outcome.status}${outcome.error ? `: ${outcome.error}` : ''}`);
   return res.rowCount === 1;
 }
 
@@ -115,7 +169,9 @@ export async function failJobOfExecution(db: Pool, executionId: string, error: s
       WHERE n8n_execution_id = $1 AND status IN ('queued', 'running') RETURNING id`,
     [executionId, error],
   );
-  return res.rows[0]?.id ?? null;
+  const id = res.rows[0]?.id ?? null;
+  if (id) await appendJobLog(db, id, 'error', `failed: ${error}`);
+  return id;
 }
 
 /** Jobs still "running" whose last sign of life is older than `minutes`. */
@@ -134,4 +190,74 @@ export async function recentFailures(db: Pool, hours: number): Promise<Job[]> {
   return (
     await db.query<Job>(`SELECT * FROM jobs WHERE status = 'failed' AND finished_at > now() - make_interval(hours => $1) ORDER BY finished_at DESC`, [hours])
   ).rows;
+}
+
+export interface JobFilter {
+  kind?: JobKind;
+  target?: string;
+  type?: string;
+  status?: JobStatus;
+  since?: Date;
+  limit: number;
+  offset: number;
+}
+
+/** Jobs, newest first, filtered, one page; with the total that matched. */
+export async function listJobs(db: Pool, f: JobFilter): Promise<{ total: number; jobs: Job[] }> {
+  const where: string[] = [];
+  const args: unknown[] = [];
+  const add = (sql: string, value: unknown): void => {
+    args.push(value);
+    where.push(sql.replace('?', `$${args.length}`));
+  };
+  if (f.kind) add('kind = ?', f.kind);
+  if (f.target) add('? = ANY (targets)', f.target);
+  if (f.type) add('type = ?', f.type);
+  if (f.status) add('status = ?', f.status);
+  if (f.since) add('created_at >= ?', f.since);
+  const clause = where.length ? `WHERE ${where.join(' AND ')}` : '';
+  const total = Number((await db.query<{ n: string }>(`SELECT count(*) AS n FROM jobs ${clause}`, args)).rows[0].n);
+  const jobs = (
+    await db.query<Job>(`SELECT * FROM jobs ${clause} ORDER BY created_at DESC, id DESC LIMIT $${args.length + 1} OFFSET $${args.length + 2}`, [...args, f.limit, f.offset])
+  ).rows;
+  return { total, jobs };
+}
+
+export interface StatusSummary {
+  jobs: Record<JobStatus, number>;
+  running: Pick<Job, 'id' | 'kind' | 'targets' | 'progress' | 'started_at' | 'heartbeat_at'>[];
+  last_success: { target: string; job_id: string; snapshot_id: string | null; at: Date; bytes_added: number | null }[];
+  last_failure: Pick<Job, 'id' | 'kind' | 'targets' | 'error' | 'finished_at'> | null;
+  failed_24h: number;
+}
+
+/** The targets a backup job can have (the engine's registry, as the API knows them). */
+export const BACKUP_TARGETS = ['postgres', 'files', 'scenarios', 'minio'] as const;
+
+/** What `status` shows, from the catalog alone (cheap enough to poll). */
+export async function statusSummary(db: Pool): Promise<StatusSummary> {
+  const [counts, running, last, failure, failed] = await Promise.all([
+    db.query<{ status: JobStatus; n: string }>('SELECT status, count(*) AS n FROM jobs GROUP BY status'),
+    db.query(`SELECT id, kind, targets, progress, started_at, heartbeat_at FROM jobs WHERE status IN ('running', 'queued') ORDER BY created_at LIMIT 20`),
+    // per target, its newest completed backup step: one index probe each (the targets are few and known)
+    db.query(
+      `SELECT t.target, s.job_id, s.snapshot_id, s.recorded_at AS at, s.bytes_added::float8 AS bytes_added
+         FROM unnest($1::text[]) AS t (target)
+         CROSS JOIN LATERAL (
+           SELECT job_id, snapshot_id, recorded_at, bytes_added FROM job_steps s JOIN jobs j ON j.id = s.job_id AND j.kind = 'backup'
+            WHERE s.target = t.target AND s.status = 'completed' ORDER BY s.recorded_at DESC LIMIT 1) s`,
+      [BACKUP_TARGETS],
+    ),
+    db.query(`SELECT id, kind, targets, error, finished_at FROM jobs WHERE status = 'failed' ORDER BY finished_at DESC NULLS LAST LIMIT 1`),
+    db.query<{ n: string }>(`SELECT count(*) AS n FROM jobs WHERE status = 'failed' AND finished_at > now() - interval '24 hours'`),
+  ]);
+  const jobs = { queued: 0, running: 0, completed: 0, failed: 0, cancelled: 0 };
+  for (const r of counts.rows) jobs[r.status] = Number(r.n);
+  return {
+    jobs,
+    running: running.rows as StatusSummary['running'],
+    last_success: last.rows as StatusSummary['last_success'],
+    last_failure: (failure.rows[0] as StatusSummary['last_failure']) ?? null,
+    failed_24h: Number(failed.rows[0].n),
+  };
 }

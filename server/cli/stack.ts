@@ -5,10 +5,30 @@ import { UsageError } from './exitCodes';
 
 function port(name: string, fallback: number): number {
   const raw = process.env[name];
-  if (raw === undefined) return fallback;
+  if (raw === undefined || raw === '') return fallback;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new UsageError(`${name}=${raw} is not a TCP port`);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`${name}=${raw} is not a TCP port`);
   return n;
+}
+
+function list(name: string): string[] | undefined {
+  const raw = process.env[name];
+  return raw ? raw.split(',').map((x) => x.trim()).filter(Boolean) : undefined;
+}
+
+function minioSource(): { endpoint: string; accessKey: string; secretKey: string; region?: string } | undefined {
+  const { DBM_MINIO_ENDPOINT: endpoint, DBM_MINIO_ACCESS_KEY: accessKey, DBM_MINIO_SECRET_KEY: secretKey } = process.env;
+  if (!endpoint) return undefined;
+  if (!accessKey || !secretKey) throw new UsageError('DBM_MINIO_ENDPOINT needs DBM_MINIO_ACCESS_KEY and DBM_MINIO_SECRET_KEY');
+  return { endpoint, accessKey, secretKey, region: process.env.DBM_MINIO_REGION };
+}
+
+function capacity(): number | undefined {
+  const raw = process.env.DBM_CAPACITY_GB;
+  if (!raw) return undefined;
+  const gb = Number(raw);
+  if (!(gb > 0)) throw new UsageError(`DBM_CAPACITY_GB=${raw} is not a positive number`);
+  return gb * 2 ** 30;
 }
 
 /** `stack start`: the whole product on this machine, in the foreground, until Ctrl-C. */
@@ -16,33 +36,51 @@ export function registerStack(program: Command): void {
   const stack = program.command('stack').description('run the product on this machine');
   stack
     .command('start')
-    .description('start the catalog PostgreSQL, n8n with the backup nodes and workflows, on embedded defaults (see README: Settings)')
+    .description('start the catalog PostgreSQL, n8n with the backup nodes and workflows, and the API, on embedded defaults (see README: Settings)')
     .action(async () => {
       const dataDir = path.resolve(process.env.DBM_DATA_DIR ?? 'data');
+      const tlsMode = process.env.DBM_TLS ?? '';
+      if (tlsMode && tlsMode !== 'self-signed' && tlsMode !== 'on') throw new UsageError(`DBM_TLS=${tlsMode}: use "self-signed", or "on" with DBM_TLS_CERT and DBM_TLS_KEY`);
       const running = await startStack({
         dataDir,
+        apiPort: port('DBM_PORT', 20010),
+        apiHost: process.env.DBM_API_HOST,
         catalogPort: port('DBM_CATALOG_PORT', 20011),
         n8nPort: port('DBM_N8N_PORT', 20012),
         n8nBrokerPort: port('DBM_N8N_BROKER_PORT', 20013),
         databaseUrl: process.env.DATABASE_URL,
         repository: process.env.DBM_REPOSITORY,
         s3: { endpoint: process.env.DBM_S3_ENDPOINT, accessKey: process.env.DBM_S3_ACCESS_KEY, secretKey: process.env.DBM_S3_SECRET_KEY, region: process.env.DBM_S3_REGION },
+        minio: minioSource(),
         passphrase: process.env.DBM_PASSPHRASE,
         alertUrl: process.env.DBM_ALERT_URL,
+        adminToken: process.env.DBM_ADMIN_TOKEN,
+        tls: tlsMode ? { selfSigned: tlsMode === 'self-signed', certFile: process.env.DBM_TLS_CERT, keyFile: process.env.DBM_TLS_KEY } : undefined,
+        backupPaths: list('DBM_BACKUP_PATHS'),
+        scenariosRoot: process.env.DBM_SCENARIOS_DIR,
+        buckets: list('DBM_MINIO_BUCKETS'),
+        capacityBytes: capacity(),
+        timezone: process.env.DBM_TIMEZONE,
         log: (line) => process.stderr.write(`${line}\n`),
       });
-      process.stdout.write(
-        [
-          'data-backup-manager is running',
-          `  n8n:         ${running.n8nUrl} (owner: admin@data-backup-manager.local, password in ${path.join(dataDir, 'secrets', 'n8n-owner-password')})`,
-          `  catalog:     ${running.catalogUrl}`,
-          `  repository:  ${running.repository} (passphrase in ${path.join(dataDir, 'secrets', 'repository-passphrase')}: keep a copy elsewhere)`,
-          `  backup now:  curl -X POST ${running.n8nUrl}/webhook/dbm-backup -H "X-Backup-Secret: $(cat ${path.join(dataDir, 'secrets', 'webhook-secret')})" \\`,
-          `                 -H 'content-type: application/json' -d '{"type":"full","paths":["/etc"]}'`,
-          'ready',
+      const lines = [
+        'data-backup-manager is running',
+        `  API:         ${running.apiUrl}  (OpenAPI: ${running.apiUrl}/api/v1/openapi.json)`,
+        `  n8n:         ${running.n8nUrl} (owner: admin@data-backup-manager.local, password in ${path.join(dataDir, 'secrets', 'n8n-owner-password')})`,
+        `  catalog:     ${running.catalogUrl}`,
+        `  repository:  ${running.repository} (passphrase in ${path.join(dataDir, 'secrets', 'repository-passphrase')}: keep a copy elsewhere)`,
+        `  logs:        ${path.join(dataDir, 'logs')} (api.log, jobs/<job-id>.log, n8n.log)`,
+      ];
+      if (running.tlsCertFile) lines.push(`  TLS:         self-signed certificate ${running.tlsCertFile} (clients: NODE_EXTRA_CA_CERTS=${running.tlsCertFile})`);
+      if (running.adminToken) {
+        lines.push(
           '',
-        ].join('\n'),
-      );
+          `  admin token: ${running.adminToken}`,
+          '               shown this once and never stored: keep it (e.g. export DBM_API_TOKEN=…)',
+        );
+      }
+      lines.push('', `  try:         DBM_API_URL=${running.apiUrl} DBM_API_TOKEN=<token> data-backup-manager status`, 'ready', '');
+      process.stdout.write(lines.join('\n'));
       await new Promise<void>((resolve) => {
         const stop = (): void => resolve();
         process.once('SIGINT', stop);

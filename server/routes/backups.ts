@@ -1,59 +1,192 @@
 import { zValidator } from '@hono/zod-validator';
 import { Hono } from 'hono';
-import type { Pool } from 'pg';
 import { z } from 'zod/v4';
-import { attachExecution, createJob, finishJob } from '../catalog/jobs';
+import { parseDuration } from '../../engine';
+import { requireRole } from '../auth';
+import { cached } from '../cached';
+import { BACKUP_TARGETS, getJob, listJobs, statusSummary, stuckJobs, type Job } from '../catalog/jobs';
+import { listSchedules } from '../catalog/schedules';
+import type { AppDeps, AppEnv } from '../context';
+import { dispatchJob } from '../dispatch';
 import { ApiError } from '../errors';
-import { triggerWorkflow, TriggerError, type WorkflowEndpoint } from '../n8n/trigger';
+import { jobIdParam } from './params';
 import { validationHook } from './validation';
 
-export const TARGETS = ['postgres', 'files', 'scenarios', 'minio'] as const;
+export const TARGETS = BACKUP_TARGETS;
+export const BACKUP_TYPES = ['full', 'incremental', 'differential'] as const;
+export const JOB_STATUSES = ['queued', 'running', 'completed', 'failed', 'cancelled'] as const;
 
-const createBody = z
+export const createBackupBody = z
   .object({
-    type: z.enum(['full', 'incremental', 'differential']).default('incremental'),
+    type: z.enum(BACKUP_TYPES).default('incremental'),
     targets: z.array(z.enum(TARGETS)).min(1).max(TARGETS.length),
     description: z.string().max(500).optional(),
     retention_days: z.number().int().positive().max(36500).optional(),
     databases: z.array(z.string().min(1).max(63)).max(1000).optional(),
-    paths: z.array(z.string().min(1).max(4096)).max(1000).optional(),
+    paths: z.array(z.string().min(1).max(4096).startsWith('/', 'must be an absolute path')).max(1000).optional(),
+    scenarios: z.array(z.string().min(1).max(255)).max(1000).optional(),
+    buckets: z.array(z.string().min(1).max(1024)).max(1000).optional(),
+  })
+  .strict();
+
+/** `since`: an ISO date or a duration back from now (7d, 12h). */
+const since = z.string().transform((value, ctx) => {
+  if (/^\d+[smhdwy]$/.test(value)) return new Date(Date.now() - parseDuration(value));
+  const date = new Date(value);
+  if (Number.isNaN(date.getTime())) {
+    ctx.addIssue({ code: 'custom', message: 'must be an ISO date (2026-11-01) or a duration (7d, 12h)' });
+    return z.NEVER;
+  }
+  return date;
+});
+
+export const listQuery = z
+  .object({
+    target: z.enum(TARGETS).optional(),
+    type: z.enum(BACKUP_TYPES).optional(),
+    status: z.enum(JOB_STATUSES).optional(),
+    kind: z.enum(['backup', 'restore', 'verify', 'cleanup', 'all']).default('backup'),
+    since: since.optional(),
+    limit: z.coerce.number().int().min(1).max(500).default(50),
+    offset: z.coerce.number().int().min(0).max(10_000_000).default(0),
+  })
+  .strict();
+
+export const verifyBody = z
+  .object({
+    mode: z.enum(['read-data', 'structure', 'subset']).default('read-data'),
+    percent: z.number().int().min(1).max(100).optional(),
+    restore_test: z.boolean().optional(),
+    target: z.enum(TARGETS).optional(),
   })
   .strict();
 
 /**
  * `/api/v1/backup`: the server never runs a backup itself. It records the job,
- * triggers the on-demand workflow, and answers at once with the job id; when
- * n8n cannot take it, the job is recorded failed with that reason — never a
- * lost request.
+ * triggers the on-demand workflow, and answers at once with the job id.
  */
-export function backupRoutes(deps: { catalog: Pool; n8n: WorkflowEndpoint }): Hono {
-  const app = new Hono();
-  app.post('/create', zValidator('json', createBody, validationHook), async (c) => {
+export function backupRoutes(deps: AppDeps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+
+  app.post('/create', requireRole('operator'), zValidator('json', createBackupBody, validationHook), async (c) => {
     const body = c.req.valid('json');
-    const job = await createJob(deps.catalog, {
+    const request = { ...body, ...withDefaults(deps, body) };
+    const job = await dispatchJob(deps, {
       kind: 'backup',
       type: body.type,
       targets: body.targets,
       description: body.description,
       retentionDays: body.retention_days,
-      params: { databases: body.databases, paths: body.paths },
+      request,
     });
-    try {
-      const { executionId } = await triggerWorkflow(deps.n8n, 'dbm-backup', {
-        job_id: job.id,
-        type: body.type,
-        targets: body.targets,
-        databases: body.databases,
-        paths: body.paths,
-        retention_days: body.retention_days,
-      });
-      if (executionId) await attachExecution(deps.catalog, job.id, executionId);
-    } catch (err) {
-      if (!(err instanceof TriggerError)) throw err;
-      await finishJob(deps.catalog, job.id, { status: 'failed', error: err.message });
-      throw new ApiError(503, `backup job ${job.id} failed to start: ${err.message}`);
-    }
     return c.json({ job_id: job.id, status: 'queued' }, 202);
   });
+
+  // Status is polled (dashboards, monitors, the CLI): computed at most once a second, shared by concurrent callers.
+  const status = cached(deps.settings?.statusCacheMs ?? 1000, async () => {
+    const [summary, stuck, schedules] = await Promise.all([
+      statusSummary(deps.catalog),
+      stuckJobs(deps.catalog, deps.settings?.stuckMinutes ?? 30),
+      listSchedules(deps.catalog),
+    ]);
+    return {
+      status: stuck.length === 0 && summary.failed_24h === 0 ? 'ok' : 'attention',
+      ...summary,
+      stuck: stuck.map((j) => ({ id: j.id, kind: j.kind, targets: j.targets, heartbeat_at: j.heartbeat_at ?? j.started_at })),
+      schedules: { total: schedules.length, enabled: schedules.filter((s) => s.enabled).length },
+    };
+  });
+  app.get('/status', requireRole('viewer'), async (c) => {
+    const verbose = c.req.query('verbose') === 'true';
+    return c.json({ ...(await status()), ...(verbose ? { recent: (await listJobs(deps.catalog, { limit: 10, offset: 0 })).jobs.map(brief) } : {}) });
+  });
+
+  app.get('/list', requireRole('viewer'), zValidator('query', listQuery, validationHook), async (c) => {
+    const q = c.req.valid('query');
+    const { total, jobs } = await listJobs(deps.catalog, { ...q, kind: q.kind === 'all' ? undefined : q.kind });
+    const steps = await stepsOf(deps, jobs.map((j) => j.id));
+    return c.json({
+      total,
+      limit: q.limit,
+      offset: q.offset,
+      next_offset: q.offset + jobs.length < total ? q.offset + jobs.length : null,
+      jobs: jobs.map((j) => ({ ...brief(j), snapshots: steps.get(j.id) ?? [] })),
+    });
+  });
+
+  app.post('/verify/:id', requireRole('operator'), zValidator('json', verifyBody, validationHook), async (c) => {
+    const id = c.req.param('id');
+    const body = c.req.valid('json');
+    const snapshots = await snapshotsToVerify(deps, id, body.target);
+    const mode = body.mode === 'read-data' ? 'readData' : body.mode;
+    const job = await dispatchJob(deps, {
+      kind: 'verify',
+      targets: [...new Set(snapshots.map((s) => s.target).filter(Boolean))],
+      description: `verify ${id}`,
+      request: { snapshots, mode, percent: body.percent ?? 10, restore_test: body.restore_test === true },
+    });
+    return c.json({ job_id: job.id, status: 'queued', snapshots }, 202);
+  });
   return app;
+}
+
+/** What a backup request leaves out, from the installation's settings; what cannot be filled is a 400. */
+function withDefaults(deps: AppDeps, body: z.infer<typeof createBackupBody>): Record<string, unknown> {
+  const d = deps.defaults ?? {};
+  const out: Record<string, unknown> = {};
+  if (body.targets.includes('files') && !body.paths?.length) {
+    if (!d.paths?.length) throw new ApiError(400, 'paths: the files target needs paths (none given and no default configured: DBM_BACKUP_PATHS)', 'paths');
+    out.paths = d.paths;
+  }
+  if (body.targets.includes('scenarios')) {
+    if (!d.scenariosRoot) throw new ApiError(400, 'targets: the scenarios target needs a scenarios directory (DBM_SCENARIOS_DIR is not set)', 'targets');
+    out.scenarios_root = d.scenariosRoot;
+  }
+  if (body.targets.includes('minio') && !body.buckets?.length) {
+    if (!d.buckets?.length) throw new ApiError(400, 'buckets: the minio target needs buckets (none given and DBM_MINIO_BUCKETS is not set)', 'buckets');
+    out.buckets = d.buckets;
+  }
+  return out;
+}
+
+/** The snapshots a verify call means: a backup job's, one snapshot, or the latest (of a target). */
+async function snapshotsToVerify(deps: AppDeps, id: string, target?: string): Promise<{ snapshot: string; target: string }[]> {
+  if (id === 'latest') return [{ snapshot: 'latest', target: target ?? '' }];
+  if (/^[0-9a-f]{8,64}$/.test(id)) return [{ snapshot: id, target: target ?? '' }];
+  const job = await getJob(deps.catalog, jobIdParam(id));
+  if (!job) throw new ApiError(404, `no job or snapshot ${id}`);
+  if (job.kind !== 'backup') throw new ApiError(409, `job ${id} is a ${job.kind} job; only backups are verified`);
+  const snapshots = job.steps
+    .filter((s) => s.status === 'completed' && s.snapshot_id && (!target || s.target === target))
+    .map((s) => ({ snapshot: String(s.snapshot_id), target: s.target }));
+  if (snapshots.length === 0) throw new ApiError(409, `backup job ${id} (${job.status}) has no snapshots${target ? ` of ${target}` : ''} to verify`);
+  return snapshots;
+}
+
+function brief(j: Job): Record<string, unknown> {
+  return {
+    id: j.id,
+    kind: j.kind,
+    type: j.type,
+    targets: j.targets,
+    status: j.status,
+    description: j.description,
+    progress: j.progress,
+    error: j.error,
+    created_at: j.created_at,
+    finished_at: j.finished_at,
+    restart_of: j.restart_of,
+  };
+}
+
+async function stepsOf(deps: AppDeps, ids: string[]): Promise<Map<string, { target: string; status: string; snapshot_id: string | null; bytes_added: number | null }[]>> {
+  const rows = (
+    await deps.catalog.query<{ job_id: string; target: string; status: string; snapshot_id: string | null; bytes_added: number | null }>(
+      'SELECT job_id, target, status, snapshot_id, bytes_added::float8 AS bytes_added FROM job_steps WHERE job_id = ANY ($1) ORDER BY id',
+      [ids],
+    )
+  ).rows;
+  const out = new Map<string, { target: string; status: string; snapshot_id: string | null; bytes_added: number | null }[]>();
+  for (const { job_id: jobId, ...step } of rows) out.set(jobId, [...(out.get(jobId) ?? []), step]);
+  return out;
 }

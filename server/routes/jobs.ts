@@ -1,17 +1,46 @@
 import { Hono } from 'hono';
-import type { Pool } from 'pg';
-import { getJob } from '../catalog/jobs';
+import { requireRole } from '../auth';
+import { finishJob, getJob, jobLog } from '../catalog/jobs';
+import type { AppDeps, AppEnv } from '../context';
+import { dispatchJob, requestOf } from '../dispatch';
 import { ApiError } from '../errors';
+import { jobIdParam } from './params';
 
-/** `/api/v1/jobs`: a job with its progress and steps. */
-export function jobRoutes(deps: { catalog: Pool }): Hono {
-  const app = new Hono();
-  app.get('/:id', async (c) => {
-    const id = c.req.param('id');
-    if (!/^[A-Za-z0-9_.-]{1,100}$/.test(id)) throw new ApiError(400, `job id ${JSON.stringify(id.slice(0, 100))} is malformed`, 'id');
+/** `/api/v1/jobs`: a job with its progress, steps and log; restarting one that failed or is stuck. */
+export function jobRoutes(deps: AppDeps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  app.get('/:id', requireRole('viewer'), async (c) => {
+    const id = jobIdParam(c.req.param('id'));
     const job = await getJob(deps.catalog, id);
     if (!job) throw new ApiError(404, `no job ${id}`);
-    return c.json(job);
+    return c.json({ ...job, log: await jobLog(deps.catalog, id) });
+  });
+
+  app.post('/:id/restart', requireRole('operator'), async (c) => {
+    const id = jobIdParam(c.req.param('id'));
+    const job = await getJob(deps.catalog, id);
+    if (!job) throw new ApiError(404, `no job ${id}`);
+    const stuckMinutes = deps.settings?.stuckMinutes ?? 30;
+    if (job.status === 'completed') throw new ApiError(409, `job ${id} completed; there is nothing to restart`);
+    if (job.status === 'queued' || job.status === 'running') {
+      const last = (job.heartbeat_at ?? job.started_at ?? job.created_at).getTime();
+      const quietMinutes = (Date.now() - last) / 60_000;
+      if (quietMinutes < stuckMinutes) {
+        throw new ApiError(409, `job ${id} is ${job.status} (last heard from ${Math.round(quietMinutes * 60)} s ago); only a failed, cancelled or stuck job (no sign of life for ${stuckMinutes} min) is restarted`);
+      }
+    }
+    const restarted = await dispatchJob(deps, {
+      kind: job.kind,
+      type: job.type,
+      targets: job.targets,
+      description: job.description,
+      retentionDays: job.retention_days,
+      request: requestOf(job),
+      restartOf: job.id,
+    });
+    // The stuck one will not report again as if it mattered: it is cancelled, pointing at its successor.
+    await finishJob(deps.catalog, id, { status: 'cancelled', error: `restarted as ${restarted.id}` });
+    return c.json({ job_id: restarted.id, restart_of: id, status: 'queued' }, 202);
   });
   return app;
 }

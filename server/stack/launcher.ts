@@ -2,7 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { Pool } from 'pg';
+import pino from 'pino';
+import { openStorage, Repository } from '../../engine';
 import { migrate } from '../catalog/migrate';
+import { countTokens, createToken } from '../catalog/tokens';
+import type { RepositoryAccess } from '../context';
+import { JobLogFiles } from '../jobLogFiles';
+import { startApiServer, type ApiServer } from '../serve';
+import { tlsCertificate } from '../tls';
 import { ensureN8nInstalled, installCommunityPackage, N8nClient, N8nProcess, provisionOwner } from './n8n';
 import { PostgresCluster } from './postgresCluster';
 import { provisionWorkflows, type ProvisionedStack, type StackSettings } from './provision';
@@ -24,12 +31,33 @@ export interface StackOptions {
   /** repository location; default <dataDir>/repository; `s3://bucket/prefix` uses `s3` */
   repository?: string;
   s3?: { endpoint?: string; accessKey?: string; secretKey?: string; region?: string };
+  /** the MinIO/S3 server whose buckets the minio target backs up (default: the repository's S3 server) */
+  minio?: { endpoint: string; accessKey: string; secretKey: string; region?: string };
   passphrase?: string;
   alertUrl?: string;
+  /** the API's port (0: any free one) and address */
+  apiPort: number;
+  apiHost?: string;
+  /** the first admin token (DBM_ADMIN_TOKEN); generated when not given */
+  adminToken?: string;
+  /** 'self-signed', or a certificate and key of your own; absent: plain HTTP */
+  tls?: { selfSigned?: boolean; certFile?: string; keyFile?: string };
+  /** what `backup files` backs up when a request names no paths (default: <data>/config) */
+  backupPaths?: string[];
+  scenariosRoot?: string;
+  buckets?: string[];
+  capacityBytes?: number;
+  /** the time zone schedules run in (default: this machine's) */
+  timezone?: string;
   log?: (line: string) => void;
 }
 
 export interface RunningStack {
+  apiUrl: string;
+  /** set only on the start that created it: shown once, never stored */
+  adminToken: string | null;
+  /** the self-signed certificate clients should trust, when TLS is on */
+  tlsCertFile: string | null;
   n8nUrl: string;
   catalogUrl: string;
   repository: string;
@@ -67,9 +95,20 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
   // What this start has brought up, so that a failure part-way stops it again.
   let cluster: PostgresCluster | null = null;
   let n8n: N8nProcess | null = null;
+  let api: ApiServer | null = null;
+  let catalogPool: Pool | null = null;
+  let jobLogs: JobLogFiles | null = null;
+  const logger = pino(
+    { base: undefined, redact: ['authorization', 'headers.authorization'] },
+    pino.destination({ dest: path.join(dataDir, 'logs', 'api.log'), mkdir: true, sync: false }),
+  );
   const stopStarted = async (): Promise<void> => {
+    await api?.close();
+    await jobLogs?.stop();
+    await catalogPool?.end();
     await n8n?.stop();
     cluster?.stop();
+    logger.flush();
   };
   const stateFile = path.join(dataDir, 'secrets', 'n8n-stack.json');
   const repository = opts.repository ?? path.join(dataDir, 'repository');
@@ -97,7 +136,14 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
     const userFolder = path.join(dataDir, 'n8n');
     ensureN8nInstalled(undefined, log);
     installCommunityPackage(userFolder);
-    n8n = new N8nProcess({ userFolder, port: opts.n8nPort, brokerPort: opts.n8nBrokerPort, logFile: path.join(dataDir, 'logs', 'n8n.log') });
+    const timezone = opts.timezone ?? Intl.DateTimeFormat().resolvedOptions().timeZone;
+    n8n = new N8nProcess({
+      userFolder,
+      port: opts.n8nPort,
+      brokerPort: opts.n8nBrokerPort,
+      logFile: path.join(dataDir, 'logs', 'n8n.log'),
+      env: { GENERIC_TIMEZONE: timezone },
+    });
     log(`starting n8n on http://127.0.0.1:${opts.n8nPort}`);
     await n8n.start();
 
@@ -115,24 +161,92 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
         postgres: { host: pgUrl.hostname, port: Number(pgUrl.port || 5432), user: decodeURIComponent(pgUrl.username), password: decodeURIComponent(pgUrl.password) },
         catalog: { host: cat.hostname, port: Number(cat.port || 5432), user: decodeURIComponent(cat.username), password: decodeURIComponent(cat.password), database: cat.pathname.slice(1) },
         alertUrl: opts.alertUrl,
+        minio: opts.minio,
       };
       const provisioned = await provisionWorkflows(new N8nClient(n8n.baseUrl, apiKey), settings);
       state = { apiKey, ownerEmail, provisioned };
       writeFileSync(stateFile, JSON.stringify(state, null, 2), { mode: 0o600 });
       log(`provisioned n8n: ${Object.keys(provisioned.workflows).length} workflows`);
     }
+
+    // the API
+    catalogPool = new Pool({ connectionString: catalogUrl, max: 10 });
+    catalogPool.on('error', (err) => logger.error({ err }, 'catalog connection error'));
+    let adminToken: string | null = null;
+    if ((await countTokens(catalogPool)) === 0) {
+      if (opts.adminToken !== undefined && opts.adminToken.length < 16) throw new Error('DBM_ADMIN_TOKEN must be at least 16 characters');
+      adminToken = (await createToken(catalogPool, { name: 'admin', role: 'admin', token: opts.adminToken })).token;
+      log('created the admin API token');
+    }
+    const configDir = ownConfigDir(dataDir, { repository, apiPort: opts.apiPort, n8nPort: opts.n8nPort });
+    jobLogs = new JobLogFiles(catalogPool, path.join(dataDir, 'logs', 'jobs'));
+    jobLogs.start();
+    const tls = opts.tls ? tlsCertificate(path.join(dataDir, 'secrets'), opts.tls.selfSigned ? undefined : opts.tls) : undefined;
+    api = await startApiServer(
+      {
+        catalog: catalogPool,
+        n8n: { url: n8n.baseUrl, webhookSecret },
+        n8nApi: { client: new N8nClient(n8n.baseUrl, state.apiKey), provisioned: state.provisioned },
+        repository: repositoryAccess(repository, passphrase, opts.s3),
+        defaults: { paths: opts.backupPaths?.length ? opts.backupPaths : [configDir], scenariosRoot: opts.scenariosRoot, buckets: opts.buckets, restoreDir: path.join(dataDir, 'restores') },
+        settings: { capacityBytes: opts.capacityBytes, timezone },
+        log: logger,
+      },
+      { port: opts.apiPort, host: opts.apiHost, tls },
+    );
+    log(`API listening on ${api.url}`);
+    const running = n8n;
+    return {
+      apiUrl: api.url,
+      adminToken,
+      tlsCertFile: tls?.selfSigned ? tls.certFile : null,
+      n8nUrl: running.baseUrl,
+    catalogUrl: catalogUrl.replace(/:[^:@/]*@/, ':***@'),
+    repository,
+    webhookSecret,
+      provisioned: state.provisioned,
+      stop: stopStarted,
+    };
   } catch (err) {
     await stopStarted();
     throw err;
   }
-  const running = n8n;
+}
+
+/**
+ * The product's own configuration directory (<data>/config): what `backup
+ * files` backs up by default. It holds the installation's settings, never the
+ * repository or the secrets.
+ */
+function ownConfigDir(dataDir: string, settings: Record<string, unknown>): string {
+  const dir = path.join(dataDir, 'config');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(
+    path.join(dir, 'settings.json'),
+    `${JSON.stringify({ ...settings, repository: String(settings.repository).replace(/\/\/[^@/]*@/, '//') }, null, 2)}\n`,
+  );
+  const readme = path.join(dir, 'README');
+  if (!existsSync(readme)) {
+    writeFileSync(readme, 'data-backup-manager configuration. `backup files` backs up this directory unless DBM_BACKUP_PATHS names others.\n');
+  }
+  return dir;
+}
+
+/** The repository, for the API: opened once on first use (opening derives a key). */
+function repositoryAccess(location: string, passphrase: string, s3: StackOptions['s3'] = {}): RepositoryAccess {
+  const storage = openStorage(location.startsWith('s3://') ? location : path.resolve(location), s3);
+  let opened: Promise<Repository> | null = null;
   return {
-    n8nUrl: running.baseUrl,
-    catalogUrl: catalogUrl.replace(/:[^:@/]*@/, ':***@'),
-    repository,
-    webhookSecret,
-    provisioned: state.provisioned,
-    stop: stopStarted,
+    location,
+    storage,
+    localPath: location.startsWith('s3://') ? undefined : path.resolve(location),
+    open: () => {
+      opened ??= Repository.open(storage, { passphrase }).catch((err: unknown) => {
+        opened = null; // not there yet (the first backup creates it): try again next time
+        throw err;
+      });
+      return opened;
+    },
   };
 }
 

@@ -204,8 +204,12 @@ export class N8nClient {
     return this.call('POST', `/workflows/${id}/deactivate`);
   }
 
-  executions(workflowId: string): Promise<{ data: { id: string; status: string; finished: boolean }[] }> {
-    return this.call('GET', `/executions?workflowId=${encodeURIComponent(workflowId)}&includeData=false`);
+  deleteWorkflow(id: string): Promise<unknown> {
+    return this.call('DELETE', `/workflows/${id}`);
+  }
+
+  executions(workflowId: string, limit = 100): Promise<{ data: { id: string; status: string; finished: boolean; startedAt?: string; stoppedAt?: string }[] }> {
+    return this.call('GET', `/executions?workflowId=${encodeURIComponent(workflowId)}&includeData=false&limit=${limit}`);
   }
 
   execution(id: string): Promise<{ id: string; status: string; data?: unknown }> {

@@ -81,7 +81,17 @@ export async function provisionWorkflows(client: N8nClient, settings: StackSetti
 export async function createScheduleWorkflow(
   client: N8nClient,
   stack: ProvisionedStack,
-  schedule: { name: string; cron: string; type: string; targets: string[]; databases: string[]; paths: string[]; retentionDays?: number },
+  schedule: {
+    name: string;
+    cron: string;
+    type: string;
+    targets: string[];
+    databases: string[];
+    paths: string[];
+    scenariosRoot?: string;
+    buckets?: string[];
+    retentionDays?: number;
+  },
 ): Promise<string> {
   const wf = workflowFromTemplate('backup-scheduled.json', {
     ...stack.credentials,
@@ -92,6 +102,8 @@ export async function createScheduleWorkflow(
     DATABASES: schedule.databases,
     PATHS: schedule.paths,
     TARGETS: schedule.targets,
+    SCENARIOS_ROOT: JSON.stringify(schedule.scenariosRoot ?? ''),
+    BUCKETS: schedule.buckets ?? [],
     RETENTION_DAYS: schedule.retentionDays ?? 0,
   });
   const id = (await client.createWorkflow(wf)).id;

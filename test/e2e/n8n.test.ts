@@ -364,29 +364,98 @@ describe('the shipped workflows in a real n8n', () => {
     expect(second).toMatchObject({ objectsDownloaded: 0, objectsUnchanged: 1 });
   }, 120_000);
 
-  it('takes a backup request through the REST API to a completed job', async () => {
+  it('takes backup, verify, restore, cleanup and schedule requests through the REST API to completed jobs', async () => {
     const { createApp } = await import('../../server/app');
-    const api = createApp({ catalog: catalog.pool, n8n: { url: n8n.baseUrl, webhookSecret: secret } });
-    const health = await api.request('/health');
-    expect(health.status).toBe(200);
-    const dir = path.join(tempDir(), 'via-api');
-    await fs.mkdir(dir);
-    await fs.writeFile(path.join(dir, 'x.txt'), 'through the API');
-    const res = await api.request('/api/v1/backup/create', {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ type: 'full', targets: ['files'], paths: [dir], description: 'Manual backup' }),
+    const { createToken } = await import('../../server/catalog/tokens');
+    const { token } = await createToken(catalog.pool, { name: 'e2e', role: 'admin' });
+    const restoreDir = tempDir('dbm-restores-');
+    const api = createApp({
+      catalog: catalog.pool,
+      n8n: { url: n8n.baseUrl, webhookSecret: secret },
+      n8nApi: { client, provisioned },
+      defaults: { restoreDir },
     });
-    expect(res.status).toBe(202);
-    const { job_id: jobId } = (await res.json()) as { job_id: string };
+    const send = async (method: string, route: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> => {
+      const res = await api.request(route, {
+        method,
+        headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+        body: body ? JSON.stringify(body) : undefined,
+      });
+      return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+    };
+    type JobView = { status: string; error: string | null; n8n_execution_id: string; steps: { target: string; status: string; snapshot_id: string; details: Record<string, unknown> }[]; log: { message: string }[] };
+    const finished = async (id: string): Promise<JobView> => {
+      const started = Date.now();
+      let job = (await send('GET', `/api/v1/jobs/${id}`)).json as unknown as JobView;
+      while (!['completed', 'failed', 'cancelled'].includes(job.status) && Date.now() - started < 120_000) {
+        await sleep(500);
+        job = (await send('GET', `/api/v1/jobs/${id}`)).json as unknown as JobView;
+      }
+      return job;
+    };
+    expect((await api.request('/health')).status).toBe(200);
+
+    // backup
+    const db = `api_${randomBytes(3).toString('hex')}`;
+    await recreateDatabase(db);
+    await fillDatabase(db, 200);
+    const dir = path.join(tempDir(), 'via-api');
+    await makeSampleTree(dir);
+    const created = await send('POST', '/api/v1/backup/create', { type: 'full', targets: ['postgres', 'files'], databases: [db], paths: [dir], description: 'Manual backup' });
+    expect(created.status).toBe(202);
+    const backupId = String(created.json.job_id);
+    const backup = await finished(backupId);
+    expect(backup.status).toBe('completed');
+    expect(backup.n8n_execution_id).toMatch(/^\d+$/);
+    expect(backup.steps.map((s) => s.target).sort()).toEqual(['files', 'postgres']);
+    expect(backup.log.map((l) => l.message)).toEqual(expect.arrayContaining(['running', 'completed', expect.stringMatching(/^files: completed \(snapshot/)]));
+
+    // verify the job's snapshots
+    const verify = await send('POST', `/api/v1/backup/verify/${backupId}`, {});
+    expect(verify.status).toBe(202);
+    const verified = await finished(String(verify.json.job_id));
+    expect(verified.status).toBe('completed');
+    expect(verified.steps.map((s) => [s.target, s.status, s.snapshot_id]).sort()).toEqual(backup.steps.map((s) => [s.target, 'completed', s.snapshot_id]).sort());
+
+    // restore both, verified first: files under the restore directory, the database under a new name
+    const copy = `${db}_api`;
+    const restore = await send('POST', '/api/v1/restore/create', { backup_job_id: backupId, targets: ['postgres', 'files'], destination: { as: copy }, verify_before_restore: true });
+    expect(restore.status).toBe(202);
+    const restoreId = String(restore.json.job_id);
+    const restored = await finished(restoreId);
+    expect(restored).toMatchObject({ status: 'completed', error: null });
+    expect(restored.steps.map((s) => s.target).sort()).toEqual(['files', 'postgres']);
+    expect(await describeTree(path.join(restoreDir, restoreId, 'files', path.basename(dir)))).toEqual(await describeTree(dir));
+    expect(await contentFingerprint(copy)).toEqual(await contentFingerprint(db));
+
+    // cleanup, a dry run: it says what it would remove and removes nothing
+    const before = (await listSnapshots(await openRepo())).length;
+    const cleanup = await send('POST', '/api/v1/cleanup', { older_than: '1h', dry_run: true });
+    expect(cleanup.status).toBe(202);
+    const cleaned = await finished(String(cleanup.json.job_id));
+    expect(cleaned.status).toBe('completed');
+    expect(cleaned.steps[0].details).toMatchObject({ dryRun: true });
+    expect((await listSnapshots(await openRepo())).length).toBe(before);
+
+    // a schedule: created as a published workflow, it runs, shows its last run, and is disabled and deleted
+    const sched = await send('POST', '/api/v1/schedules', { name: 'api-every-5s', cron: '*/5 * * * * *', targets: ['files'], type: 'incremental', paths: [dir] });
+    expect(sched.status).toBe(201);
+    expect((await send('POST', '/api/v1/schedules', { name: 'api-every-5s', cron: '0 2 * * *', targets: ['files'], paths: [dir] })).status).toBe(409);
+    type ScheduleList = { schedules: { name: string; enabled: boolean; next_run: string | null; last_run: { status: string } | null }[] };
+    let listed = (await send('GET', '/api/v1/schedules')).json as unknown as ScheduleList;
     const started = Date.now();
-    let job = (await (await api.request(`/api/v1/jobs/${jobId}`)).json()) as { status: string; n8n_execution_id: string; steps: { target: string }[] };
-    while (job.status !== 'completed' && job.status !== 'failed' && Date.now() - started < 90_000) {
-      await sleep(500);
-      job = (await (await api.request(`/api/v1/jobs/${jobId}`)).json()) as typeof job;
+    while (listed.schedules[0]?.last_run?.status !== 'completed' && Date.now() - started < 60_000) {
+      await sleep(1000);
+      listed = (await send('GET', '/api/v1/schedules')).json as unknown as ScheduleList;
     }
-    expect(job.status).toBe('completed');
-    expect(job.n8n_execution_id).toMatch(/^\d+$/);
-    expect(job.steps.map((s) => s.target)).toEqual(['files']);
-  }, 120_000);
+    expect(listed.schedules).toEqual([expect.objectContaining({ name: 'api-every-5s', enabled: true, last_run: expect.objectContaining({ status: 'completed' }) })]);
+    expect(Date.parse(String(listed.schedules[0].next_run))).toBeGreaterThan(Date.now() - 5000);
+    expect((await send('POST', '/api/v1/schedules/api-every-5s/disable')).json).toMatchObject({ enabled: false });
+    const workflowId = String(sched.json.workflow_id);
+    const wf = (await fetch(`${n8n.baseUrl}/api/v1/workflows/${workflowId}`, { headers: { 'X-N8N-API-KEY': (client as unknown as { apiKey: string }).apiKey } }).then((r) => r.json())) as { active: boolean };
+    expect(wf.active).toBe(false);
+    expect((await send('DELETE', '/api/v1/schedules/api-every-5s')).status).toBe(200);
+    expect(((await send('GET', '/api/v1/schedules')).json as unknown as ScheduleList).schedules).toEqual([]);
+    expect((await fetch(`${n8n.baseUrl}/api/v1/workflows/${workflowId}`, { headers: { 'X-N8N-API-KEY': (client as unknown as { apiKey: string }).apiKey } })).status).toBe(404);
+  }, 300_000);
 });

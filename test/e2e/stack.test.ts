@@ -1,15 +1,19 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, promises as fs, readFileSync } from 'node:fs';
-import { freePort } from '../support/ports';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
-import { listSnapshots, openStorage, Repository } from '../../engine';
+import { EXIT } from '../../server/cli/exitCodes';
 import { tempDir } from '../support/backends';
-import { CLI } from '../support/cli';
+import { CLI, runCli } from '../support/cli';
+import { freePort } from '../support/ports';
+import { describeTree } from '../support/trees';
 
-
-describe('data-backup-manager stack start', () => {
+/**
+ * The product as a newcomer runs it: `stack start` on embedded defaults, then
+ * the data-backup-manager CLI against its API, to completed jobs and restores.
+ */
+describe('data-backup-manager stack start, driven by the CLI', () => {
   const base = tempDir('dbm-stack-');
   chmodSync(base, 0o755); // the embedded PostgreSQL runs as the postgres user when we are root
   const dataDir = path.join(base, 'data');
@@ -37,51 +41,147 @@ describe('data-backup-manager stack start', () => {
     await new Promise((resolve) => c.once('exit', resolve));
   }
 
-  async function backupAndWait(job: string, dir: string): Promise<string[]> {
-    const secret = readFileSync(path.join(dataDir, 'secrets', 'webhook-secret'), 'utf8').trim();
-    const res = await fetch(`http://127.0.0.1:${env.DBM_N8N_PORT}/webhook/dbm-backup`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'X-Backup-Secret': secret },
-      body: JSON.stringify({ job_id: job, type: 'incremental', paths: [dir] }),
-    });
-    expect(res.status).toBe(202);
-    const passphrase = readFileSync(path.join(dataDir, 'secrets', 'repository-passphrase'), 'utf8').trim();
-    const storage = openStorage(path.join(dataDir, 'repository'));
-    const started = Date.now();
-    while (Date.now() - started < 90_000) {
-      if (await Repository.exists(storage)) {
-        const targets = (await listSnapshots(await Repository.open(storage, { passphrase }), { tags: { job } })).map((r) => r.snapshot.target).sort();
-        if (targets.length === 2) return targets;
-      }
-      await sleep(500);
-    }
-    return [];
-  }
-
   afterAll(async () => {
     await stop();
   }, 60_000);
 
-  it('runs the product on embedded defaults, backs up through it, and reuses everything after a restart', async () => {
+  it('runs the product on embedded defaults; the CLI backs up, restores, verifies, schedules and cleans up through it; a restart reuses everything', async () => {
+    const apiPort = await freePort();
     env = {
       DBM_DATA_DIR: dataDir,
+      DBM_PORT: String(apiPort),
       DBM_CATALOG_PORT: String(await freePort()),
       DBM_N8N_PORT: String(await freePort()),
       DBM_N8N_BROKER_PORT: String(await freePort()),
     };
-    const files = path.join(tempDir(), 'config');
-    await fs.mkdir(files);
-    await fs.writeFile(path.join(files, 'app.yml'), 'name: app\n');
-
     const first = await start();
     expect(first).toMatch(/provisioned n8n: 6 workflows/);
-    expect(await backupAndWait('stack-1', files)).toEqual(['files', 'postgres']);
-    expect((await fs.stat(path.join(dataDir, 'secrets', 'repository-passphrase'))).mode & 0o777).toBe(0o600);
+    expect(first).toContain(`API:         http://127.0.0.1:${apiPort}`);
+    const token = /admin token: (dbm_\S+)/.exec(first)![1];
+    const cli = { DBM_API_URL: `http://127.0.0.1:${apiPort}`, DBM_API_TOKEN: token, XDG_CONFIG_HOME: base };
+    const run = (args: string[], timeoutMs = 60_000) => runCli(args, cli, undefined, timeoutMs);
+
+    // a database in the stack's own PostgreSQL, which `backup postgres` backs up
+    const catalogUrl = `postgresql://postgres:${readFileSync(path.join(dataDir, 'secrets', 'postgres-password'), 'utf8').trim()}@127.0.0.1:${env.DBM_CATALOG_PORT}`;
+    const { Client } = await import('pg');
+    const admin = new Client({ connectionString: `${catalogUrl}/postgres` });
+    await admin.connect();
+    await admin.query('CREATE DATABASE shop');
+    await admin.end();
+    const shop = new Client({ connectionString: `${catalogUrl}/shop` });
+    await shop.connect();
+    await shop.query(`CREATE TABLE orders (id serial PRIMARY KEY, item text); INSERT INTO orders (item) SELECT 'item ' || g FROM generate_series(1, 500) g`);
+    await shop.end();
+
+    // the seed's command, waited on: postgres and the default files (the product's own configuration)
+    const backup = await run(['backup', 'postgres,files', '--type', 'full', '--wait', '--description', 'first'], 180_000);
+    expect(backup.stderr).toMatch(/job job_\S+ queued/);
+    expect(backup.code).toBe(EXIT.ok);
+    const jobId = /backup job (job_\S+): completed/.exec(backup.stdout)![1];
+    expect(backup.stdout).toMatch(/^postgres +completed +[0-9a-f]{12}/m);
+    expect(backup.stdout).toMatch(/^files +completed +[0-9a-f]{12}/m);
+
+    // status, list, jobs show
+    const status = JSON.parse((await run(['status', '--json', '--verbose', '--storage'])).stdout) as {
+      status: string;
+      last_success: { target: string; job_id: string }[];
+      health: { status: string };
+      storage: { repository: { snapshots: number } };
+    };
+    expect(status.last_success.map((s) => [s.target, s.job_id]).sort()).toEqual([['files', jobId], ['postgres', jobId]]);
+    expect(status.health.status).toBe('healthy');
+    expect(status.storage.repository.snapshots).toBeGreaterThanOrEqual(2);
+    const human = await run(['status', '--verbose']);
+    expect(human.stdout).toMatch(/^catalog +ok/m);
+    const list = await run(['list', '--target', 'postgres']);
+    expect(list.stdout).toContain(jobId);
+    expect(list.stdout).toMatch(/1–1 of 1/);
+
+    // restore the files under a directory and the database under a new name, verified first
+    const into = path.join(base, 'restored');
+    const restore = await run(['restore', '--backup-id', jobId, '--targets', 'postgres,files', '--directory', into, '--as', 'shop_restored', '--verify', '--wait', '--verbose'], 180_000);
+    expect(restore.code, restore.stderr).toBe(EXIT.ok);
+    expect(restore.stdout).toMatch(/restore job job_\S+: completed/);
+    const config = path.join(dataDir, 'config');
+    expect(await describeTree(path.join(into, 'files', 'config'))).toEqual(await describeTree(config));
+    expect(await databaseExistsAt(catalogUrl, 'shop_restored')).toBe(true);
+    expect(await fingerprintAt(catalogUrl, 'shop_restored')).toEqual(await fingerprintAt(catalogUrl, 'shop'));
+
+    // verify: the job, and the latest of a target
+    expect((await run(['verify', jobId, '--wait'], 120_000)).code).toBe(EXIT.ok);
+    expect((await run(['verify', '--target', 'postgres', '--latest', '--wait'], 120_000)).code).toBe(EXIT.ok);
+
+    // schedules
+    const created = await run(['schedule', 'create', '--name', 'daily-full-backup', '--cron', '0 2 * * *', '--targets', 'postgres,files', '--type', 'full', '--retention', '30d']);
+    expect(created.code, created.stderr).toBe(EXIT.ok);
+    const schedules = await run(['schedule', 'list']);
+    expect(schedules.stdout).toMatch(/^daily-full-backup +enabled +0 2 \* \* \* +full +postgres,files +\d{4}-\d\d-\d\d 02:00 +never/m);
+    expect((await run(['schedule', 'disable', 'daily-full-backup'])).stdout).toContain('disabled');
+    expect((await run(['schedule', 'list'])).stdout).toMatch(/^daily-full-backup +disabled/m);
+    expect((await run(['schedule', 'enable', 'daily-full-backup'])).code).toBe(EXIT.ok);
+    expect((await run(['schedule', 'delete', 'daily-full-backup'])).code).toBe(EXIT.ok);
+
+    // cleanup, a dry run
+    const cleanup = await run(['cleanup', '--older-than', '30d', '--dry-run', '--wait'], 120_000);
+    expect(cleanup.code, cleanup.stderr).toBe(EXIT.ok);
+    expect(cleanup.stdout).toMatch(/would remove 0, kept \d+/);
+
+    // errors: one line, an exit code to match
+    const bad = await run(['backup', 'tape']);
+    expect(bad.code).toBe(EXIT.usage);
+    expect(bad.stderr).toMatch(/^error: targets\.0: Invalid option/);
+    expect(bad.stderr.trim().split('\n')).toHaveLength(1);
+    const viewer = (await run(['token', 'create', '--name', 'dashboard', '--role', 'viewer'])).stdout.trim();
+    const refused = await runCli(['backup', 'files'], { ...cli, DBM_API_TOKEN: viewer });
+    expect(refused.code).toBe(EXIT.unauthorized);
+    expect(refused.stderr).toContain('needs the operator role');
+    expect((await runCli(['status'], { ...cli, DBM_API_TOKEN: '' })).code).toBe(EXIT.unauthorized);
+    const nowhere = await runCli(['status'], { ...cli, DBM_API_URL: `http://127.0.0.1:${await freePort()}` });
+    expect(nowhere.code).toBe(EXIT.unreachable);
+    expect(nowhere.stderr).toContain('cannot reach the API');
+    expect((await run(['jobs', 'restart', jobId])).stderr).toContain('completed; there is nothing to restart');
+
+    // a config file works too
+    await fs.mkdir(path.join(base, 'data-backup-manager'), { recursive: true });
+    await fs.writeFile(path.join(base, 'data-backup-manager', 'config.json'), JSON.stringify({ api_url: cli.DBM_API_URL, token }));
+    expect((await runCli(['jobs', 'show', jobId], { XDG_CONFIG_HOME: base })).stdout).toContain(`backup job ${jobId}: completed`);
+
+    // logs: the API's, and one per job; no token in them
+    await sleep(1500);
+    const apiLog = readFileSync(path.join(dataDir, 'logs', 'api.log'), 'utf8');
+    expect(apiLog).toContain('"path":"/api/v1/backup/create"');
+    expect(apiLog).not.toContain(token);
+    expect(readFileSync(path.join(dataDir, 'logs', 'jobs', `${jobId}.log`), 'utf8')).toMatch(/INFO +completed/);
     await stop();
 
+    // a second start reuses everything: no new admin token, the same catalog and jobs
     const second = await start();
-    expect(second).not.toMatch(/provisioned/); // nothing made twice
-    expect(await backupAndWait('stack-2', files)).toEqual(['files', 'postgres']);
+    expect(second).not.toMatch(/provisioned|admin token/);
+    const again = await run(['backup', 'files', '--wait'], 180_000);
+    expect(again.code, again.stderr).toBe(EXIT.ok);
+    expect((await run(['list', '--json'])).stdout).toContain(jobId);
     await stop();
-  }, 600_000);
+  }, 900_000);
 });
+
+async function databaseExistsAt(url: string, name: string): Promise<boolean> {
+  const { Client } = await import('pg');
+  const c = new Client({ connectionString: `${url}/postgres` });
+  await c.connect();
+  try {
+    return (await c.query('SELECT 1 FROM pg_database WHERE datname = $1', [name])).rowCount === 1;
+  } finally {
+    await c.end();
+  }
+}
+
+async function fingerprintAt(url: string, db: string): Promise<unknown> {
+  const { Client } = await import('pg');
+  const c = new Client({ connectionString: `${url}/${db}` });
+  await c.connect();
+  try {
+    return (await c.query('SELECT count(*)::int AS n, md5(string_agg(id || item, \',\' ORDER BY id)) AS h FROM orders')).rows[0];
+  } finally {
+    await c.end();
+  }
+}

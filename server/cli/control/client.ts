@@ -1,0 +1,126 @@
+import type { Command } from 'commander';
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import * as path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { EXIT, ExitError } from '../exitCodes';
+import { progressLine } from '../output';
+
+/** Where the CLI finds the API: flags, then DBM_API_URL / DBM_API_TOKEN, then the config file. */
+export interface ApiTarget {
+  url: string;
+  token: string | null;
+}
+
+export function configFile(): string {
+  if (process.env.DBM_CONFIG) return process.env.DBM_CONFIG;
+  const base = process.env.XDG_CONFIG_HOME || path.join(homedir(), '.config');
+  return path.join(base, 'data-backup-manager', 'config.json');
+}
+
+function fromConfigFile(): { api_url?: string; token?: string } {
+  const file = configFile();
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return {};
+  }
+  try {
+    return JSON.parse(text) as { api_url?: string; token?: string };
+  } catch {
+    throw new ExitError(`${file} is not valid JSON (expected {"api_url": "...", "token": "..."})`, EXIT.usage);
+  }
+}
+
+export function apiTarget(cmd: Command): ApiTarget {
+  const flags = cmd.optsWithGlobals() as { apiUrl?: string; token?: string };
+  const file = flags.apiUrl && flags.token ? {} : fromConfigFile();
+  const url = (flags.apiUrl ?? process.env.DBM_API_URL ?? file.api_url ?? 'http://127.0.0.1:20010').replace(/\/+$/, '');
+  try {
+    new URL(url);
+  } catch {
+    throw new ExitError(`API URL ${url} is not a URL`, EXIT.usage);
+  }
+  return { url, token: flags.token ?? process.env.DBM_API_TOKEN ?? file.token ?? null };
+}
+
+/** One API call; an error answer becomes one line naming the problem, with an exit code to match. */
+export async function call<T>(api: ApiTarget, method: string, route: string, body?: unknown): Promise<T> {
+  let res: Response;
+  try {
+    res = await fetch(`${api.url}${route}`, {
+      method,
+      headers: { ...(api.token ? { authorization: `Bearer ${api.token}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      body: body !== undefined ? JSON.stringify(body) : undefined,
+      signal: AbortSignal.timeout(30_000),
+    });
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    throw new ExitError(
+      `cannot reach the API at ${api.url} (${cause?.code ?? cause?.message ?? (err as Error).message}); is \`data-backup-manager stack start\` running? (set --api-url or DBM_API_URL)`,
+      EXIT.unreachable,
+    );
+  }
+  const text = await res.text();
+  let json: unknown;
+  try {
+    json = text ? JSON.parse(text) : {};
+  } catch {
+    throw new ExitError(`the API at ${api.url} answered ${method} ${route} with HTTP ${res.status} and no JSON`, EXIT.failure);
+  }
+  if (!res.ok) {
+    const message = (json as { error?: { message?: string } }).error?.message ?? `HTTP ${res.status}`;
+    if (res.status === 401 && !api.token) throw new ExitError(`${message} (give --token, DBM_API_TOKEN, or "token" in ${configFile()})`, EXIT.unauthorized);
+    const code = res.status === 401 || res.status === 403 ? EXIT.unauthorized : res.status === 400 ? EXIT.usage : EXIT.failure;
+    throw new ExitError(message, code);
+  }
+  return json as T;
+}
+
+export interface JobView {
+  id: string;
+  kind: string;
+  type: string | null;
+  targets: string[];
+  status: string;
+  progress: number;
+  error: string | null;
+  description: string | null;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+  steps: { target: string; status: string; snapshot_id: string | null; bytes_read: number | null; bytes_added: number | null; duration_ms: number | null; error: string | null; details?: Record<string, unknown> }[];
+  log: { at: string; level: string; message: string }[];
+}
+
+/**
+ * Follows a job until it ends: a progress line on a terminal, and with
+ * `verbose` each new log line as it arrives. A failed job is exit code 1.
+ */
+export async function waitForJob(api: ApiTarget, id: string, opts: { verbose?: boolean; timeoutMs?: number } = {}): Promise<JobView> {
+  const started = Date.now();
+  let job = await call<JobView>(api, 'GET', `/api/v1/jobs/${encodeURIComponent(id)}`);
+  let shown = 0;
+  const stop = progressLine(() => `${job.kind} ${job.id}: ${job.status} ${Math.round(job.progress * 100)} % (${job.steps.length}/${job.targets.length || '?'} steps) ${Math.round((Date.now() - started) / 1000)} s`);
+  try {
+    for (;;) {
+      if (opts.verbose) {
+        for (const line of job.log.slice(shown)) process.stderr.write(`\r\x1b[K${line.at.slice(11, 19)} ${line.message}\n`);
+        shown = job.log.length;
+      }
+      if (['completed', 'failed', 'cancelled'].includes(job.status)) break;
+      if (opts.timeoutMs && Date.now() - started > opts.timeoutMs) throw new ExitError(`job ${id} is still ${job.status} after ${opts.timeoutMs / 1000} s`, EXIT.failure);
+      await sleep(1000);
+      job = await call<JobView>(api, 'GET', `/api/v1/jobs/${encodeURIComponent(id)}`);
+    }
+  } finally {
+    stop();
+  }
+  return job;
+}
+
+/** After --wait: a failed or cancelled job makes the command fail, naming why. */
+export function assertSucceeded(job: JobView): void {
+  if (job.status !== 'completed') throw new ExitError(`job ${job.id} ${job.status}: ${job.error ?? 'no reason recorded'}`, EXIT.failure);
+}

@@ -1,0 +1,92 @@
+import type { Pool } from 'pg';
+import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import type { StorageMonitor } from './storageStatus';
+
+/**
+ * Prometheus metrics. Jobs run in n8n, not here, so each figure is read from
+ * the catalog when scraped (gauges with collect()), not counted in memory: a
+ * restarted server reports the same numbers.
+ */
+export function createMetrics(catalog: Pool, storage: StorageMonitor): Registry {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'dbm_api_' });
+  const gauge = (name: string, help: string, labelNames: string[], collect: (g: Gauge) => Promise<void>): void => {
+    new Gauge({
+      name,
+      help,
+      labelNames,
+      registers: [registry],
+      async collect() {
+        this.reset();
+        await collect(this);
+      },
+    });
+  };
+  gauge('dbm_jobs', 'Jobs in the catalog by kind and outcome', ['kind', 'status'], async (g) => {
+    for (const r of (await catalog.query<{ kind: string; status: string; n: number }>('SELECT kind, status, count(*)::float8 AS n FROM jobs GROUP BY kind, status')).rows) {
+      g.set({ kind: r.kind, status: r.status }, r.n);
+    }
+  });
+  gauge('dbm_job_duration_seconds_sum', 'Total run time of finished jobs by kind and outcome', ['kind', 'status'], async (g) => {
+    const rows = (
+      await catalog.query<{ kind: string; status: string; s: number }>(
+        `SELECT kind, status, coalesce(sum(extract(epoch FROM finished_at - coalesce(started_at, created_at))), 0)::float8 AS s
+           FROM jobs WHERE finished_at IS NOT NULL GROUP BY kind, status`,
+      )
+    ).rows;
+    for (const r of rows) g.set({ kind: r.kind, status: r.status }, r.s);
+  });
+  gauge('dbm_job_last_duration_seconds', 'Run time of the newest finished job by kind', ['kind'], async (g) => {
+    const rows = (
+      await catalog.query<{ kind: string; s: number }>(
+        `SELECT DISTINCT ON (kind) kind, extract(epoch FROM finished_at - coalesce(started_at, created_at))::float8 AS s
+           FROM jobs WHERE status = 'completed' ORDER BY kind, finished_at DESC`,
+      )
+    ).rows;
+    for (const r of rows) g.set({ kind: r.kind }, r.s);
+  });
+  gauge('dbm_backup_bytes', 'Bytes of completed backup steps by target: read from the source, added after dedup, stored after compression', ['target', 'stage'], async (g) => {
+    const rows = (
+      await catalog.query<{ target: string; r: number; a: number; s: number }>(
+        `SELECT target, coalesce(sum(bytes_read), 0)::float8 AS r, coalesce(sum(bytes_added), 0)::float8 AS a, coalesce(sum(bytes_stored), 0)::float8 AS s
+           FROM job_steps s JOIN jobs j ON j.id = s.job_id WHERE j.kind = 'backup' AND s.status = 'completed' GROUP BY target`,
+      )
+    ).rows;
+    for (const r of rows) {
+      g.set({ target: r.target, stage: 'read' }, r.r);
+      g.set({ target: r.target, stage: 'added' }, r.a);
+      g.set({ target: r.target, stage: 'stored' }, r.s);
+    }
+  });
+  gauge('dbm_last_success_timestamp_seconds', 'When each target last backed up successfully (the recovery point)', ['target'], async (g) => {
+    const rows = (
+      await catalog.query<{ target: string; t: number }>(
+        `SELECT s.target, extract(epoch FROM max(s.recorded_at))::float8 AS t FROM job_steps s JOIN jobs j ON j.id = s.job_id
+          WHERE s.status = 'completed' AND j.kind = 'backup' GROUP BY s.target`,
+      )
+    ).rows;
+    for (const r of rows) g.set({ target: r.target }, r.t);
+  });
+  gauge('dbm_last_restore_duration_seconds', 'How long the newest restore of each target took (the recovery time)', ['target'], async (g) => {
+    const rows = (
+      await catalog.query<{ target: string; s: number }>(
+        `SELECT DISTINCT ON (t) t AS target, extract(epoch FROM finished_at - coalesce(started_at, created_at))::float8 AS s
+           FROM jobs, unnest(targets) AS t WHERE kind = 'restore' AND status = 'completed' ORDER BY t, finished_at DESC`,
+      )
+    ).rows;
+    for (const r of rows) g.set({ target: r.target }, r.s);
+  });
+  gauge('dbm_repository_size_bytes', 'Bytes the repository occupies', [], async (g) => {
+    try {
+      g.set((await storage.repositoryStats()).bytes);
+    } catch {
+      // no repository (yet): no sample
+    }
+  });
+  gauge('dbm_schedules', 'Schedules by state', ['enabled'], async (g) => {
+    for (const r of (await catalog.query<{ enabled: boolean; n: number }>('SELECT enabled, count(*)::float8 AS n FROM schedules GROUP BY enabled')).rows) {
+      g.set({ enabled: String(r.enabled) }, r.n);
+    }
+  });
+  return registry;
+}

@@ -1,0 +1,98 @@
+import { zValidator } from '@hono/zod-validator';
+import { Hono } from 'hono';
+import * as path from 'node:path';
+import { z } from 'zod/v4';
+import { requireRole } from '../auth';
+import { getJob, newJobId } from '../catalog/jobs';
+import type { AppDeps, AppEnv } from '../context';
+import { dispatchJob } from '../dispatch';
+import { ApiError } from '../errors';
+import { TARGETS } from './backups';
+import { jobIdParam } from './params';
+import { validationHook } from './validation';
+
+export const restoreBody = z
+  .object({
+    backup_job_id: z.string().regex(/^[A-Za-z0-9_.-]{1,100}$/, 'must be a job id').optional(),
+    snapshot: z.string().regex(/^([0-9a-f]{8,64}|latest)$/, 'must be a snapshot id (hex) or "latest"').optional(),
+    targets: z.array(z.enum(TARGETS)).min(1).max(TARGETS.length).optional(),
+    destination: z
+      .object({
+        /** files, scenarios: restore under this directory (default: <data>/restores/<job-id>) */
+        directory: z.string().startsWith('/', 'must be an absolute path').max(4096).optional(),
+        /** files: back where they were backed up from (overwrites) */
+        original: z.boolean().optional(),
+        /** postgres: only this database of the snapshot */
+        database: z.string().min(1).max(63).optional(),
+        /** postgres: under this new name */
+        as: z.string().min(1).max(63).optional(),
+        /** postgres: replace the existing database (safely: loaded aside, swapped when complete) */
+        force: z.boolean().optional(),
+        /** minio: into this bucket and prefix */
+        bucket: z.string().min(3).max(63).optional(),
+        prefix: z.string().max(1024).optional(),
+      })
+      .strict()
+      .default({}),
+    verify_before_restore: z.boolean().default(false),
+    description: z.string().max(500).optional(),
+  })
+  .strict()
+  .refine((b) => !(b.backup_job_id && b.snapshot), { message: 'give backup_job_id or snapshot, not both', path: ['snapshot'] })
+  .refine((b) => b.backup_job_id || b.snapshot || b.targets, { message: 'name what to restore: backup_job_id, snapshot, or targets (their latest backups)', path: ['targets'] });
+
+type RestoreBody = z.infer<typeof restoreBody>;
+
+/** `/api/v1/restore`: a restore is a job the restore workflow runs, one step per snapshot. */
+export function restoreRoutes(deps: AppDeps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  app.post('/create', requireRole('operator'), zValidator('json', restoreBody, validationHook), async (c) => {
+    const body = c.req.valid('json');
+    const snapshots = await resolveSnapshots(deps, body);
+    const jobId = newJobId();
+    const restores = snapshots.map((s) => ({ ...s, ...destinationOf(deps, body, s.target, jobId) }));
+    const job = await dispatchJob(deps, {
+      kind: 'restore',
+      targets: [...new Set(snapshots.map((s) => s.target))],
+      description: body.description ?? (body.backup_job_id ? `restore of ${body.backup_job_id}` : `restore of ${body.snapshot ?? 'the latest backups'}`),
+      request: { restores, verify_before_restore: body.verify_before_restore, backup_job_id: body.backup_job_id },
+      id: jobId,
+    });
+    return c.json({ job_id: job.id, status: 'queued', restores }, 202);
+  });
+
+  app.get('/:id', requireRole('viewer'), async (c) => {
+    const id = jobIdParam(c.req.param('id'));
+    const job = await getJob(deps.catalog, id);
+    if (!job || job.kind !== 'restore') throw new ApiError(404, `no restore job ${id}`);
+    return c.json(job);
+  });
+  return app;
+}
+
+async function resolveSnapshots(deps: AppDeps, body: RestoreBody): Promise<{ snapshot: string; target: string }[]> {
+  if (body.snapshot) {
+    if (body.targets?.length !== 1) throw new ApiError(400, "targets: name the snapshot's one target (it decides where the restore goes)", 'targets');
+    return [{ snapshot: body.snapshot, target: body.targets[0] }];
+  }
+  if (!body.backup_job_id) return (body.targets ?? []).map((target) => ({ snapshot: 'latest', target }));
+  const job = await getJob(deps.catalog, body.backup_job_id);
+  if (!job) throw new ApiError(404, `no backup job ${body.backup_job_id}`, 'backup_job_id');
+  if (job.kind !== 'backup') throw new ApiError(400, `job ${job.id} is a ${job.kind} job, not a backup`, 'backup_job_id');
+  const steps = job.steps.filter((s) => s.status === 'completed' && s.snapshot_id && (!body.targets || body.targets.includes(s.target as never)));
+  const missing = (body.targets ?? []).filter((t) => !steps.some((s) => s.target === t));
+  if (missing.length > 0) throw new ApiError(409, `backup job ${job.id} (${job.status}) has no snapshot of ${missing.join(', ')}`, 'targets');
+  if (steps.length === 0) throw new ApiError(409, `backup job ${job.id} (${job.status}) has no snapshots to restore`, 'backup_job_id');
+  return steps.map((s) => ({ snapshot: String(s.snapshot_id), target: s.target }));
+}
+
+/** Where one snapshot goes: the restore node's destination and its parameters. */
+function destinationOf(deps: AppDeps, body: RestoreBody, target: string, jobId: string): Record<string, unknown> {
+  const d = body.destination;
+  if (target === 'postgres') return { destination: 'postgres', database: d.database, as: d.as, force: d.force === true };
+  if (target === 'minio') return { destination: 'minio', bucket: d.bucket, prefix: d.prefix };
+  if (d.original) return { destination: 'original' };
+  const base = d.directory ?? (deps.defaults?.restoreDir ? path.join(deps.defaults.restoreDir, jobId) : undefined);
+  if (!base) throw new ApiError(400, 'destination.directory: a files restore needs a directory (or destination.original: true)', 'destination.directory');
+  return { destination: 'directory', directory: path.join(base, target) };
+}

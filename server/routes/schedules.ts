@@ -1,0 +1,148 @@
+import { zValidator } from '@hono/zod-validator';
+import { Cron } from 'croner';
+import { Hono } from 'hono';
+import { z } from 'zod/v4';
+import { requireRole } from '../auth';
+import { deleteSchedule, getSchedule, insertSchedule, lastScheduledJob, listSchedules, setScheduleEnabled, type Schedule } from '../catalog/schedules';
+import type { AppDeps, AppEnv } from '../context';
+import { ApiError } from '../errors';
+import { createScheduleWorkflow } from '../stack/provision';
+import { BACKUP_TYPES, TARGETS } from './backups';
+import { SCHEDULE_NAME, scheduleNameParam } from './params';
+import { validationHook } from './validation';
+
+/** A cron expression n8n's Schedule Trigger runs: five fields, or six with seconds first. */
+const cron = z.string().max(200).superRefine((value, ctx) => {
+  const fields = value.trim().split(/\s+/).length;
+  if (fields !== 5 && fields !== 6) {
+    ctx.addIssue({ code: 'custom', message: `"${value}" is not a cron expression: it needs five fields (minute hour day month weekday), or six with seconds first` });
+    return;
+  }
+  try {
+    new Cron(value, { paused: true });
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: `"${value}" is not a valid cron expression: ${(err as Error).message.replace(/^CronPattern: /, '')}` });
+  }
+});
+
+export const scheduleBody = z
+  .object({
+    name: z.string().regex(SCHEDULE_NAME, 'must be lowercase letters, digits, - and _ (at most 63), starting with a letter or digit'),
+    cron,
+    targets: z.array(z.enum(TARGETS)).min(1).max(TARGETS.length),
+    type: z.enum(BACKUP_TYPES).default('incremental'),
+    retention_days: z.number().int().positive().max(36500).optional(),
+    databases: z.array(z.string().min(1).max(63)).max(1000).optional(),
+    paths: z.array(z.string().min(1).max(4096).startsWith('/', 'must be an absolute path')).max(1000).optional(),
+    buckets: z.array(z.string().min(1).max(1024)).max(1000).optional(),
+  })
+  .strict();
+
+/**
+ * `/api/v1/schedules`: each schedule is a published n8n workflow made from the
+ * shipped scheduled-backup template; the catalog remembers which.
+ */
+export function scheduleRoutes(deps: AppDeps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  const n8nApi = () => {
+    if (!deps.n8nApi) throw new ApiError(503, 'schedules need n8n\'s API, which this server was started without');
+    return deps.n8nApi;
+  };
+  const existing = async (raw: string): Promise<Schedule> => {
+    const name = scheduleNameParam(raw);
+    const schedule = await getSchedule(deps.catalog, name);
+    if (!schedule) throw new ApiError(404, `no schedule ${name}`);
+    return schedule;
+  };
+  const n8nCall = async <T>(what: string, call: () => Promise<T>): Promise<T> => {
+    try {
+      return await call();
+    } catch (err) {
+      throw new ApiError(503, `n8n could not ${what}: ${(err as Error).message.slice(0, 300)}`);
+    }
+  };
+
+  app.get('/', requireRole('viewer'), async (c) => {
+    const timezone = deps.settings?.timezone;
+    const schedules = await listSchedules(deps.catalog);
+    return c.json({
+      timezone: timezone ?? Intl.DateTimeFormat().resolvedOptions().timeZone,
+      schedules: await Promise.all(
+        schedules.map(async (s) => {
+          const last = await lastScheduledJob(deps.catalog, s.name);
+          return {
+            ...s,
+            next_run: s.enabled ? new Cron(s.cron, { paused: true, timezone }).nextRun()?.toISOString() ?? null : null,
+            last_run: last ? { job_id: last.id, at: last.created_at, status: last.status, error: last.error } : null,
+          };
+        }),
+      ),
+    });
+  });
+
+  app.post('/', requireRole('admin'), zValidator('json', scheduleBody, validationHook), async (c) => {
+    const body = c.req.valid('json');
+    const api = n8nApi();
+    if (await getSchedule(deps.catalog, body.name)) throw new ApiError(409, `schedule ${body.name} exists`, 'name');
+    const d = deps.defaults ?? {};
+    const paths = body.paths?.length ? body.paths : (d.paths ?? []);
+    if (body.targets.includes('files') && paths.length === 0) throw new ApiError(400, 'paths: the files target needs paths (none given and no default configured)', 'paths');
+    if (body.targets.includes('scenarios') && !d.scenariosRoot) throw new ApiError(400, 'targets: the scenarios target needs DBM_SCENARIOS_DIR', 'targets');
+    const buckets = body.buckets?.length ? body.buckets : (d.buckets ?? []);
+    if (body.targets.includes('minio') && buckets.length === 0) throw new ApiError(400, 'buckets: the minio target needs buckets', 'buckets');
+    const workflowId = await n8nCall('create the schedule workflow', () =>
+      createScheduleWorkflow(api.client, api.provisioned, {
+        name: body.name,
+        cron: body.cron,
+        type: body.type,
+        targets: body.targets,
+        databases: body.databases ?? [],
+        paths,
+        scenariosRoot: d.scenariosRoot,
+        buckets,
+        retentionDays: body.retention_days,
+      }),
+    );
+    try {
+      const schedule = await insertSchedule(deps.catalog, {
+        name: body.name,
+        workflow_id: workflowId,
+        cron: body.cron,
+        type: body.type,
+        targets: body.targets,
+        retention_days: body.retention_days ?? null,
+        params: { databases: body.databases ?? [], paths, buckets },
+      });
+      return c.json(schedule, 201);
+    } catch (err) {
+      // never a published workflow the catalog does not know about
+      await api.client.deleteWorkflow(workflowId).catch(() => undefined);
+      throw err;
+    }
+  });
+
+  for (const [action, enabled] of [['enable', true], ['disable', false]] as const) {
+    app.post(`/:name/${action}`, requireRole('admin'), async (c) => {
+      const schedule = await existing(c.req.param('name'));
+      const api = n8nApi();
+      await n8nCall(`${action} workflow ${schedule.workflow_id}`, () => (enabled ? api.client.activate(schedule.workflow_id) : api.client.deactivate(schedule.workflow_id)));
+      await setScheduleEnabled(deps.catalog, schedule.name, enabled);
+      return c.json({ ...schedule, enabled });
+    });
+  }
+
+  app.delete('/:name', requireRole('admin'), async (c) => {
+    const schedule = await existing(c.req.param('name'));
+    const api = n8nApi();
+    await n8nCall(`delete workflow ${schedule.workflow_id}`, async () => {
+      try {
+        await api.client.deleteWorkflow(schedule.workflow_id);
+      } catch (err) {
+        if (!/: 404 /.test((err as Error).message)) throw err; // already gone from n8n: forget it here too
+      }
+    });
+    await deleteSchedule(deps.catalog, schedule.name);
+    return c.json({ deleted: schedule.name });
+  });
+  return app;
+}
