@@ -43,8 +43,9 @@ export async function lastScheduledJob(db: Pool, name: string): Promise<{ id: st
   return (
     (
       await db.query(
-        `SELECT id, status, created_at, finished_at, error FROM jobs WHERE id LIKE $1 ORDER BY created_at DESC LIMIT 1`,
-        [`schedule-${name.replace(/[\\%_]/g, (c) => `\\${c}`)}-%`],
+        // exactly this schedule's: "a" must not match the runs of "a-b"
+        `SELECT id, status, created_at, finished_at, error FROM jobs WHERE id ~ ('^schedule-' || $1 || '-[0-9]+$') ORDER BY created_at DESC LIMIT 1`,
+        [name],
       )
     ).rows[0] ?? null
   );

@@ -99,7 +99,7 @@ describe('data-backup-manager stack start, driven by the CLI', () => {
 
     // restore the files under a directory and the database under a new name, verified first
     const into = path.join(base, 'restored');
-    const restore = await run(['restore', '--backup-id', jobId, '--targets', 'postgres,files', '--directory', into, '--as', 'shop_restored', '--verify', '--wait', '--verbose'], 180_000);
+    const restore = await run(['restore', '--backup-id', jobId, '--targets', 'postgres,files', '--directory', into, '--database', 'shop', '--as', 'shop_restored', '--verify', '--wait', '--verbose'], 180_000);
     expect(restore.code, restore.stderr).toBe(EXIT.ok);
     expect(restore.stdout).toMatch(/restore job job_\S+: completed/);
     const config = path.join(dataDir, 'config');

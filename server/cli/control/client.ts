@@ -106,7 +106,8 @@ export async function waitForJob(api: ApiTarget, id: string, opts: { verbose?: b
   try {
     for (;;) {
       if (opts.verbose) {
-        for (const line of job.log.slice(shown)) process.stderr.write(`\r\x1b[K${line.at.slice(11, 19)} ${line.message}\n`);
+        const clear = process.stderr.isTTY ? '\r\x1b[K' : '';
+        for (const line of job.log.slice(shown)) process.stderr.write(`${clear}${line.at.slice(11, 19)} ${line.message}\n`);
         shown = job.log.length;
       }
       if (['completed', 'failed', 'cancelled'].includes(job.status)) break;
