@@ -115,6 +115,21 @@ export class Repository {
     return { id, key, size: sealed.length };
   }
 
+  /** Encrypt and store bytes as one object under `key` (a WAL segment): compressed, sealed, bound to `aad`. */
+  async putSealedBytes(key: string, data: Buffer, aad: string): Promise<number> {
+    const { mode, data: packed } = await compress(data, this.config.compressionLevel);
+    const sealed = seal(this.keyring, [Buffer.from([mode]), packed], aad);
+    await this.storage.put(key, sealed);
+    return sealed.length;
+  }
+
+  async getSealedBytes(key: string, aad: string, what: string, sizeHint = 0): Promise<Buffer> {
+    const payload = open(this.keyring, await this.storage.get(key), aad, what);
+    return decompress(payload, what, sizeHint).catch((err: Error) => {
+      throw new CorruptionError(err.message);
+    });
+  }
+
   async getSealed<T>(key: string, aad: string, what: string): Promise<T> {
     const sealed = await this.storage.get(key);
     const payload = open(this.keyring, sealed, aad, what);

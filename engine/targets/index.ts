@@ -110,3 +110,4 @@ export * from './postgres/backup';
 export * from './postgres/connection';
 export * from './postgres/restore';
 export { findPgTool } from './postgres/tools';
+export * from './postgresCluster';

@@ -15,7 +15,7 @@ export interface PgTool {
  * archive from a newer pg_dump). Looks in the configured directory, PATH and
  * /usr/lib/postgresql/N/bin, and takes the newest that fits.
  */
-export function findPgTool(tool: 'pg_dump' | 'pg_dumpall' | 'pg_restore' | 'psql', minMajor: number, configuredDir = process.env.DBM_PG_BIN): PgTool {
+export function findPgTool(tool: 'pg_dump' | 'pg_dumpall' | 'pg_restore' | 'psql' | 'pg_basebackup' | 'pg_ctl', minMajor: number, configuredDir = process.env.DBM_PG_BIN): PgTool {
   const dirs = new Set<string>();
   if (configuredDir) dirs.add(configuredDir);
   for (const d of (process.env.PATH ?? '').split(':')) if (d) dirs.add(d);

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { BACKUP_TYPES, backupStreams, backupTree, newProgress, type BackupType, type SnapshotRef } from '../../../engine';
-import { backupMinio, backupPostgres, backupScenarios, type MinioProgress } from '../../../engine/targets';
+import { backupCluster, backupMinio, backupPostgres, backupScenarios, type MinioProgress } from '../../../engine/targets';
 import { UsageError } from '../exitCodes';
 import { formatBytes, formatDurationMs, printJson, progressLine } from '../output';
 import { collect, flagsOf, lockWaitMs, openRepo, parseTags } from './context';
@@ -17,6 +17,8 @@ export function registerBackup(repo: Command): void {
     .option('--database <names>', 'with --postgres: only these databases (comma-separated)')
     .option('--no-globals', 'with --postgres: skip roles and tablespaces')
     .option('--pg-format <format>', 'with --postgres: plain (default) or custom')
+    .option('--postgres-cluster <url>', 'a physical base backup of a whole PostgreSQL cluster (pg_basebackup), for point-in-time recovery')
+    .option('--cluster <name>', 'with --postgres-cluster: the name its WAL is archived under (wal-push --cluster)')
     .option('--scenarios <root>', 'back up every subdirectory of root as its own snapshot')
     .option('--scenario <name>', 'with --scenarios: only this scenario (repeatable)', collect)
     .option('--minio <endpoint>', 'back up MinIO/S3 buckets from this endpoint URL')
@@ -31,12 +33,13 @@ export function registerBackup(repo: Command): void {
     .action(async (paths: string[], opts, cmd: Command) => {
       const flags = flagsOf(cmd);
       if (!BACKUP_TYPES.includes(opts.type)) throw new UsageError(`--type must be one of ${BACKUP_TYPES.join(', ')}`);
-      const sources = [paths.length > 0, !!opts.stdin, !!opts.postgres, !!opts.scenarios, !!opts.minio].filter(Boolean).length;
+      const sources = [paths.length > 0, !!opts.stdin, !!opts.postgres, !!opts.postgresCluster, !!opts.scenarios, !!opts.minio].filter(Boolean).length;
       if (sources === 0) throw new UsageError('nothing to back up: give paths, --stdin, --postgres, --scenarios or --minio');
       if (sources > 1) throw new UsageError('give one source: paths, --stdin, --postgres, --scenarios or --minio');
       if (opts.stdin && !opts.name) throw new UsageError('--stdin needs --name for the entry');
       if (opts.pgFormat && !['custom', 'plain'].includes(opts.pgFormat)) throw new UsageError('--pg-format must be custom or plain');
       if (opts.minio && !opts.bucket?.length) throw new UsageError('--minio needs at least one --bucket');
+      if (opts.postgresCluster && !opts.cluster) throw new UsageError('--postgres-cluster needs --cluster <name> (the name its WAL is archived under)');
       const tags = parseTags(opts.tag);
       const repository = await openRepo(flags);
       const progress = { ...newProgress(), objectsDownloaded: 0, objectsUnchanged: 0 } satisfies MinioProgress;
@@ -53,6 +56,8 @@ export function registerBackup(repo: Command): void {
         } else if (opts.postgres) {
           const databases = opts.database ? String(opts.database).split(',').map((d: string) => d.trim()).filter(Boolean) : undefined;
           refs.push(await backupPostgres(repository, pgConnectionFrom(opts.postgres), { ...common, databases, globals: opts.globals, format: opts.pgFormat }));
+        } else if (opts.postgresCluster) {
+          refs.push(await backupCluster(repository, pgConnectionFrom(opts.postgresCluster), { ...common, cluster: opts.cluster }));
         } else if (opts.scenarios) {
           for (const o of await backupScenarios(repository, opts.scenarios, { ...common, only: opts.scenario })) {
             if (o.snapshot) refs.push(o.snapshot);

@@ -1,10 +1,12 @@
 import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
 import type { Command } from 'commander';
 import { openStorage, parseDuration, Repository, type Storage } from '../../../engine';
 import { UsageError } from '../exitCodes';
 
 /** Options every `repo` command shares; flags win over the environment. */
 export interface RepoFlags {
+  config?: string;
   repo?: string;
   passphraseFile?: string;
   recoveryKey?: string;
@@ -18,6 +20,7 @@ export interface RepoFlags {
 
 export function addRepoFlags(cmd: Command): Command {
   return cmd
+    .option('--config <file>', 'a JSON file with repository, passphrase and s3 settings (for archive_command/restore_command; flags and env win)')
     .option('-r, --repo <location>', 'repository: a path or s3://bucket/prefix (env DBM_REPOSITORY)')
     .option('--passphrase-file <file>', 'read the passphrase from a file (env DBM_PASSPHRASE)')
     .option('--recovery-key <pem-file>', 'open with an RSA recovery private key instead of a passphrase')
@@ -32,17 +35,57 @@ export function flagsOf(cmd: Command): RepoFlags {
   return cmd.optsWithGlobals() as RepoFlags;
 }
 
+/** A repository config file: what archive_command and restore_command cannot take from the environment. */
+export interface RepoConfigFile {
+  repository: string;
+  passphrase?: string;
+  s3?: { endpoint?: string; accessKey?: string; secretKey?: string; region?: string };
+}
+
+function configFile(flags: RepoFlags): RepoConfigFile | null {
+  if (!flags.config) return null;
+  try {
+    return JSON.parse(readFileSync(flags.config, 'utf8')) as RepoConfigFile;
+  } catch (err) {
+    throw new UsageError(`cannot read config file ${flags.config} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+}
+
 export function storageFrom(flags: RepoFlags): Storage {
   const env = process.env;
-  const location = flags.repo ?? env.DBM_REPOSITORY;
+  const file = configFile(flags);
+  const location = flags.repo ?? env.DBM_REPOSITORY ?? file?.repository;
   if (!location) throw new UsageError('no repository given: use --repo or set DBM_REPOSITORY');
   return openStorage(location, {
-    endpoint: flags.s3Endpoint ?? env.DBM_S3_ENDPOINT,
-    accessKey: flags.s3AccessKey ?? env.DBM_S3_ACCESS_KEY,
-    secretKey: flags.s3SecretKey ?? env.DBM_S3_SECRET_KEY,
-    region: flags.s3Region ?? env.DBM_S3_REGION,
+    endpoint: flags.s3Endpoint ?? env.DBM_S3_ENDPOINT ?? file?.s3?.endpoint,
+    accessKey: flags.s3AccessKey ?? env.DBM_S3_ACCESS_KEY ?? file?.s3?.accessKey,
+    secretKey: flags.s3SecretKey ?? env.DBM_S3_SECRET_KEY ?? file?.s3?.secretKey,
+    region: flags.s3Region ?? env.DBM_S3_REGION ?? file?.s3?.region,
     pathStyle: env.DBM_S3_PATH_STYLE ? env.DBM_S3_PATH_STYLE !== 'false' : undefined,
   });
+}
+
+/** The settings a config file for this repository would hold (to write one for restore_command). */
+export function repoConfigOf(flags: RepoFlags): RepoConfigFile {
+  const env = process.env;
+  const file = configFile(flags);
+  const location = flags.repo ?? env.DBM_REPOSITORY ?? file?.repository;
+  if (!location) throw new UsageError('no repository given: use --repo or set DBM_REPOSITORY');
+  const endpoint = flags.s3Endpoint ?? env.DBM_S3_ENDPOINT ?? file?.s3?.endpoint;
+  return {
+    repository: location.startsWith('s3://') ? location : path.resolve(location),
+    passphrase: passphraseFrom(flags),
+    ...(endpoint
+      ? {
+          s3: {
+            endpoint,
+            accessKey: flags.s3AccessKey ?? env.DBM_S3_ACCESS_KEY ?? file?.s3?.accessKey,
+            secretKey: flags.s3SecretKey ?? env.DBM_S3_SECRET_KEY ?? file?.s3?.secretKey,
+            region: flags.s3Region ?? env.DBM_S3_REGION ?? file?.s3?.region,
+          },
+        }
+      : {}),
+  };
 }
 
 function readSecretFile(file: string, what: string): string {
@@ -56,6 +99,8 @@ function readSecretFile(file: string, what: string): string {
 export function passphraseFrom(flags: RepoFlags, required = true): string | undefined {
   if (flags.passphraseFile) return readSecretFile(flags.passphraseFile, 'passphrase');
   if (process.env.DBM_PASSPHRASE) return process.env.DBM_PASSPHRASE;
+  const file = configFile(flags);
+  if (file?.passphrase) return file.passphrase;
   if (required) throw new UsageError('no passphrase: set DBM_PASSPHRASE or use --passphrase-file');
   return undefined;
 }

@@ -5,6 +5,7 @@ import { addRepoFlags } from './context';
 import { registerForget } from './forget';
 import { registerInit } from './init';
 import { registerKey } from './key';
+import { registerPitr } from './pitr';
 import { registerRestore } from './restore';
 import { registerSnapshots } from './snapshots';
 import { registerUnlock } from './unlock';
@@ -20,4 +21,5 @@ export function registerRepo(program: Command): void {
   registerForget(repo);
   registerKey(repo);
   registerUnlock(repo);
+  registerPitr(repo);
 }

@@ -5,13 +5,14 @@ import { verifyRestoredTree } from '../../../engine/verify';
 import { EXIT, UsageError } from '../exitCodes';
 import { formatBytes, printJson, table } from '../output';
 import { collect, flagsOf, lockWaitMs, openRepo, parseTags } from './context';
+import { restoreClusterCommand } from './pitr';
 import { minioFrom, pgConnectionFrom } from './sources';
 
 export function registerRestore(repo: Command): void {
   repo
     .command('restore')
-    .description('restore a snapshot: into a directory, to standard output, into PostgreSQL or into MinIO/S3')
-    .argument('<snapshot>', "snapshot id (or a unique prefix) or 'latest'")
+    .description('restore a snapshot: into a directory, to standard output, into PostgreSQL or into MinIO/S3; or a PostgreSQL cluster to a moment')
+    .argument('[snapshot]', "snapshot id (or a unique prefix) or 'latest'")
     .option('--target <dir>', 'directory to restore into')
     .option('--original', 'restore files to where they were backed up from')
     .option('--stdout', 'write a stream entry to standard output')
@@ -30,9 +31,22 @@ export function registerRestore(repo: Command): void {
     .option('--minio-access-key <key>', 'MinIO access key (env DBM_MINIO_ACCESS_KEY)')
     .option('--minio-secret-key <key>', 'MinIO secret key (env DBM_MINIO_SECRET_KEY)')
     .option('--verify', 'postgres: a restore test into a scratch database; files and minio: compare what was restored with the snapshot')
+    .option('--postgres-cluster <cluster>', 'point-in-time recovery of this cluster (base backup + archived WAL) into --to')
+    .option('--target-time <time>', 'with --postgres-cluster: recover to this moment (e.g. 2026-11-26T10:30:00Z)')
+    .option('--target-lsn <lsn>', 'with --postgres-cluster: recover to this WAL position')
+    .option('--latest', 'with --postgres-cluster: recover everything archived')
+    .option('--to <dir>', 'with --postgres-cluster: the new data directory')
+    .option('--start', 'with --postgres-cluster: start the restored cluster, wait until it reached the target and promoted')
+    .option('--port <port>', 'with --start: the port to start it on')
+    .option('--owner <user>', 'with --postgres-cluster: the system user to own it (default postgres when run as root)')
     .option('--json', 'print JSON')
-    .action(async (snapshot: string, opts, cmd: Command) => {
+    .action(async (snapshot: string | undefined, opts, cmd: Command) => {
       const flags = flagsOf(cmd);
+      if (opts.postgresCluster) {
+        if (snapshot) throw new UsageError('--postgres-cluster picks its base backup itself: give a target (--target-time, --target-lsn, --latest), not a snapshot');
+        return restoreClusterCommand(flags, opts);
+      }
+      if (!snapshot) throw new UsageError("give a snapshot id or 'latest' (or --postgres-cluster)");
       const modes = [!!opts.target, !!opts.stdout, !!opts.postgres, !!opts.minio, !!opts.original].filter(Boolean).length;
       if (modes !== 1) throw new UsageError('give exactly one of --target <dir>, --original, --stdout, --postgres <url> or --minio <endpoint>');
       if ((opts.as || opts.force || opts.globals) && !opts.postgres) throw new UsageError('--as, --force and --globals go with --postgres');

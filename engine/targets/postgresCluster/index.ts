@@ -1,0 +1,5 @@
+/** PostgreSQL clusters: physical base backups, the WAL archive, and point-in-time recovery. */
+export * from './baseBackup';
+export * from './pitr';
+export * from './recover';
+export * from './wal';

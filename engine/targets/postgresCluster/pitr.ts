@@ -1,0 +1,206 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { BackupError, InvalidInputError } from '../../errors';
+import type { Repository } from '../../repository/repository';
+import { restoreStream } from '../../restorer';
+import { listSnapshots, type SnapshotRef } from '../../snapshot';
+import { BASE_ENTRY, CLUSTER_TARGET, type ClusterMeta } from './baseBackup';
+import { isSegment, listWal, parseLsn, parseSegmentName, segmentName, segmentOf, walHeader } from './wal';
+
+export interface BaseBackup {
+  id: string;
+  meta: ClusterMeta;
+}
+
+export interface PitrWindow {
+  cluster: string;
+  baseBackups: { id: string; stoppedAt: string; timeline: number; startWal: string; stopWal: string }[];
+  /** the earliest restorable moment: the end of the oldest base backup */
+  earliest: string | null;
+  /** the latest: when the last WAL segment reachable without a gap was archived (or the newest backup's end) */
+  latest: string | null;
+  latestSegment: string | null;
+  /** runs of WAL segments missing from the archive, after the oldest base backup */
+  gaps: { first: string; last: string; count: number; restorableUntil: string | null }[];
+  walFiles: number;
+}
+
+export async function baseBackups(repo: Repository, cluster: string): Promise<BaseBackup[]> {
+  const refs = await listSnapshots(repo, { target: CLUSTER_TARGET, tags: { cluster } });
+  return refs
+    .filter((r: SnapshotRef) => r.snapshot.meta && (r.snapshot.meta as unknown as ClusterMeta).stopWal)
+    .map((r) => ({ id: r.id, meta: r.snapshot.meta as unknown as ClusterMeta }))
+    .sort((a, b) => a.meta.stoppedAt.localeCompare(b.meta.stoppedAt));
+}
+
+/** What the archive can restore: from the oldest base backup to the end of the gapless WAL after it. */
+export async function pitrWindow(repo: Repository, cluster: string): Promise<PitrWindow> {
+  const backups = await baseBackups(repo, cluster);
+  const files = await listWal(repo, cluster);
+  const window: PitrWindow = {
+    cluster,
+    baseBackups: backups.map((b) => ({ id: b.id, stoppedAt: b.meta.stoppedAt, timeline: b.meta.timeline, startWal: b.meta.startWal, stopWal: b.meta.stopWal })),
+    earliest: backups[0]?.meta.stoppedAt ?? null,
+    latest: backups.at(-1)?.meta.stoppedAt ?? null,
+    latestSegment: null,
+    gaps: [],
+    walFiles: files.length,
+  };
+  if (backups.length === 0) return window;
+  const segSize = backups[0].meta.walSegmentSize;
+  // a position is archived when any timeline has its segment (a promoted restore continues on a new one)
+  const byPosition = new Map<bigint, string>();
+  for (const name of files.filter(isSegment)) {
+    const { segno } = parseSegmentName(name, segSize);
+    const known = byPosition.get(segno);
+    if (!known || known < name) byPosition.set(segno, name);
+  }
+  const first = parseSegmentName(backups[0].meta.stopWal, segSize).segno + 1n;
+  const last = [...byPosition.keys()].reduce((m, s) => (s > m ? s : m), first - 1n);
+  let reachable: string | null = null;
+  let gapStart: bigint | null = null;
+  for (let segno = first; segno <= last; segno++) {
+    const name = byPosition.get(segno);
+    if (name && gapStart !== null) {
+      window.gaps.push({
+        first: segmentName(backups[0].meta.timeline, gapStart, segSize),
+        last: segmentName(backups[0].meta.timeline, segno - 1n, segSize),
+        count: Number(segno - gapStart),
+        restorableUntil: null,
+      });
+      gapStart = null;
+    }
+    if (!name && gapStart === null) gapStart = segno;
+    if (name && window.gaps.length === 0) reachable = name;
+  }
+  // before the first gap, the window ends when the last segment before it was archived
+  // (a backup taken after a gap starts a new window: its end is what counts then)
+  const newestBackup = backups.at(-1)!.meta;
+  const afterGapBackup = window.gaps.length > 0 && parseSegmentName(newestBackup.startWal, segSize).segno > parseSegmentName(window.gaps[0].last, segSize).segno;
+  if (reachable && !afterGapBackup) {
+    const pushed = (await walHeader(repo, cluster, reachable)).pushedAt;
+    window.latest = pushed > (window.latest ?? '') ? pushed : window.latest;
+    window.latestSegment = reachable;
+  }
+  for (const gap of window.gaps) gap.restorableUntil = window.latest;
+  return window;
+}
+
+export type RecoveryTarget = { time: Date } | { lsn: string } | { latest: true };
+
+export interface ClusterRestoreOptions {
+  target: RecoveryTarget;
+  /** a new, empty (or missing) data directory */
+  to: string;
+  /** the restore_command PostgreSQL runs to fetch WAL (%f, %p), e.g. this program's `repo wal-fetch` */
+  restoreCommand: string;
+  /** a system user to own the restored directory (PostgreSQL refuses to run as root) */
+  owner?: string;
+}
+
+export interface ClusterRestoreResult {
+  baseBackup: string;
+  to: string;
+  target: string;
+  bytes: number;
+}
+
+/**
+ * Restores a cluster to a moment: picks the newest base backup that ended
+ * before the target, unpacks it, and writes the recovery settings, so that
+ * starting it replays archived WAL up to the target and promotes. A target
+ * the archive cannot reach (before every base backup, past a gap, past the
+ * last archived WAL) is refused here, before anything is written.
+ */
+export async function restoreCluster(repo: Repository, cluster: string, opts: ClusterRestoreOptions): Promise<ClusterRestoreResult> {
+  const backups = await baseBackups(repo, cluster);
+  if (backups.length === 0) throw new InvalidInputError(`no base backup of cluster ${cluster} in the repository`);
+  const window = await pitrWindow(repo, cluster);
+  const segSize = backups[0].meta.walSegmentSize;
+  const t = opts.target;
+  let chosen: BaseBackup | undefined;
+  let described: string;
+  if ('time' in t) {
+    described = t.time.toISOString();
+    chosen = [...backups].reverse().find((b) => Date.parse(b.meta.stoppedAt) < t.time.getTime());
+    if (!chosen) throw new InvalidInputError(`no base backup of cluster ${cluster} ended before ${described}; the earliest restorable moment is ${window.earliest}`);
+    if (window.latest && t.time.getTime() > Date.parse(window.latest)) {
+      const why = window.gaps.length ? `WAL is missing from ${window.gaps[0].first}` : 'that is when the last WAL segment was archived';
+      throw new InvalidInputError(`cluster ${cluster} is restorable up to ${window.latest} (${why}); ${described} is past it`);
+    }
+  } else if ('lsn' in t) {
+    described = t.lsn;
+    const lsn = parseLsn(t.lsn);
+    chosen = [...backups].reverse().find((b) => parseLsn(b.meta.stopLsn) <= lsn);
+    if (!chosen) throw new InvalidInputError(`no base backup of cluster ${cluster} ended before LSN ${t.lsn}`);
+    const gap = window.gaps.find((g) => parseSegmentName(g.first, segSize).segno <= segmentOf(lsn, segSize));
+    if (gap && parseSegmentName(gap.first, segSize).segno > parseSegmentName(chosen.meta.stopWal, segSize).segno) {
+      throw new InvalidInputError(`LSN ${t.lsn} is past missing WAL (${gap.first} … ${gap.last}): cluster ${cluster} is restorable up to ${gap.restorableUntil}`);
+    }
+  } else {
+    described = 'latest';
+    chosen = backups.at(-1)!;
+    const gap = window.gaps.find((g) => parseSegmentName(g.first, segSize).segno > parseSegmentName(chosen!.meta.stopWal, segSize).segno);
+    if (gap) {
+      throw new InvalidInputError(
+        `WAL segments ${gap.first} … ${gap.last} (${gap.count}) are missing from the archive of cluster ${cluster}: ` +
+          `the latest state cannot be reached; restore to a time up to ${gap.restorableUntil} (--target-time)`,
+      );
+    }
+  }
+
+  const to = path.resolve(opts.to);
+  const existing = await fs.readdir(to).catch(() => null);
+  if (existing && existing.length > 0) throw new InvalidInputError(`${to} is not empty: restore a cluster into a new directory`);
+  await fs.mkdir(to, { recursive: true, mode: 0o700 });
+  await fs.chmod(to, 0o700);
+  const bytes = await untar(repo, chosen, to);
+
+  // Recovery settings: replay archived WAL to the target, then promote (a new timeline).
+  const quote = (v: string) => `'${v.replace(/'/g, "''")}'`;
+  const settings = [
+    '',
+    `# data-backup-manager: point-in-time recovery of cluster ${cluster} from base backup ${chosen.id.slice(0, 12)} (${new Date().toISOString()})`,
+    `restore_command = ${quote(opts.restoreCommand)}`,
+    // PostgreSQL's timestamptz input, not ISO 8601's "T…Z" (which recovery_target_time refuses)
+    ...('time' in t ? [`recovery_target_time = ${quote(t.time.toISOString().replace('T', ' ').replace('Z', '+00'))}`] : []),
+    ...('lsn' in t ? [`recovery_target_lsn = ${quote(t.lsn)}`] : []),
+    "recovery_target_action = 'promote'",
+    "recovery_target_timeline = 'latest'",
+    '',
+  ];
+  await fs.appendFile(path.join(to, 'postgresql.auto.conf'), settings.join('\n'));
+  await fs.writeFile(path.join(to, 'recovery.signal'), '');
+  await fs.rm(path.join(to, 'postmaster.pid'), { force: true });
+  if (opts.owner) {
+    const res = spawnSync('chown', ['-R', `${opts.owner}:`, to], { encoding: 'utf8' });
+    if (res.status !== 0) throw new BackupError(`cannot give ${to} to ${opts.owner}: ${res.stderr.trim()}`);
+  }
+  return { baseBackup: chosen.id, to, target: described, bytes };
+}
+
+/** Unpacks the base backup's tar into `to`, streamed from the repository into tar. */
+async function untar(repo: Repository, backup: BaseBackup, to: string): Promise<number> {
+  const ref = (await listSnapshots(repo, { target: CLUSTER_TARGET })).find((r) => r.id === backup.id)!;
+  const tar = spawn('tar', ['-x', '-f', '-', '-C', to], { stdio: ['pipe', 'ignore', 'pipe'] });
+  let stderr = '';
+  tar.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
+  tar.stdin.on('error', () => undefined);
+  const exited = new Promise<number | null>((resolve, reject) => {
+    tar.on('error', (err) => reject(new BackupError(`cannot run tar (${err.message})`)));
+    tar.on('close', resolve);
+  });
+  let bytes: number;
+  try {
+    bytes = await restoreStream(repo, ref, BASE_ENTRY, tar.stdin);
+    tar.stdin.end();
+  } catch (err) {
+    tar.kill('SIGTERM');
+    await exited.catch(() => undefined);
+    throw err;
+  }
+  const code = await exited;
+  if (code !== 0) throw new BackupError(`tar could not unpack the base backup into ${to}: ${stderr.trim().slice(-500)}`);
+  return bytes;
+}

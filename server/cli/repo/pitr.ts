@@ -1,0 +1,238 @@
+import type { Command } from 'commander';
+import { chmodSync, promises as fs, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { forEachLimit } from '../../../engine/concurrency';
+import {
+  baseBackups,
+  checkClusterName,
+  checkWalName,
+  deleteWal,
+  fetchWal,
+  listWal,
+  parseSegmentName,
+  pitrWindow,
+  pushWal,
+  restoreCluster,
+  startRecoveredCluster,
+  type RecoveryTarget,
+} from '../../../engine/targets';
+import { EXIT, ExitError, UsageError } from '../exitCodes';
+import { formatBytes, printJson } from '../output';
+import { flagsOf, openRepo, repoConfigOf, wholeNumber } from './context';
+
+/** A word for PostgreSQL's archive_command/restore_command, which it runs through sh: quoted, never interpolated. */
+export function shellWord(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/** How to run this very program from PostgreSQL's commands. */
+function self(): string {
+  return `${shellWord(process.execPath)} ${shellWord(path.resolve(process.argv[1]))}`;
+}
+
+const SPOOL_MAX = 1024 ** 3;
+
+async function spoolBacklog(spool: string): Promise<{ files: string[]; bytes: number }> {
+  const names = (await fs.readdir(spool).catch(() => [] as string[])).filter((n) => !n.endsWith('.tmp') && !n.startsWith('.') && n !== 'status.json').sort();
+  let bytes = 0;
+  for (const n of names) bytes += (await fs.stat(path.join(spool, n)).catch(() => ({ size: 0 }))).size;
+  return { files: names, bytes };
+}
+
+/** PostgreSQL cluster commands: base backups are `repo backup --postgres-cluster`; these archive WAL and restore to a moment. */
+export function registerPitr(repo: Command): void {
+  repo
+    .command('wal-push <file>')
+    .description("archive one WAL file: PostgreSQL's archive_command (%p); --spool hands it to wal-uploader instead")
+    .requiredOption('--cluster <name>', 'the cluster the WAL belongs to')
+    .option('--spool <dir>', 'asynchronous: copy into this spool directory and return; wal-uploader stores it')
+    .option('--spool-max <bytes>', 'with --spool: refuse (so PostgreSQL keeps its WAL and retries) beyond this backlog', String(SPOOL_MAX))
+    .action(async (file: string, opts: { cluster: string; spool?: string; spoolMax: string }, cmd: Command) => {
+      checkClusterName(opts.cluster);
+      const name = checkWalName(path.basename(file));
+      if (opts.spool) {
+        const backlog = await spoolBacklog(opts.spool);
+        const max = wholeNumber(opts.spoolMax, '--spool-max');
+        if (backlog.files.includes(name)) return; // queued already (PostgreSQL retried)
+        if (backlog.bytes > max) {
+          throw new ExitError(`WAL archiving is behind: the spool ${opts.spool} holds ${backlog.files.length} files (${formatBytes(backlog.bytes)}); is wal-uploader running? ${name} stays in pg_wal until it catches up`, EXIT.failure);
+        }
+        await fs.mkdir(opts.spool, { recursive: true });
+        const tmp = path.join(opts.spool, `${name}.tmp`);
+        await fs.copyFile(file, tmp);
+        const handle = await fs.open(tmp, 'r+');
+        await handle.sync(); // durable before PostgreSQL may recycle its copy
+        await handle.close();
+        await fs.rename(tmp, path.join(opts.spool, name));
+        return;
+      }
+      const outcome = await pushWal(await openRepo(flagsOf(cmd)), opts.cluster, file);
+      if (outcome === 'already archived') process.stderr.write(`${name} was already archived with the same content\n`);
+    });
+
+  repo
+    .command('wal-fetch <name> <dest>')
+    .description("restore one archived WAL file: PostgreSQL's restore_command (%f %p); exit 1 when the archive does not have it")
+    .requiredOption('--cluster <name>', 'the cluster')
+    .action(async (name: string, dest: string, opts: { cluster: string }, cmd: Command) => {
+      if (!(await fetchWal(await openRepo(flagsOf(cmd)), opts.cluster, checkWalName(name), dest))) {
+        throw new ExitError(`${name} is not in the archive of cluster ${opts.cluster}`, EXIT.failure);
+      }
+    });
+
+  repo
+    .command('wal-uploader')
+    .description('asynchronous archiving: store what `wal-push --spool` queued, several files at a time, until stopped')
+    .requiredOption('--cluster <name>', 'the cluster')
+    .requiredOption('--spool <dir>', 'the spool directory')
+    .option('--parallel <n>', 'uploads at once', '4')
+    .option('--once', 'drain the spool and exit')
+    .action(async (opts: { cluster: string; spool: string; parallel: string; once?: boolean }, cmd: Command) => {
+      checkClusterName(opts.cluster);
+      const repository = await openRepo(flagsOf(cmd)); // opened once: no key derivation per file
+      const parallel = Math.max(1, wholeNumber(opts.parallel, '--parallel'));
+      let stopping = false;
+      const stop = () => (stopping = true);
+      process.once('SIGTERM', stop);
+      process.once('SIGINT', stop);
+      let uploaded = 0;
+      while (!stopping) {
+        const { files, bytes } = await spoolBacklog(opts.spool);
+        const status = { cluster: opts.cluster, backlog: files.length, backlogBytes: bytes, oldest: files[0] ?? null, uploaded, at: new Date().toISOString() };
+        writeFileSync(path.join(opts.spool, 'status.json'), JSON.stringify(status));
+        if (files.length > 64) process.stderr.write(`warning: WAL archiving is behind: ${files.length} files (${formatBytes(bytes)}) waiting, oldest ${files[0]}\n`);
+        if (files.length === 0) {
+          if (opts.once) break;
+          await sleep(500);
+          continue;
+        }
+        await forEachLimit(files.values(), parallel, async (name) => {
+          await pushWal(repository, opts.cluster, path.join(opts.spool, name));
+          await fs.rm(path.join(opts.spool, name));
+          uploaded++;
+        });
+      }
+      process.stderr.write(`wal-uploader: ${uploaded} files archived\n`);
+    });
+
+  repo
+    .command('pitr-window')
+    .description('what the archive can restore, per cluster: earliest and latest moments, and gaps in the WAL')
+    .requiredOption('--cluster <name>', 'the cluster')
+    .option('--json', 'print JSON')
+    .action(async (opts: { cluster: string; json?: boolean }, cmd: Command) => {
+      const window = await pitrWindow(await openRepo(flagsOf(cmd)), checkClusterName(opts.cluster));
+      if (opts.json) printJson(window);
+      else {
+        const lines = [
+          `cluster ${window.cluster}: ${window.baseBackups.length} base backups, ${window.walFiles} WAL files`,
+          `restorable from ${window.earliest ?? '-'} to ${window.latest ?? '-'}${window.latestSegment ? ` (WAL up to ${window.latestSegment})` : ''}`,
+          ...window.gaps.map((g) => `GAP: ${g.count} WAL segment(s) missing, ${g.first} … ${g.last}: nothing after ${g.restorableUntil ?? 'it'} is restorable until the next base backup`),
+        ];
+        process.stdout.write(`${lines.join('\n')}\n`);
+      }
+      if (window.gaps.length > 0) process.exitCode = EXIT.failure;
+    });
+
+  repo
+    .command('wal-prune')
+    .description('delete archived WAL that no remaining base backup needs (run after forget)')
+    .requiredOption('--cluster <name>', 'the cluster')
+    .option('--dry-run', 'only say what would be deleted')
+    .action(async (opts: { cluster: string; dryRun?: boolean }, cmd: Command) => {
+      const repository = await openRepo(flagsOf(cmd));
+      const backups = await baseBackups(repository, checkClusterName(opts.cluster));
+      if (backups.length === 0) throw new UsageError(`cluster ${opts.cluster} has no base backup: nothing decides which WAL is needed, so none is deleted`);
+      const seg = backups[0].meta.walSegmentSize;
+      const oldest = parseSegmentName(backups[0].meta.startWal, seg).segno;
+      const files = await listWal(repository, opts.cluster);
+      // segments (and their .partial/.backup files) before the oldest backup's start; history files always stay
+      const doomed = files.filter((f) => !f.endsWith('.history') && parseSegmentName(f.slice(0, 24), seg).segno < oldest);
+      if (!opts.dryRun) await deleteWal(repository, opts.cluster, doomed);
+      process.stdout.write(`${opts.dryRun ? 'would delete' : 'deleted'} ${doomed.length} of ${files.length} WAL files (kept from ${backups[0].meta.startWal}, the oldest base backup's start)\n`);
+    });
+
+  repo
+    .command('wal-commands')
+    .description("print PostgreSQL's archive_command and restore_command for this repository (with --config)")
+    .requiredOption('--cluster <name>', 'the cluster')
+    .option('--spool <dir>', 'asynchronous archiving through this spool')
+    .action((opts: { cluster: string; spool?: string }, cmd: Command) => {
+      const flags = flagsOf(cmd);
+      if (!flags.config) throw new UsageError('give --config <file>: PostgreSQL runs the commands without your environment (write one with: repo wal-config)');
+      const base = `${self()} repo --config ${shellWord(path.resolve(flags.config))}`;
+      const spool = opts.spool ? ` --spool ${shellWord(path.resolve(opts.spool))}` : '';
+      process.stdout.write(
+        [
+          "archive_mode = 'on'",
+          `archive_command = '${`${base} wal-push --cluster ${shellWord(opts.cluster)}${spool} %p`.replace(/'/g, "''")}'`,
+          `restore_command = '${`${base} wal-fetch --cluster ${shellWord(opts.cluster)} %f %p`.replace(/'/g, "''")}'`,
+          ...(opts.spool ? [`# and keep running: data-backup-manager repo --config ${flags.config} wal-uploader --cluster ${opts.cluster} --spool ${opts.spool}`] : []),
+          '',
+        ].join('\n'),
+      );
+    });
+
+  repo
+    .command('wal-config <file>')
+    .description('write a config file (mode 0600) with this repository and passphrase, for archive_command and restore_command')
+    .option('--owner <user>', 'give the file to this user (the one PostgreSQL runs as)')
+    .action(async (file: string, opts: { owner?: string }, cmd: Command) => {
+      await writeConfig(file, flagsOf(cmd), opts.owner);
+      process.stdout.write(`wrote ${file}\n`);
+    });
+}
+
+async function writeConfig(file: string, flags: ReturnType<typeof flagsOf>, owner?: string): Promise<void> {
+  writeFileSync(file, `${JSON.stringify(repoConfigOf(flags), null, 2)}\n`, { mode: 0o600 });
+  chmodSync(file, 0o600);
+  if (owner) {
+    const { spawnSync } = await import('node:child_process');
+    const res = spawnSync('chown', [owner, file], { encoding: 'utf8' });
+    if (res.status !== 0) throw new UsageError(`cannot give ${file} to ${owner}: ${res.stderr.trim()}`);
+  }
+}
+
+/** `repo restore --postgres-cluster`: a cluster to a moment, into a new data directory; optionally started and promoted. */
+export async function restoreClusterCommand(
+  flags: ReturnType<typeof flagsOf>,
+  opts: { postgresCluster: string; targetTime?: string; targetLsn?: string; latest?: boolean; to?: string; start?: boolean; port?: string; owner?: string; json?: boolean },
+): Promise<void> {
+  const given = [opts.targetTime, opts.targetLsn, opts.latest].filter(Boolean).length;
+  if (given !== 1) throw new UsageError('give one of --target-time, --target-lsn or --latest');
+  if (!opts.to) throw new UsageError('--postgres-cluster needs --to <new data directory>');
+  let target: RecoveryTarget;
+  if (opts.targetTime) {
+    const time = new Date(opts.targetTime);
+    if (Number.isNaN(time.getTime())) throw new UsageError(`--target-time ${JSON.stringify(opts.targetTime)} is not a time (e.g. 2026-11-26T10:30:00Z)`);
+    target = { time };
+  } else if (opts.targetLsn) target = { lsn: opts.targetLsn };
+  else target = { latest: true };
+  if (opts.start && !opts.port) throw new UsageError('--start needs --port');
+  const repository = await openRepo(flags);
+  const owner = opts.owner ?? (process.getuid?.() === 0 ? 'postgres' : undefined);
+  // restore_command reads the repository with a config file: the given one, or one written beside the data directory
+  const to = path.resolve(opts.to);
+  let configFile = flags.config ? path.resolve(flags.config) : null;
+  let written = false;
+  if (!configFile) {
+    configFile = `${to}.dbm-recovery.json`;
+    await writeConfig(configFile, flags, owner);
+    written = true;
+  }
+  const restoreCommand = `${self()} repo --config ${shellWord(configFile)} wal-fetch --cluster ${shellWord(opts.postgresCluster)} %f %p`;
+  const result = await restoreCluster(repository, checkClusterName(opts.postgresCluster), { target, to, restoreCommand, owner });
+  let recovery: { seconds: number; timeline: number } | null = null;
+  if (opts.start) {
+    recovery = await startRecoveredCluster(to, { port: wholeNumber(opts.port!, '--port'), runAs: owner });
+    if (written) await fs.rm(configFile, { force: true }); // recovery is over: the passphrase need not stay on disk
+  }
+  if (opts.json) {
+    printJson({ ...result, recovery });
+    return;
+  }
+  process.stdout.write(`restored base backup ${result.baseBackup.slice(0, 12)} (${formatBytes(result.bytes)}) into ${result.to}, recovering to ${result.target}\n`);
+  if (recovery) process.stdout.write(`recovered and promoted in ${recovery.seconds.toFixed(1)} s: a primary on timeline ${recovery.timeline}, port ${opts.port}\n`);
+  else process.stdout.write(`start it (as its owner) to replay WAL to the target and promote: pg_ctl -D ${result.to} start${written ? `; then delete ${configFile}` : ''}\n`);
+}

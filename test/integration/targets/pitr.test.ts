@@ -1,0 +1,216 @@
+import { spawn } from 'node:child_process';
+import { chmodSync, promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Client } from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openStorage, Repository } from '../../../engine';
+import { listWal, stopCluster } from '../../../engine/targets';
+import { PostgresCluster } from '../../../server/stack/postgresCluster';
+import { tempDir } from '../../support/backends';
+import { CLI, type CliResult } from '../../support/cli';
+import { freePort } from '../../support/ports';
+
+const AS_ROOT = process.getuid?.() === 0;
+
+/**
+ * Point-in-time recovery with real clusters: a source archiving its WAL into
+ * the repository through `repo wal-push` (run by PostgreSQL itself), a base
+ * backup, marked rows at three moments, and restores to moments between them.
+ * As root, every command runs as the postgres user, as it would in production.
+ */
+describe('PostgreSQL point-in-time recovery', () => {
+  const base = tempDir('dbm-pitr-');
+  chmodSync(base, 0o755);
+  const repoDir = path.join(base, 'repo');
+  const config = path.join(base, 'dbm.json');
+  const passphrase = 'pitr passphrase';
+  let source: PostgresCluster;
+  let sourceUrl: string;
+  const started: string[] = [];
+  const moments: Record<string, Date> = {};
+
+  /** The CLI as PostgreSQL's user (root cannot run PostgreSQL, and the archive must stay that user's). */
+  const cli = (args: string[], timeoutMs = 120_000): Promise<CliResult> => {
+    const argv = [process.execPath, CLI, 'repo', '--config', config, ...args];
+    const env = { PATH: process.env.PATH ?? '', HOME: base, PGPASSWORD: 'source-password' };
+    const child = AS_ROOT ? spawn('runuser', ['-u', 'postgres', '--', ...argv], { cwd: base, env }) : spawn(argv[0], argv.slice(1), { cwd: base, env });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stderr.on('data', (d: Buffer) => err.push(d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    return new Promise((resolve) =>
+      child.on('close', (code, signal) => {
+        clearTimeout(timer);
+        const stdoutBytes = Buffer.concat(out);
+        resolve({ code, signal, stdout: stdoutBytes.toString(), stderr: Buffer.concat(err).toString(), stdoutBytes });
+      }),
+    );
+  };
+  const query = async <T>(url: string, sql: string): Promise<T[]> => {
+    const c = new Client({ connectionString: url });
+    await c.connect();
+    try {
+      return (await c.query(sql)).rows as T[];
+    } finally {
+      await c.end();
+    }
+  };
+  /** Marks a moment: a row, then a WAL switch, then waits until that segment is archived. */
+  const mark = async (label: string): Promise<void> => {
+    await query(sourceUrl, `INSERT INTO marks (label) VALUES ('${label}')`);
+    moments[label] = new Date();
+    await sleep(1100); // moments at least a second apart: recovery targets are compared to commit times
+    const [{ seg }] = await query<{ seg: string }>(sourceUrl, 'SELECT pg_walfile_name(pg_switch_wal()) AS seg');
+    await waitArchived(sourceUrl, seg);
+  };
+  const waitArchived = async (url: string, seg: string): Promise<void> => {
+    const t0 = Date.now();
+    for (;;) {
+      const [s] = await query<{ last: string | null; failed: string; why: string | null }>(url, 'SELECT last_archived_wal AS last, failed_count::text AS failed, last_failed_wal AS why FROM pg_stat_archiver');
+      if (s.last && s.last.slice(0, 24) >= seg.slice(0, 24) && s.last.slice(8, 24) >= seg.slice(8, 24)) return;
+      if (Date.now() - t0 > 60_000) throw new Error(`segment ${seg} not archived: ${JSON.stringify(s)}`);
+      await sleep(200);
+    }
+  };
+  const restoreTo = async (name: string, target: string[]): Promise<{ result: CliResult; url: string; dir: string }> => {
+    const dir = path.join(base, name);
+    const port = await freePort();
+    const result = await cli(['restore', '--postgres-cluster', 'src', ...target, '--to', dir, '--start', '--port', String(port)], 300_000);
+    if (result.code === 0) started.push(dir);
+    return { result, dir, url: `postgresql://postgres@127.0.0.1:${port}/postgres?host=${encodeURIComponent(dir)}` };
+  };
+  const labels = async (url: string): Promise<string[]> => (await query<{ label: string }>(url, 'SELECT label FROM marks ORDER BY id')).map((r) => r.label);
+
+  beforeAll(async () => {
+    await fs.mkdir(repoDir);
+    await fs.writeFile(config, JSON.stringify({ repository: repoDir, passphrase }), { mode: 0o600 });
+    if (AS_ROOT) {
+      const { spawnSync } = await import('node:child_process');
+      spawnSync('chown', ['-R', 'postgres:', base]); // the restores, the spool and the archive are PostgreSQL's user's
+    }
+    expect((await cli(['init'])).code).toBe(0);
+
+    const password = 'source-password';
+    source = new PostgresCluster({ dataDir: path.join(base, 'source'), port: await freePort(), password });
+    source.init();
+    // archive_command runs this CLI as PostgreSQL's user; the settings go in a file (they hold quotes and spaces)
+    const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+    const archive = `${q(process.execPath)} ${q(CLI)} repo --config ${q(config)} wal-push --cluster src %p`;
+    await fs.appendFile(path.join(source.opts.dataDir, 'postgresql.auto.conf'), `archive_mode = 'on'\narchive_command = '${archive.replace(/'/g, "''")}'\nwal_level = 'replica'\n`);
+    source.start();
+    sourceUrl = `postgresql://postgres:${password}@127.0.0.1:${source.opts.port}/postgres`;
+    await query(sourceUrl, 'CREATE TABLE marks (id serial PRIMARY KEY, label text NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp())');
+    await query(sourceUrl, 'CREATE TABLE ballast AS SELECT g AS id, md5(g::text) AS body FROM generate_series(1, 50000) g');
+
+    const backup = await cli(['backup', '--postgres-cluster', `postgresql://postgres@127.0.0.1:${source.opts.port}`, '--cluster', 'src', '--json'], 300_000);
+    expect(backup.code, backup.stderr).toBe(0);
+    expect(JSON.parse(backup.stdout)).toMatchObject({ target: 'postgres-cluster', tags: { cluster: 'src' } });
+    await sleep(1100);
+    await mark('t1');
+    await mark('t2');
+    await mark('t3');
+  }, 600_000);
+
+  afterAll(() => {
+    for (const dir of started) stopCluster(dir, AS_ROOT ? 'postgres' : undefined);
+    source?.stop();
+  });
+
+  it('restores everything archived (latest), as a promoted primary', async () => {
+    const t0 = Date.now();
+    const { result, url } = await restoreTo('latest', ['--latest']);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/recovered and promoted in [\d.]+ s: a primary on timeline 2/);
+    console.log(`RTO drill (small cluster): restore --latest --start took ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    expect(await labels(url)).toEqual(['t1', 't2', 't3']);
+    const [{ r }] = await query<{ r: boolean }>(url, 'SELECT pg_is_in_recovery() AS r');
+    expect(r).toBe(false);
+  }, 300_000);
+
+  it('restores to a moment between T2 and T3: the rows of T1 and T2, not T3; and archiving goes on on the new timeline', async () => {
+    const between = new Date((moments.t2.getTime() + moments.t3.getTime()) / 2);
+    const { result, url } = await restoreTo('between', ['--target-time', between.toISOString()]);
+    expect(result.code, result.stderr).toBe(0);
+    expect(await labels(url)).toEqual(['t1', 't2']);
+    const [{ tli }] = await query<{ tli: number }>(url, 'SELECT timeline_id AS tli FROM pg_control_checkpoint()');
+    expect(tli).toBeGreaterThan(1);
+    // the promoted cluster archives too, on its new timeline, into the same archive
+    await query(url, `INSERT INTO marks (label) VALUES ('after')`);
+    const [{ seg }] = await query<{ seg: string }>(url, 'SELECT pg_walfile_name(pg_switch_wal()) AS seg');
+    await waitArchived(url, seg);
+    const repo = await Repository.open(openStorage(repoDir), { passphrase });
+    const files = await listWal(repo, 'src');
+    expect(files).toContain(seg);
+    expect(files).toContain(`${tli.toString(16).toUpperCase().padStart(8, '0')}.history`);
+  }, 300_000);
+
+  it('refuses a moment before the first base backup ended', async () => {
+    const { result } = await restoreTo('too-early', ['--target-time', '2001-01-01T00:00:00Z']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/no base backup of cluster src ended before 2001-01-01T00:00:00.000Z; the earliest restorable moment is /);
+  });
+
+  it('takes a re-push of an identical segment, and refuses a different one', async () => {
+    const seg = path.join(base, 'spare', '0000000100000000000000A0');
+    await fs.mkdir(path.dirname(seg), { recursive: true });
+    await fs.writeFile(seg, Buffer.alloc(16 * 1024 * 1024, 7));
+    if (AS_ROOT) await fs.chmod(path.dirname(seg), 0o777).then(() => fs.chmod(seg, 0o666));
+    expect((await cli(['wal-push', '--cluster', 'spare', seg])).code).toBe(0);
+    const again = await cli(['wal-push', '--cluster', 'spare', seg]);
+    expect(again.code).toBe(0);
+    expect(again.stderr).toContain('already archived with the same content');
+    const handle = await fs.open(seg, 'r+');
+    await handle.write(Buffer.from([8]), 0, 1, 1234);
+    await handle.close();
+    const different = await cli(['wal-push', '--cluster', 'spare', seg]);
+    expect(different.code).toBe(1);
+    expect(different.stderr).toMatch(/already archived for cluster spare with different content: refusing to overwrite/);
+    // and it fetches back byte for byte what was first pushed
+    const back = path.join(path.dirname(seg), 'fetched');
+    expect((await cli(['wal-fetch', '--cluster', 'spare', '0000000100000000000000A0', back])).code).toBe(0);
+    expect(Buffer.compare(await fs.readFile(back), Buffer.alloc(16 * 1024 * 1024, 7))).toBe(0);
+    expect((await cli(['wal-fetch', '--cluster', 'spare', '0000000100000000000000A1', back])).code).toBe(1);
+  });
+
+  it('archives asynchronously through a spool drained by wal-uploader', async () => {
+    const spool = path.join(base, 'spool');
+    const seg = path.join(base, 'spare', '0000000100000000000000B0');
+    await fs.writeFile(seg, Buffer.alloc(16 * 1024 * 1024, 9));
+    if (AS_ROOT) await fs.chmod(seg, 0o666);
+    expect((await cli(['wal-push', '--cluster', 'spare', '--spool', spool, seg])).code).toBe(0);
+    expect(await fs.readdir(spool)).toEqual(['0000000100000000000000B0']);
+    const drained = await cli(['wal-uploader', '--cluster', 'spare', '--spool', spool, '--once']);
+    expect(drained.code, drained.stderr).toBe(0);
+    expect((await fs.readdir(spool)).filter((n) => n !== 'status.json')).toEqual([]);
+    const repo = await Repository.open(openStorage(repoDir), { passphrase });
+    expect(await listWal(repo, 'spare')).toContain('0000000100000000000000B0');
+    // a spool that has fallen behind refuses loudly, so PostgreSQL keeps its WAL and retries
+    const late = await cli(['wal-push', '--cluster', 'spare', '--spool', spool, '--spool-max', '0', path.join(base, 'spare', '0000000100000000000000A0')]);
+    expect(late.code).toBe(0); // an empty spool is not behind
+    const behind = await cli(['wal-push', '--cluster', 'spare', '--spool', spool, '--spool-max', '0', seg]);
+    expect(behind.code).toBe(1);
+    expect(behind.stderr).toMatch(/WAL archiving is behind: the spool .* holds 1 files/);
+  });
+
+  it('reports a missing WAL segment as a gap, and refuses to restore past it', async () => {
+    const repo = await Repository.open(openStorage(repoDir), { passphrase });
+    const before = JSON.parse((await cli(['pitr-window', '--cluster', 'src', '--json'])).stdout) as { gaps: unknown[]; earliest: string; latest: string };
+    expect(before.gaps).toEqual([]);
+    expect(Date.parse(before.latest)).toBeGreaterThan(moments.t3.getTime());
+    // lose the segment holding T2's row
+    const t1Segment = (await listWal(repo, 'src')).filter((n) => /^00000001[0-9A-F]{16}$/.test(n));
+    const victim = t1Segment[t1Segment.length - 3];
+    await repo.storage.delete(`wal/src/${victim}`);
+    const window = await cli(['pitr-window', '--cluster', 'src']);
+    expect(window.code).toBe(1);
+    expect(window.stdout).toMatch(new RegExp(`GAP: 1 WAL segment\\(s\\) missing, ${victim} … ${victim}`));
+    const latest = await restoreTo('past-gap', ['--latest']);
+    expect(latest.result.code).toBe(2);
+    expect(latest.result.stderr).toMatch(new RegExp(`WAL segments ${victim} … ${victim} \\(1\\) are missing from the archive of cluster src`));
+    const late = await restoreTo('past-gap-time', ['--target-time', new Date(moments.t3.getTime() + 500).toISOString()]);
+    expect(late.result.code).toBe(2);
+    expect(late.result.stderr).toMatch(/is restorable up to .* \(WAL is missing from /);
+  });
+});
