@@ -1,5 +1,6 @@
 import { NodeConnectionTypes, type IDataObject, type IExecuteFunctions, type INodeExecutionData, type INodeType, type INodeTypeDescription } from 'n8n-workflow';
 import { failedVerifications, listSnapshots, repositoryStats } from '../../engine';
+import { pitrWindow, walClusters } from '../../engine/targets';
 import { recentFailures, stuckJobs } from '../../server/catalog/jobs';
 import { openCatalog } from '../shared/catalog';
 import { credentialTest } from '../shared/credentialTests';
@@ -36,6 +37,13 @@ export class BackupHealth implements INodeType {
       { displayName: 'Max Snapshot Age (Hours)', name: 'maxAgeHours', type: 'number', default: 26, description: 'Older than this, a target has missed its schedule' },
       { displayName: 'Storage Capacity (GB)', name: 'capacityGb', type: 'number', default: 0, description: 'Size of the storage the repository lives on; 0: no capacity check' },
       { displayName: 'Warn Above (%)', name: 'warnPercent', type: 'number', default: 80 },
+      {
+        displayName: 'Max WAL Archive Lag (Minutes)',
+        name: 'maxWalLagMinutes',
+        type: 'number',
+        default: 60,
+        description: 'A cluster whose newest archived WAL is older than this has stopped archiving (or fallen behind); gaps in its WAL are always reported',
+      },
     ],
   };
 
@@ -63,6 +71,17 @@ export class BackupHealth implements INodeType {
         }
         for (const v of await failedVerifications(repo, 1)) {
           problems.push({ kind: 'verification_failed', snapshot: v.snapshot, message: `snapshot ${v.snapshot.slice(0, 8)} (${v.target}) failed verification: ${v.errors.slice(0, 3).join('; ')}` });
+        }
+        // point-in-time recovery: every archived cluster's window, its gaps, and whether archiving still keeps up
+        const maxLagMs = (this.getNodeParameter('maxWalLagMinutes', i, 60) as number) * 60_000;
+        for (const cluster of await walClusters(repo)) {
+          const window = await pitrWindow(repo, cluster);
+          for (const gap of window.gaps) {
+            problems.push({ kind: 'wal_gap', cluster, message: `cluster ${cluster}: ${gap.count} WAL segment(s) missing (${gap.first} … ${gap.last}); nothing after ${gap.restorableUntil ?? 'it'} is restorable` });
+          }
+          if (window.baseBackups.length > 0 && window.latest && maxLagMs > 0 && Date.now() - Date.parse(window.latest) > maxLagMs) {
+            problems.push({ kind: 'wal_archive_lag', cluster, message: `cluster ${cluster}: the newest restorable moment is ${window.latest}; WAL archiving has stopped or fallen behind` });
+          }
         }
         const stats = await repositoryStats(repo);
         const capacity = (this.getNodeParameter('capacityGb', i, 0) as number) * 1e9;

@@ -5,7 +5,8 @@ import { restoreFiles, restoreMinio, restorePostgres, verifyMinio } from '../../
 import { credentialTest } from '../shared/credentialTests';
 import { snapshotProperty, snapshotTargetProperty } from '../shared/descriptions';
 import { eachItem, snapshotFromParameters, splitList, WithBinary } from '../shared/items';
-import { minioOf, openRepository, pgConnectionOf } from '../shared/repository';
+import { minioOf, openRepository, pgConnectionOf, repositoryConfigOf } from '../shared/repository';
+import { recoverClusterItem } from './recoverCluster';
 
 export class RestoreBackup implements INodeType {
   description: INodeTypeDescription = {
@@ -38,6 +39,7 @@ export class RestoreBackup implements INodeType {
           { name: 'PostgreSQL', value: 'postgres', description: 'Databases into a server' },
           { name: 'MinIO / S3', value: 'minio', description: 'Objects into buckets' },
           { name: 'Binary Data', value: 'binary', description: 'One stream entry (a dump) as n8n binary data' },
+          { name: 'PostgreSQL Cluster at a Point in Time', value: 'cluster', description: 'A whole cluster from a base backup and archived WAL, to a moment, into a new data directory' },
         ],
         default: 'directory',
       },
@@ -64,6 +66,23 @@ export class RestoreBackup implements INodeType {
       { displayName: 'Restore Roles and Tablespaces', name: 'globals', type: 'boolean', default: false, displayOptions: { show: { destination: ['postgres'] } } },
       { displayName: 'Bucket', name: 'bucket', type: 'string', default: '', displayOptions: { show: { destination: ['minio'] } }, description: 'Into this bucket instead of the original' },
       { displayName: 'Prefix', name: 'prefix', type: 'string', default: '', displayOptions: { show: { destination: ['minio'] } } },
+      { displayName: 'Cluster', name: 'cluster', type: 'string', default: '', displayOptions: { show: { destination: ['cluster'] } }, description: 'The name its WAL is archived under' },
+      {
+        displayName: 'Recover To',
+        name: 'recoveryTarget',
+        type: 'options',
+        default: 'time',
+        displayOptions: { show: { destination: ['cluster'] } },
+        options: [
+          { name: 'A Moment', value: 'time' },
+          { name: 'A WAL Position (LSN)', value: 'lsn' },
+          { name: 'Everything Archived', value: 'latest' },
+        ],
+      },
+      { displayName: 'Target Time', name: 'targetTime', type: 'dateTime', default: '', displayOptions: { show: { destination: ['cluster'], recoveryTarget: ['time'] } } },
+      { displayName: 'Target LSN', name: 'targetLsn', type: 'string', default: '', placeholder: '0/3000060', displayOptions: { show: { destination: ['cluster'], recoveryTarget: ['lsn'] } } },
+      { displayName: 'Data Directory', name: 'dataDirectory', type: 'string', default: '', displayOptions: { show: { destination: ['cluster'] } }, description: 'A new, empty directory on the n8n host' },
+      { displayName: 'Start on Port', name: 'startPort', type: 'number', default: 0, displayOptions: { show: { destination: ['cluster'] } }, description: 'Start the restored cluster on this port and wait until it reached the target and promoted (0: leave it stopped)' },
       { displayName: 'Entry', name: 'entry', type: 'string', default: '', displayOptions: { show: { destination: ['binary'] } }, description: 'Which entry of a stream snapshot (empty when it has one)' },
       { displayName: 'Put Output File in Field', name: 'binaryPropertyName', type: 'string', default: 'data', displayOptions: { show: { destination: ['binary'] } } },
       {
@@ -82,8 +101,9 @@ export class RestoreBackup implements INodeType {
   async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
     const repo = await openRepository(await this.getCredentials('dbmRepositoryApi'));
     return eachItem(this, async (i) => {
-      const ref = await snapshotFromParameters(this, repo, i);
       const destination = this.getNodeParameter('destination', i) as string;
+      if (destination === 'cluster') return recoverClusterItem(this, repo, i, repositoryConfigOf(await this.getCredentials('dbmRepositoryApi')));
+      const ref = await snapshotFromParameters(this, repo, i);
       const base = { snapshotId: ref.id, target: ref.snapshot.target, time: ref.snapshot.time, destination };
       if (destination === 'postgres') {
         const conn = pgConnectionOf(await this.getCredentials('dbmPostgresApi', i));

@@ -1,6 +1,7 @@
 import type { ICredentialDataDecryptedObject } from 'n8n-workflow';
 import { openStorage, Repository } from '../../engine';
 import type { MinioSource, PgConnection } from '../../engine/targets';
+import type { RepositoryConfig } from '../../server/pitr';
 
 /** The backup repository a credential names, opened (or created, when the credential allows it). */
 export async function openRepository(creds: ICredentialDataDecryptedObject): Promise<Repository> {
@@ -17,6 +18,17 @@ export async function openRepository(creds: ICredentialDataDecryptedObject): Pro
         });
   if (creds.createIfMissing !== false && !(await Repository.exists(storage))) return Repository.init(storage, { passphrase });
   return Repository.open(storage, { passphrase });
+}
+
+/** What `repo --config` needs to read the same repository (PostgreSQL's restore_command runs the CLI). */
+export function repositoryConfigOf(creds: ICredentialDataDecryptedObject): RepositoryConfig {
+  const passphrase = String(creds.passphrase ?? '');
+  if (creds.storage === 'local') return { repository: String(creds.path ?? ''), passphrase };
+  return {
+    repository: `s3://${String(creds.bucket ?? '')}${creds.prefix ? `/${String(creds.prefix).replace(/^\/+/, '')}` : ''}`,
+    passphrase,
+    s3: { endpoint: String(creds.endpoint ?? ''), accessKey: String(creds.accessKey ?? ''), secretKey: String(creds.secretKey ?? ''), region: creds.region ? String(creds.region) : undefined },
+  };
 }
 
 export function pgConnectionOf(creds: ICredentialDataDecryptedObject): PgConnection {

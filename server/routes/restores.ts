@@ -36,10 +36,21 @@ export const restoreBody = z
       .default({}),
     verify_before_restore: z.boolean().default(false),
     description: z.string().max(500).optional(),
+    /** point-in-time recovery of a PostgreSQL cluster (its base backups and archived WAL) */
+    cluster: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be a cluster name (letters, digits, _ . -)').optional(),
+    target_time: z.iso.datetime({ offset: true, message: 'must be an ISO 8601 time with a zone, e.g. 2026-11-26T10:30:00Z' }).optional(),
+    target_lsn: z.string().regex(/^[0-9A-Fa-f]{1,8}\/[0-9A-Fa-f]{1,8}$/, 'must be an LSN like 0/3000060').optional(),
+    data_directory: z.string().startsWith('/', 'must be an absolute path').max(4096).optional(),
+    start_port: z.number().int().min(1).max(65535).optional(),
   })
   .strict()
+  .refine((b) => !(b.target_time && b.target_lsn), { message: 'give target_time or target_lsn, not both', path: ['target_lsn'] })
+  .refine((b) => b.cluster || !(b.target_time || b.target_lsn || b.data_directory || b.start_port), {
+    message: 'target_time, target_lsn, data_directory and start_port are for a cluster restore: name the cluster',
+    path: ['cluster'],
+  })
   .refine((b) => !(b.backup_job_id && b.snapshot), { message: 'give backup_job_id or snapshot, not both', path: ['snapshot'] })
-  .refine((b) => b.backup_job_id || b.snapshot || b.targets, { message: 'name what to restore: backup_job_id, snapshot, or targets (their latest backups)', path: ['targets'] });
+  .refine((b) => b.backup_job_id || b.snapshot || b.targets || b.cluster, { message: 'name what to restore: backup_job_id, snapshot, or targets (their latest backups)', path: ['targets'] });
 
 type RestoreBody = z.infer<typeof restoreBody>;
 
@@ -48,9 +59,11 @@ export function restoreRoutes(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   app.post('/create', requireRole('operator'), zValidator('json', restoreBody, validationHook), async (c) => {
     const body = c.req.valid('json');
-    const snapshots = await resolveSnapshots(deps, body);
     const jobId = newJobId();
-    const restores = snapshots.map((s) => ({ ...s, ...destinationOf(deps, body, s.target, jobId) }));
+    const restores = body.cluster
+      ? [clusterRestore(deps, body, jobId)]
+      : (await resolveSnapshots(deps, body)).map((s) => ({ ...s, ...destinationOf(deps, body, s.target, jobId) }));
+    const snapshots = restores.map((r) => ({ target: String(r.target) }));
     const job = await dispatchJob(deps, {
       kind: 'restore',
       targets: [...new Set(snapshots.map((s) => s.target))],
@@ -84,6 +97,23 @@ async function resolveSnapshots(deps: AppDeps, body: RestoreBody): Promise<{ sna
   if (missing.length > 0) throw new ApiError(409, `backup job ${job.id} (${job.status}) has no snapshot of ${missing.join(', ')}`, 'targets');
   if (steps.length === 0) throw new ApiError(409, `backup job ${job.id} (${job.status}) has no snapshots to restore`, 'backup_job_id');
   return steps.map((s) => ({ snapshot: String(s.snapshot_id), target: s.target }));
+}
+
+/** A cluster to a moment: the restore node picks the base backup; the data directory is new. */
+function clusterRestore(deps: AppDeps, body: RestoreBody, jobId: string): Record<string, unknown> {
+  const dir = body.data_directory ?? (deps.defaults?.restoreDir ? path.join(deps.defaults.restoreDir, jobId, 'postgres-cluster') : undefined);
+  if (!dir) throw new ApiError(400, 'data_directory: a cluster restore needs a new data directory', 'data_directory');
+  return {
+    snapshot: 'latest',
+    target: 'postgres-cluster',
+    destination: 'cluster',
+    cluster: body.cluster,
+    recovery_target: body.target_time ? 'time' : body.target_lsn ? 'lsn' : 'latest',
+    target_time: body.target_time,
+    target_lsn: body.target_lsn,
+    data_directory: dir,
+    start_port: body.start_port,
+  };
 }
 
 /** Where one snapshot goes: the restore node's destination and its parameters. */

@@ -82,6 +82,12 @@ describe('the REST API against a real catalog', () => {
       ['/api/v1/restore/create', { snapshot: 'abcdef12' }, 'targets'],
       ['/api/v1/restore/create', { targets: ['files'], destination: { directory: 'rel' } }, 'destination.directory'],
       ['/api/v1/restore/create', { targets: ['files'], verify_before_restore: 'yes' }, 'verify_before_restore'],
+      ['/api/v1/restore/create', { cluster: 'main', target_time: 'yesterday' }, 'target_time'],
+      ['/api/v1/restore/create', { cluster: 'main', target_lsn: 'zero' }, 'target_lsn'],
+      ['/api/v1/restore/create', { cluster: 'main', target_time: '2026-11-26T10:00:00Z', target_lsn: '0/3000060' }, 'target_lsn'],
+      ['/api/v1/restore/create', { target_time: '2026-11-26T10:00:00Z' }, 'cluster'],
+      ['/api/v1/restore/create', { cluster: '../etc' }, 'cluster'],
+      ['/api/v1/restore/create', { cluster: 'main', data_directory: 'relative' }, 'data_directory'],
       ['/api/v1/backup/verify/latest', { mode: 'quick' }, 'mode'],
       ['/api/v1/backup/verify/latest', { percent: 500 }, 'percent'],
       ['/api/v1/schedules', { name: 'Bad Name', cron: '0 2 * * *', targets: ['files'] }, 'name'],
@@ -296,6 +302,23 @@ describe('the REST API against a real catalog', () => {
       const missing = await post('/api/v1/restore/create', { backup_job_id: backup.id, targets: ['minio'] }, 'operator');
       expect(missing.status).toBe(409);
       expect((await errorOf(missing)).message).toContain('no snapshot of minio');
+    });
+
+    it('restores a PostgreSQL cluster to a moment through the restore workflow', async () => {
+      calls.length = 0;
+      const res = await post('/api/v1/restore/create', { cluster: 'main', target_time: '2026-11-26T10:30:00Z', start_port: 5499 }, 'operator');
+      expect(res.status).toBe(202);
+      const { job_id: id } = (await res.json()) as { job_id: string };
+      expect(calls[0]).toMatchObject({
+        path: '/webhook/dbm-restore',
+        body: {
+          job_id: id,
+          restores: [
+            { target: 'postgres-cluster', destination: 'cluster', cluster: 'main', recovery_target: 'time', target_time: '2026-11-26T10:30:00Z', data_directory: `/srv/restores/${id}/postgres-cluster`, start_port: 5499 },
+          ],
+        },
+      });
+      expect(((await (await get(`/api/v1/jobs/${id}`)).json()) as { targets: string[] }).targets).toEqual(['postgres-cluster']);
     });
 
     it('cleans up through the retention workflow, a dry run unless told otherwise', async () => {

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import { openStorage, parseDuration, Repository, type Storage } from '../../../engine';
+import type { RepositoryConfig } from '../../pitr';
 import { UsageError } from '../exitCodes';
 
 /** Options every `repo` command shares; flags win over the environment. */
@@ -36,11 +37,7 @@ export function flagsOf(cmd: Command): RepoFlags {
 }
 
 /** A repository config file: what archive_command and restore_command cannot take from the environment. */
-export interface RepoConfigFile {
-  repository: string;
-  passphrase?: string;
-  s3?: { endpoint?: string; accessKey?: string; secretKey?: string; region?: string };
-}
+export type RepoConfigFile = RepositoryConfig;
 
 function configFile(flags: RepoFlags): RepoConfigFile | null {
   if (!flags.config) return null;

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { chmodSync, promises as fs, writeFileSync } from 'node:fs';
+import { promises as fs, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { forEachLimit } from '../../../engine/concurrency';
@@ -13,23 +13,12 @@ import {
   parseSegmentName,
   pitrWindow,
   pushWal,
-  restoreCluster,
-  startRecoveredCluster,
   type RecoveryTarget,
 } from '../../../engine/targets';
+import { cliCommand, recoverCluster, shellWord, writeRepositoryConfig } from '../../pitr';
 import { EXIT, ExitError, UsageError } from '../exitCodes';
 import { formatBytes, printJson } from '../output';
 import { flagsOf, openRepo, repoConfigOf, wholeNumber } from './context';
-
-/** A word for PostgreSQL's archive_command/restore_command, which it runs through sh: quoted, never interpolated. */
-export function shellWord(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`;
-}
-
-/** How to run this very program from PostgreSQL's commands. */
-function self(): string {
-  return `${shellWord(process.execPath)} ${shellWord(path.resolve(process.argv[1]))}`;
-}
 
 const SPOOL_MAX = 1024 ** 3;
 
@@ -161,7 +150,7 @@ export function registerPitr(repo: Command): void {
     .action((opts: { cluster: string; spool?: string }, cmd: Command) => {
       const flags = flagsOf(cmd);
       if (!flags.config) throw new UsageError('give --config <file>: PostgreSQL runs the commands without your environment (write one with: repo wal-config)');
-      const base = `${self()} repo --config ${shellWord(path.resolve(flags.config))}`;
+      const base = `${cliCommand()} repo --config ${shellWord(path.resolve(flags.config))}`;
       const spool = opts.spool ? ` --spool ${shellWord(path.resolve(opts.spool))}` : '';
       process.stdout.write(
         [
@@ -185,13 +174,7 @@ export function registerPitr(repo: Command): void {
 }
 
 async function writeConfig(file: string, flags: ReturnType<typeof flagsOf>, owner?: string): Promise<void> {
-  writeFileSync(file, `${JSON.stringify(repoConfigOf(flags), null, 2)}\n`, { mode: 0o600 });
-  chmodSync(file, 0o600);
-  if (owner) {
-    const { spawnSync } = await import('node:child_process');
-    const res = spawnSync('chown', [owner, file], { encoding: 'utf8' });
-    if (res.status !== 0) throw new UsageError(`cannot give ${file} to ${owner}: ${res.stderr.trim()}`);
-  }
+  writeRepositoryConfig(file, repoConfigOf(flags), owner);
 }
 
 /** `repo restore --postgres-cluster`: a cluster to a moment, into a new data directory; optionally started and promoted. */
@@ -210,29 +193,20 @@ export async function restoreClusterCommand(
   } else if (opts.targetLsn) target = { lsn: opts.targetLsn };
   else target = { latest: true };
   if (opts.start && !opts.port) throw new UsageError('--start needs --port');
-  const repository = await openRepo(flags);
-  const owner = opts.owner ?? (process.getuid?.() === 0 ? 'postgres' : undefined);
-  // restore_command reads the repository with a config file: the given one, or one written beside the data directory
-  const to = path.resolve(opts.to);
-  let configFile = flags.config ? path.resolve(flags.config) : null;
-  let written = false;
-  if (!configFile) {
-    configFile = `${to}.dbm-recovery.json`;
-    await writeConfig(configFile, flags, owner);
-    written = true;
-  }
-  const restoreCommand = `${self()} repo --config ${shellWord(configFile)} wal-fetch --cluster ${shellWord(opts.postgresCluster)} %f %p`;
-  const result = await restoreCluster(repository, checkClusterName(opts.postgresCluster), { target, to, restoreCommand, owner });
-  let recovery: { seconds: number; timeline: number } | null = null;
-  if (opts.start) {
-    recovery = await startRecoveredCluster(to, { port: wholeNumber(opts.port!, '--port'), runAs: owner });
-    if (written) await fs.rm(configFile, { force: true }); // recovery is over: the passphrase need not stay on disk
-  }
+  const result = await recoverCluster(await openRepo(flags), {
+    cluster: checkClusterName(opts.postgresCluster),
+    target,
+    to: opts.to,
+    configFile: flags.config,
+    config: flags.config ? undefined : repoConfigOf(flags),
+    startPort: opts.start ? wholeNumber(opts.port!, '--port') : undefined,
+    owner: opts.owner,
+  });
   if (opts.json) {
-    printJson({ ...result, recovery });
+    printJson(result);
     return;
   }
   process.stdout.write(`restored base backup ${result.baseBackup.slice(0, 12)} (${formatBytes(result.bytes)}) into ${result.to}, recovering to ${result.target}\n`);
-  if (recovery) process.stdout.write(`recovered and promoted in ${recovery.seconds.toFixed(1)} s: a primary on timeline ${recovery.timeline}, port ${opts.port}\n`);
-  else process.stdout.write(`start it (as its owner) to replay WAL to the target and promote: pg_ctl -D ${result.to} start${written ? `; then delete ${configFile}` : ''}\n`);
+  if (result.recovery) process.stdout.write(`recovered and promoted in ${result.recovery.seconds.toFixed(1)} s: a primary on timeline ${result.recovery.timeline}, port ${opts.port}\n`);
+  else process.stdout.write(`start it (as its owner) to replay WAL to the target and promote: pg_ctl -D ${result.to} start${result.configFile && !flags.config ? `; then delete ${result.configFile}` : ''}\n`);
 }

@@ -1,17 +1,14 @@
-import { spawn } from 'node:child_process';
 import { chmodSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStorage, Repository } from '../../../engine';
 import { listWal, stopCluster } from '../../../engine/targets';
-import { PostgresCluster } from '../../../server/stack/postgresCluster';
+import type { PostgresCluster } from '../../../server/stack/postgresCluster';
 import { tempDir } from '../../support/backends';
-import { CLI, type CliResult } from '../../support/cli';
+import type { CliResult } from '../../support/cli';
 import { freePort } from '../../support/ports';
-
-const AS_ROOT = process.getuid?.() === 0;
+import { archivingCluster, AS_ROOT, cliAsPostgres, labelsAt, markMoment, sql, waitArchived } from '../../support/pitr';
 
 /**
  * Point-in-time recovery with real clusters: a source archiving its WAL into
@@ -30,49 +27,10 @@ describe('PostgreSQL point-in-time recovery', () => {
   const started: string[] = [];
   const moments: Record<string, Date> = {};
 
-  /** The CLI as PostgreSQL's user (root cannot run PostgreSQL, and the archive must stay that user's). */
-  const cli = (args: string[], timeoutMs = 120_000): Promise<CliResult> => {
-    const argv = [process.execPath, CLI, 'repo', '--config', config, ...args];
-    const env = { PATH: process.env.PATH ?? '', HOME: base, PGPASSWORD: 'source-password' };
-    const child = AS_ROOT ? spawn('runuser', ['-u', 'postgres', '--', ...argv], { cwd: base, env }) : spawn(argv[0], argv.slice(1), { cwd: base, env });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (d: Buffer) => out.push(d));
-    child.stderr.on('data', (d: Buffer) => err.push(d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    return new Promise((resolve) =>
-      child.on('close', (code, signal) => {
-        clearTimeout(timer);
-        const stdoutBytes = Buffer.concat(out);
-        resolve({ code, signal, stdout: stdoutBytes.toString(), stderr: Buffer.concat(err).toString(), stdoutBytes });
-      }),
-    );
-  };
-  const query = async <T>(url: string, sql: string): Promise<T[]> => {
-    const c = new Client({ connectionString: url });
-    await c.connect();
-    try {
-      return (await c.query(sql)).rows as T[];
-    } finally {
-      await c.end();
-    }
-  };
-  /** Marks a moment: a row, then a WAL switch, then waits until that segment is archived. */
+  const cli = (args: string[], timeoutMs = 120_000): Promise<CliResult> => cliAsPostgres(['repo', '--config', config, ...args], base, timeoutMs);
+  const query = sql;
   const mark = async (label: string): Promise<void> => {
-    await query(sourceUrl, `INSERT INTO marks (label) VALUES ('${label}')`);
-    moments[label] = new Date();
-    await sleep(1100); // moments at least a second apart: recovery targets are compared to commit times
-    const [{ seg }] = await query<{ seg: string }>(sourceUrl, 'SELECT pg_walfile_name(pg_switch_wal()) AS seg');
-    await waitArchived(sourceUrl, seg);
-  };
-  const waitArchived = async (url: string, seg: string): Promise<void> => {
-    const t0 = Date.now();
-    for (;;) {
-      const [s] = await query<{ last: string | null; failed: string; why: string | null }>(url, 'SELECT last_archived_wal AS last, failed_count::text AS failed, last_failed_wal AS why FROM pg_stat_archiver');
-      if (s.last && s.last.slice(0, 24) >= seg.slice(0, 24) && s.last.slice(8, 24) >= seg.slice(8, 24)) return;
-      if (Date.now() - t0 > 60_000) throw new Error(`segment ${seg} not archived: ${JSON.stringify(s)}`);
-      await sleep(200);
-    }
+    moments[label] = await markMoment(sourceUrl, label);
   };
   const restoreTo = async (name: string, target: string[]): Promise<{ result: CliResult; url: string; dir: string }> => {
     const dir = path.join(base, name);
@@ -81,7 +39,7 @@ describe('PostgreSQL point-in-time recovery', () => {
     if (result.code === 0) started.push(dir);
     return { result, dir, url: `postgresql://postgres@127.0.0.1:${port}/postgres?host=${encodeURIComponent(dir)}` };
   };
-  const labels = async (url: string): Promise<string[]> => (await query<{ label: string }>(url, 'SELECT label FROM marks ORDER BY id')).map((r) => r.label);
+  const labels = labelsAt;
 
   beforeAll(async () => {
     await fs.mkdir(repoDir);
@@ -92,16 +50,7 @@ describe('PostgreSQL point-in-time recovery', () => {
     }
     expect((await cli(['init'])).code).toBe(0);
 
-    const password = 'source-password';
-    source = new PostgresCluster({ dataDir: path.join(base, 'source'), port: await freePort(), password });
-    source.init();
-    // archive_command runs this CLI as PostgreSQL's user; the settings go in a file (they hold quotes and spaces)
-    const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-    const archive = `${q(process.execPath)} ${q(CLI)} repo --config ${q(config)} wal-push --cluster src %p`;
-    await fs.appendFile(path.join(source.opts.dataDir, 'postgresql.auto.conf'), `archive_mode = 'on'\narchive_command = '${archive.replace(/'/g, "''")}'\nwal_level = 'replica'\n`);
-    source.start();
-    sourceUrl = `postgresql://postgres:${password}@127.0.0.1:${source.opts.port}/postgres`;
-    await query(sourceUrl, 'CREATE TABLE marks (id serial PRIMARY KEY, label text NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp())');
+    ({ pg: source, url: sourceUrl } = await archivingCluster(path.join(base, 'source'), config, 'src'));
     await query(sourceUrl, 'CREATE TABLE ballast AS SELECT g AS id, md5(g::text) AS body FROM generate_series(1, 50000) g');
 
     const backup = await cli(['backup', '--postgres-cluster', `postgresql://postgres@127.0.0.1:${source.opts.port}`, '--cluster', 'src', '--json'], 300_000);

@@ -1,0 +1,25 @@
+import { NodeOperationError, type IDataObject, type IExecuteFunctions } from 'n8n-workflow';
+import type { Repository } from '../../engine';
+import type { RecoveryTarget } from '../../engine/targets';
+import { recoverCluster, type RepositoryConfig } from '../../server/pitr';
+
+/** The node's point-in-time recovery: a cluster to a moment, into a new data directory, optionally started. */
+export async function recoverClusterItem(ctx: IExecuteFunctions, repo: Repository, i: number, config: RepositoryConfig): Promise<IDataObject> {
+  const cluster = String(ctx.getNodeParameter('cluster', i, ''));
+  const to = String(ctx.getNodeParameter('dataDirectory', i, ''));
+  if (!cluster) throw new NodeOperationError(ctx.getNode(), 'Cluster is empty: name the cluster whose WAL is archived', { itemIndex: i });
+  if (!to) throw new NodeOperationError(ctx.getNode(), 'Data Directory is empty: give a new directory to restore into', { itemIndex: i });
+  const kind = String(ctx.getNodeParameter('recoveryTarget', i, 'time'));
+  let target: RecoveryTarget;
+  if (kind === 'latest') target = { latest: true };
+  else if (kind === 'lsn') target = { lsn: String(ctx.getNodeParameter('targetLsn', i, '')) };
+  else {
+    const time = new Date(String(ctx.getNodeParameter('targetTime', i, '')));
+    if (Number.isNaN(time.getTime())) throw new NodeOperationError(ctx.getNode(), 'Target Time is not a time', { itemIndex: i });
+    target = { time };
+  }
+  const port = Number(ctx.getNodeParameter('startPort', i, 0));
+  const result = await recoverCluster(repo, { cluster, target, to, config, startPort: port > 0 ? port : undefined });
+  const { target: recoveredTo, ...rest } = result;
+  return { ...rest, recoveredTo, target: 'postgres-cluster', cluster, destination: 'cluster', snapshotId: result.baseBackup };
+}

@@ -1,0 +1,79 @@
+import { spawnSync } from 'node:child_process';
+import { chmodSync, promises as fs, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import type { Repository } from '../engine';
+import { restoreCluster, startRecoveredCluster, type ClusterRestoreResult, type RecoveryTarget } from '../engine/targets';
+
+/**
+ * Point-in-time recovery as the CLI and the RestoreBackup node run it: the
+ * engine restores the base backup and writes the recovery settings; here is
+ * what PostgreSQL needs to fetch WAL on its own (a restore_command calling
+ * this program, and a config file it can read), and the optional start.
+ */
+
+/** The settings `repo --config` reads: what restore_command cannot take from an environment. */
+export interface RepositoryConfig {
+  repository: string;
+  passphrase?: string;
+  s3?: { endpoint?: string; accessKey?: string; secretKey?: string; region?: string };
+}
+
+/** A word for a command PostgreSQL runs through sh (archive_command, restore_command): quoted, never interpolated. */
+export function shellWord(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/** This program's CLI, as a command line for PostgreSQL. */
+export function cliCommand(): string {
+  return `${shellWord(process.execPath)} ${shellWord(path.join(__dirname, 'cli', 'main.js'))}`;
+}
+
+/** Writes a config file only its owner can read (it holds the passphrase). */
+export function writeRepositoryConfig(file: string, config: RepositoryConfig, owner?: string): void {
+  writeFileSync(file, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
+  chmodSync(file, 0o600);
+  if (owner) {
+    const res = spawnSync('chown', [owner, file], { encoding: 'utf8' });
+    if (res.status !== 0) throw new Error(`cannot give ${file} to ${owner}: ${res.stderr.trim()}`);
+  }
+}
+
+export interface RecoveryRequest {
+  cluster: string;
+  target: RecoveryTarget;
+  to: string;
+  /** an existing config file for restore_command; otherwise one is written beside the data directory from `config` */
+  configFile?: string;
+  config?: RepositoryConfig;
+  /** start the restored cluster on this port, wait for the target and the promotion */
+  startPort?: number;
+  /** the system user to own and run it (default postgres when we are root) */
+  owner?: string;
+}
+
+export async function recoverCluster(repo: Repository, req: RecoveryRequest): Promise<ClusterRestoreResult & { recovery: { seconds: number; timeline: number } | null; configFile: string | null }> {
+  const owner = req.owner ?? (process.getuid?.() === 0 ? 'postgres' : undefined);
+  const to = path.resolve(req.to);
+  let configFile = req.configFile ? path.resolve(req.configFile) : null;
+  let written = false;
+  if (!configFile) {
+    if (!req.config) throw new Error('recovery needs a repository config for restore_command');
+    configFile = `${to}.dbm-recovery.json`;
+    writeRepositoryConfig(configFile, req.config, owner);
+    written = true;
+  }
+  const restoreCommand = `${cliCommand()} repo --config ${shellWord(configFile)} wal-fetch --cluster ${shellWord(req.cluster)} %f %p`;
+  try {
+    const result = await restoreCluster(repo, req.cluster, { target: req.target, to, restoreCommand, owner });
+    let recovery: { seconds: number; timeline: number } | null = null;
+    if (req.startPort) {
+      recovery = await startRecoveredCluster(to, { port: req.startPort, runAs: owner });
+      // recovery is over: the passphrase need not stay on disk
+      if (written) await fs.rm(configFile, { force: true });
+    }
+    return { ...result, recovery, configFile: recovery && written ? null : configFile };
+  } catch (err) {
+    if (written) await fs.rm(configFile, { force: true }).catch(() => undefined);
+    throw err;
+  }
+}
