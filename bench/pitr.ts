@@ -134,14 +134,16 @@ async function main(): Promise<void> {
     rounds.push(await round(cluster, url, 'wal-push (synchronous)', `${self} wal-push --cluster bench %p`));
     console.error('asynchronous round …');
     uploader = asPg(cli('wal-uploader', '--cluster', 'bench-async', '--spool', spool, '--parallel', '4'));
-    rounds.push(await round(cluster, url, 'wal-push --spool + wal-uploader', `${self} wal-push --cluster bench-async --spool ${q(spool)} %p`));
+    rounds.push(await round(cluster, url, 'wal-spool + wal-uploader (asynchronous)', `${q(process.execPath)} ${q(path.join(__dirname, '..', 'server', 'cli', 'wal-spool.js'))} ${q(spool)} %p`));
     // wait until the uploader drained the spool too
     const t0 = Date.now();
     while (spawnSync('sh', ['-c', `ls ${q(spool)} | grep -v status.json | wc -l`], { encoding: 'utf8' }).stdout.trim() !== '0' && Date.now() - t0 < 600_000) await sleep(250);
     rounds[2].drainSeconds += (Date.now() - t0) / 1000;
     uploader.kill('SIGTERM');
 
-    // RTO: a base backup, a marked moment, more load, then restore to the moment and promote
+    // RTO: back to the ~300 MB cluster; a base backup, a marked moment, more load, then restore to the moment and promote
+    await sql(url, 'TRUNCATE ballast');
+    await sql(url, 'CHECKPOINT');
     await sql(url, "ALTER SYSTEM SET archive_command = " + `'${`${self} wal-push --cluster rto %p`.replace(/'/g, "''")}'`);
     await sql(url, 'SELECT pg_reload_conf()');
     const backup = runAsPg(cli('backup', '--postgres-cluster', 'postgresql://postgres@127.0.0.1:55996', '--cluster', 'rto', '--json'));

@@ -83,6 +83,12 @@ export function createMetrics(catalog: Pool, storage: StorageMonitor): Registry 
       // no repository (yet): no sample
     }
   });
+  gauge('dbm_pitr_latest_restorable_timestamp_seconds', 'Per archived PostgreSQL cluster, the latest moment a point-in-time restore reaches (stalls when archiving stops or falls behind)', ['cluster'], async (g) => {
+    for (const w of await storage.pitrWindows().catch(() => [])) if (w.latest) g.set({ cluster: w.cluster }, Date.parse(w.latest) / 1000);
+  });
+  gauge('dbm_pitr_wal_gap_segments', 'Per archived PostgreSQL cluster, WAL segments missing from the archive after its oldest base backup', ['cluster'], async (g) => {
+    for (const w of await storage.pitrWindows().catch(() => [])) g.set({ cluster: w.cluster }, w.gaps.reduce((n, gap) => n + gap.count, 0));
+  });
   gauge('dbm_schedules', 'Schedules by state', ['enabled'], async (g) => {
     for (const r of (await catalog.query<{ enabled: boolean; n: number }>('SELECT enabled, count(*)::float8 AS n FROM schedules GROUP BY enabled')).rows) {
       g.set({ enabled: String(r.enabled) }, r.n);

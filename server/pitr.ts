@@ -49,6 +49,8 @@ export interface RecoveryRequest {
   startPort?: number;
   /** the system user to own and run it (default postgres when we are root) */
   owner?: string;
+  /** the timeline to follow (default: the base backup's) */
+  timeline?: 'current' | 'latest' | number;
 }
 
 export async function recoverCluster(repo: Repository, req: RecoveryRequest): Promise<ClusterRestoreResult & { recovery: { seconds: number; timeline: number } | null; configFile: string | null }> {
@@ -64,7 +66,7 @@ export async function recoverCluster(repo: Repository, req: RecoveryRequest): Pr
   }
   const restoreCommand = `${cliCommand()} repo --config ${shellWord(configFile)} wal-fetch --cluster ${shellWord(req.cluster)} %f %p`;
   try {
-    const result = await restoreCluster(repo, req.cluster, { target: req.target, to, restoreCommand, owner });
+    const result = await restoreCluster(repo, req.cluster, { target: req.target, to, restoreCommand, owner, timeline: req.timeline });
     let recovery: { seconds: number; timeline: number } | null = null;
     if (req.startPort) {
       recovery = await startRecoveredCluster(to, { port: req.startPort, runAs: owner });

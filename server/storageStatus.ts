@@ -1,6 +1,7 @@
 import { statfs } from 'node:fs/promises';
 import type { Pool } from 'pg';
 import { repositoryStats, type Repository, type RepositoryStats } from '../engine';
+import { pitrWindow, walClusters, type PitrWindow } from '../engine/targets';
 
 export interface StorageStatus {
   repository: (RepositoryStats & { location: string }) | null;
@@ -33,6 +34,19 @@ export class StorageMonitor {
     const stats = await repositoryStats(await this.open());
     this.cached = { at: Date.now(), stats };
     return stats;
+  }
+
+  private pitrCached: { at: number; windows: PitrWindow[] } | null = null;
+
+  /** Every archived cluster's point-in-time window (listing WAL and reading a segment: cached a minute). */
+  async pitrWindows(): Promise<PitrWindow[]> {
+    if (!this.open) return [];
+    if (this.pitrCached && Date.now() - this.pitrCached.at < 60_000) return this.pitrCached.windows;
+    const repo = await this.open();
+    const windows: PitrWindow[] = [];
+    for (const cluster of await walClusters(repo)) windows.push(await pitrWindow(repo, cluster));
+    this.pitrCached = { at: Date.now(), windows };
+    return windows;
   }
 
   async status(): Promise<StorageStatus> {

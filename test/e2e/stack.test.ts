@@ -58,7 +58,7 @@ describe('data-backup-manager stack start, driven by the CLI', () => {
     expect(first).toMatch(/provisioned n8n: 6 workflows/);
     expect(first).toContain(`API:         http://127.0.0.1:${apiPort}`);
     const token = /admin token: (dbm_\S+)/.exec(first)![1];
-    const cli = { DBM_API_URL: `http://127.0.0.1:${apiPort}`, DBM_API_TOKEN: token, XDG_CONFIG_HOME: base };
+    const cli = { DBM_API_URL: `http://127.0.0.1:${apiPort}`, DBM_API_TOKEN: token, XDG_CONFIG_HOME: base, XDG_DATA_HOME: base };
     const run = (args: string[], timeoutMs = 60_000) => runCli(args, cli, undefined, timeoutMs);
 
     // a database in the stack's own PostgreSQL, which `backup postgres` backs up
@@ -152,6 +152,10 @@ describe('data-backup-manager stack start, driven by the CLI', () => {
     expect(apiLog).toContain('"path":"/api/v1/backup/create"');
     expect(apiLog).not.toContain(token);
     expect(readFileSync(path.join(dataDir, 'logs', 'jobs', `${jobId}.log`), 'utf8')).toMatch(/INFO +completed/);
+    const cliLog = readFileSync(path.join(base, 'data-backup-manager', 'cli.log'), 'utf8');
+    expect(cliLog).toMatch(/ POST http:\/\/127\.0\.0\.1:\d+\/api\/v1\/backup\/create ok$/m);
+    expect(cliLog).toMatch(/ POST .*\/api\/v1\/backup\/create error: targets\.0/m);
+    expect(cliLog).not.toContain(token);
     await stop();
 
     // a second start reuses everything: no new admin token, the same catalog and jobs

@@ -27,7 +27,7 @@ export async function waitArchived(url: string, segment: string): Promise<void> 
   for (;;) {
     const [s] = await sql<{ last: string | null; failed: string }>(url, 'SELECT last_archived_wal AS last, failed_count::text AS failed FROM pg_stat_archiver');
     if (s.last && s.last.slice(0, 8) >= segment.slice(0, 8) && s.last.slice(8, 24) >= segment.slice(8, 24)) return;
-    if (Date.now() - t0 > 60_000) throw new Error(`segment ${segment} not archived: ${JSON.stringify(s)}`);
+    if (Date.now() - t0 > 180_000) throw new Error(`segment ${segment} not archived: ${JSON.stringify(s)}`);
     await sleep(200);
   }
 }
@@ -46,9 +46,8 @@ export async function labelsAt(url: string): Promise<string[]> {
   return (await sql<{ label: string }>(url, 'SELECT label FROM marks ORDER BY id')).map((r) => r.label);
 }
 
-/** The CLI as PostgreSQL's user (as root, PostgreSQL runs as postgres, and the archive is that user's). */
-export function cliAsPostgres(args: string[], cwd: string, timeoutMs = 120_000): Promise<CliResult> {
-  const argv = [process.execPath, CLI, ...args];
+/** A program run as PostgreSQL's user (as root, PostgreSQL runs as postgres, and the archive is that user's). */
+export function spawnAsPostgres(argv: string[], cwd = '/tmp', timeoutMs = 120_000): Promise<CliResult> {
   const env = { PATH: process.env.PATH ?? '', HOME: cwd, PGPASSWORD: SOURCE_PASSWORD };
   const child = AS_ROOT ? spawn('runuser', ['-u', 'postgres', '--', ...argv], { cwd, env }) : spawn(argv[0], argv.slice(1), { cwd, env });
   const out: Buffer[] = [];
@@ -63,6 +62,11 @@ export function cliAsPostgres(args: string[], cwd: string, timeoutMs = 120_000):
       resolve({ code, signal, stdout: stdoutBytes.toString(), stderr: Buffer.concat(err).toString(), stdoutBytes });
     }),
   );
+}
+
+/** The CLI as PostgreSQL's user. */
+export function cliAsPostgres(args: string[], cwd: string, timeoutMs = 120_000): Promise<CliResult> {
+  return spawnAsPostgres([process.execPath, CLI, ...args], cwd, timeoutMs);
 }
 
 /**

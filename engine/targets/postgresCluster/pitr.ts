@@ -6,7 +6,8 @@ import type { Repository } from '../../repository/repository';
 import { restoreStream } from '../../restorer';
 import { listSnapshots, type SnapshotRef } from '../../snapshot';
 import { BASE_ENTRY, CLUSTER_TARGET, type ClusterMeta } from './baseBackup';
-import { isSegment, listWal, parseLsn, parseSegmentName, segmentName, segmentOf, walHeader } from './wal';
+import { withLock } from '../../repository/lock';
+import { deleteWal, isSegment, listWal, parseLsn, parseSegmentName, segmentName, segmentOf, walHeader } from './wal';
 
 export interface BaseBackup {
   id: string;
@@ -49,12 +50,15 @@ export async function pitrWindow(repo: Repository, cluster: string): Promise<Pit
   };
   if (backups.length === 0) return window;
   const segSize = backups[0].meta.walSegmentSize;
-  // a position is archived when any timeline has its segment (a promoted restore continues on a new one)
+  // A position counts as archived on the timeline of the newest base backup that started at or before it:
+  // the line a restore follows. Timelines of promoted restores (archived here too) are branches, not the line.
+  const present = new Set(files.filter(isSegment));
+  const starts = backups.map((b) => ({ segno: parseSegmentName(b.meta.startWal, segSize).segno, timeline: b.meta.timeline })).sort((a, b) => (a.segno < b.segno ? -1 : 1));
+  const timelineAt = (segno: bigint): number => starts.filter((s) => s.segno <= segno).at(-1)?.timeline ?? starts[0].timeline;
   const byPosition = new Map<bigint, string>();
-  for (const name of files.filter(isSegment)) {
-    const { segno } = parseSegmentName(name, segSize);
-    const known = byPosition.get(segno);
-    if (!known || known < name) byPosition.set(segno, name);
+  for (const name of present) {
+    const { segno, timeline } = parseSegmentName(name, segSize);
+    if (timeline === timelineAt(segno)) byPosition.set(segno, name);
   }
   const first = parseSegmentName(backups[0].meta.stopWal, segSize).segno + 1n;
   const last = [...byPosition.keys()].reduce((m, s) => (s > m ? s : m), first - 1n);
@@ -97,6 +101,8 @@ export interface ClusterRestoreOptions {
   restoreCommand: string;
   /** a system user to own the restored directory (PostgreSQL refuses to run as root) */
   owner?: string;
+  /** which timeline to follow: the base backup's ('current', the default), 'latest', or a number */
+  timeline?: 'current' | 'latest' | number;
 }
 
 export interface ClusterRestoreResult {
@@ -167,7 +173,9 @@ export async function restoreCluster(repo: Repository, cluster: string, opts: Cl
     ...('time' in t ? [`recovery_target_time = ${quote(t.time.toISOString().replace('T', ' ').replace('Z', '+00'))}`] : []),
     ...('lsn' in t ? [`recovery_target_lsn = ${quote(t.lsn)}`] : []),
     "recovery_target_action = 'promote'",
-    "recovery_target_timeline = 'latest'",
+    // The base backup's own timeline, unless asked otherwise: restores of this cluster that were promoted
+    // archive their new timelines here too, and 'latest' would follow one of those branches instead.
+    `recovery_target_timeline = ${quote(String(opts.timeline ?? 'current'))}`,
     '',
   ];
   await fs.appendFile(path.join(to, 'postgresql.auto.conf'), settings.join('\n'));
@@ -203,4 +211,43 @@ async function untar(repo: Repository, backup: BaseBackup, to: string): Promise<
   const code = await exited;
   if (code !== 0) throw new BackupError(`tar could not unpack the base backup into ${to}: ${stderr.trim().slice(-500)}`);
   return bytes;
+}
+
+export interface PitrRetentionResult {
+  kept: string[];
+  forgotten: string[];
+  walDeleted: number;
+  walKept: number;
+  /** the earliest restorable moment once applied */
+  earliest: string | null;
+}
+
+/**
+ * Retention for point-in-time recovery: keeps every base backup that ended
+ * within the window, plus the newest one that ended before it (the window's
+ * first moments need it), and the WAL from the oldest kept backup's start on;
+ * forgets the other base backups and deletes older WAL. History files stay
+ * (they are tiny, and every later timeline's recovery reads them).
+ */
+export async function pitrRetention(repo: Repository, cluster: string, opts: { windowMs: number; dryRun?: boolean; now?: Date }): Promise<PitrRetentionResult> {
+  const run = async (): Promise<PitrRetentionResult> => {
+    const backups = await baseBackups(repo, cluster);
+    if (backups.length === 0) throw new InvalidInputError(`cluster ${cluster} has no base backup: nothing says which WAL is needed, so nothing is deleted`);
+    const cutoff = (opts.now ?? new Date()).getTime() - opts.windowMs;
+    const before = backups.filter((b) => Date.parse(b.meta.stoppedAt) < cutoff);
+    const anchor = before.at(-1) ?? backups[0];
+    const kept = backups.filter((b) => b === anchor || Date.parse(b.meta.stoppedAt) >= cutoff);
+    const forgotten = backups.filter((b) => !kept.includes(b));
+    const segSize = anchor.meta.walSegmentSize;
+    const oldest = parseSegmentName(kept[0].meta.startWal, segSize).segno;
+    const files = await listWal(repo, cluster);
+    const doomed = files.filter((f) => !f.endsWith('.history') && parseSegmentName(f.slice(0, 24), segSize).segno < oldest);
+    if (!opts.dryRun) {
+      const refs = await listSnapshots(repo, { target: CLUSTER_TARGET, tags: { cluster } });
+      for (const b of forgotten) await repo.storage.delete(refs.find((r) => r.id === b.id)!.key);
+      await deleteWal(repo, cluster, doomed);
+    }
+    return { kept: kept.map((b) => b.id), forgotten: forgotten.map((b) => b.id), walDeleted: doomed.length, walKept: files.length - doomed.length, earliest: kept[0].meta.stoppedAt };
+  };
+  return opts.dryRun ? run() : withLock(repo, { exclusive: true, operation: 'pitr-retention' }, run);
 }

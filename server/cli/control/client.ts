@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { readFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -45,8 +45,28 @@ export function apiTarget(cmd: Command): ApiTarget {
   return { url, token: flags.token ?? process.env.DBM_API_TOKEN ?? file.token ?? null };
 }
 
+/** The CLI's own log: one line per API call (never a token or a body), for "what did I run, and what came back". */
+function logCall(api: ApiTarget, method: string, route: string, outcome: string): void {
+  const dir = path.join(process.env.XDG_DATA_HOME || path.join(homedir(), '.local', 'share'), 'data-backup-manager');
+  try {
+    mkdirSync(dir, { recursive: true });
+    appendFileSync(path.join(dir, 'cli.log'), `${new Date().toISOString()} ${method} ${api.url}${route.split('?')[0]} ${outcome}\n`);
+  } catch {
+    // a log that cannot be written never fails the command
+  }
+}
+
 /** One API call; an error answer becomes one line naming the problem, with an exit code to match. */
 export async function call<T>(api: ApiTarget, method: string, route: string, body?: unknown): Promise<T> {
+  const answer = await send<T>(api, method, route, body).catch((err: unknown) => {
+    logCall(api, method, route, `error: ${(err as Error).message}`);
+    throw err;
+  });
+  if (method !== 'GET') logCall(api, method, route, 'ok');
+  return answer;
+}
+
+async function send<T>(api: ApiTarget, method: string, route: string, body?: unknown): Promise<T> {
   let res: Response;
   try {
     res = await fetch(`${api.url}${route}`, {

@@ -4,7 +4,8 @@ import { formatBytes, printJson, table } from '../output';
 import { apiTarget, call } from './client';
 import { followJob } from './jobs';
 
-const csv = (value: string): string[] => value.split(',').map((x) => x.trim()).filter(Boolean);
+/** A comma-separated flag value as a list. */
+export const csv = (value: string): string[] => value.split(',').map((x) => x.trim()).filter(Boolean);
 const int = (name: string) => (value: string): number => {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0) throw new UsageError(`${name} ${value} is not a whole number`);

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { UsageError } from '../exitCodes';
 import { printJson, table } from '../output';
 import { apiTarget, call } from './client';
+import { csv } from './commands';
 
 interface ScheduleView {
   name: string;
@@ -14,7 +15,6 @@ interface ScheduleView {
   last_run: { job_id: string; at: string; status: string; error: string | null } | null;
 }
 
-const csv = (value: string): string[] => value.split(',').map((x) => x.trim()).filter(Boolean);
 
 export function registerSchedules(program: Command): void {
   const schedule = program.command('schedule').description('scheduled backups (each a published n8n workflow)');

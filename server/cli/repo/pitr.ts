@@ -2,32 +2,22 @@ import type { Command } from 'commander';
 import { promises as fs, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { parseDuration, prune } from '../../../engine';
 import { forEachLimit } from '../../../engine/concurrency';
 import {
-  baseBackups,
   checkClusterName,
   checkWalName,
-  deleteWal,
   fetchWal,
-  listWal,
-  parseSegmentName,
+  pitrRetention,
   pitrWindow,
   pushWal,
   type RecoveryTarget,
 } from '../../../engine/targets';
 import { cliCommand, recoverCluster, shellWord, writeRepositoryConfig } from '../../pitr';
+import { SPOOL_MAX_BYTES, spoolBacklog, SpoolBehindError, spoolWal } from '../../walSpool';
 import { EXIT, ExitError, UsageError } from '../exitCodes';
 import { formatBytes, printJson } from '../output';
-import { flagsOf, openRepo, repoConfigOf, wholeNumber } from './context';
-
-const SPOOL_MAX = 1024 ** 3;
-
-async function spoolBacklog(spool: string): Promise<{ files: string[]; bytes: number }> {
-  const names = (await fs.readdir(spool).catch(() => [] as string[])).filter((n) => !n.endsWith('.tmp') && !n.startsWith('.') && n !== 'status.json').sort();
-  let bytes = 0;
-  for (const n of names) bytes += (await fs.stat(path.join(spool, n)).catch(() => ({ size: 0 }))).size;
-  return { files: names, bytes };
-}
+import { flagsOf, lockWaitMs, openRepo, repoConfigOf, wholeNumber } from './context';
 
 /** PostgreSQL cluster commands: base backups are `repo backup --postgres-cluster`; these archive WAL and restore to a moment. */
 export function registerPitr(repo: Command): void {
@@ -36,24 +26,17 @@ export function registerPitr(repo: Command): void {
     .description("archive one WAL file: PostgreSQL's archive_command (%p); --spool hands it to wal-uploader instead")
     .requiredOption('--cluster <name>', 'the cluster the WAL belongs to')
     .option('--spool <dir>', 'asynchronous: copy into this spool directory and return; wal-uploader stores it')
-    .option('--spool-max <bytes>', 'with --spool: refuse (so PostgreSQL keeps its WAL and retries) beyond this backlog', String(SPOOL_MAX))
+    .option('--spool-max <bytes>', 'with --spool: refuse (so PostgreSQL keeps its WAL and retries) beyond this backlog', String(SPOOL_MAX_BYTES))
     .action(async (file: string, opts: { cluster: string; spool?: string; spoolMax: string }, cmd: Command) => {
       checkClusterName(opts.cluster);
       const name = checkWalName(path.basename(file));
       if (opts.spool) {
-        const backlog = await spoolBacklog(opts.spool);
-        const max = wholeNumber(opts.spoolMax, '--spool-max');
-        if (backlog.files.includes(name)) return; // queued already (PostgreSQL retried)
-        if (backlog.bytes > max) {
-          throw new ExitError(`WAL archiving is behind: the spool ${opts.spool} holds ${backlog.files.length} files (${formatBytes(backlog.bytes)}); is wal-uploader running? ${name} stays in pg_wal until it catches up`, EXIT.failure);
+        try {
+          await spoolWal(file, opts.spool, wholeNumber(opts.spoolMax, '--spool-max'));
+        } catch (err) {
+          if (err instanceof SpoolBehindError) throw new ExitError(err.message, EXIT.failure);
+          throw err;
         }
-        await fs.mkdir(opts.spool, { recursive: true });
-        const tmp = path.join(opts.spool, `${name}.tmp`);
-        await fs.copyFile(file, tmp);
-        const handle = await fs.open(tmp, 'r+');
-        await handle.sync(); // durable before PostgreSQL may recycle its copy
-        await handle.close();
-        await fs.rename(tmp, path.join(opts.spool, name));
         return;
       }
       const outcome = await pushWal(await openRepo(flagsOf(cmd)), opts.cluster, file);
@@ -125,21 +108,27 @@ export function registerPitr(repo: Command): void {
     });
 
   repo
-    .command('wal-prune')
-    .description('delete archived WAL that no remaining base backup needs (run after forget)')
+    .command('pitr-retention')
+    .description('keep what restoring to any moment of the last --window needs (base backups and WAL), forget the rest, prune')
     .requiredOption('--cluster <name>', 'the cluster')
-    .option('--dry-run', 'only say what would be deleted')
-    .action(async (opts: { cluster: string; dryRun?: boolean }, cmd: Command) => {
-      const repository = await openRepo(flagsOf(cmd));
-      const backups = await baseBackups(repository, checkClusterName(opts.cluster));
-      if (backups.length === 0) throw new UsageError(`cluster ${opts.cluster} has no base backup: nothing decides which WAL is needed, so none is deleted`);
-      const seg = backups[0].meta.walSegmentSize;
-      const oldest = parseSegmentName(backups[0].meta.startWal, seg).segno;
-      const files = await listWal(repository, opts.cluster);
-      // segments (and their .partial/.backup files) before the oldest backup's start; history files always stay
-      const doomed = files.filter((f) => !f.endsWith('.history') && parseSegmentName(f.slice(0, 24), seg).segno < oldest);
-      if (!opts.dryRun) await deleteWal(repository, opts.cluster, doomed);
-      process.stdout.write(`${opts.dryRun ? 'would delete' : 'deleted'} ${doomed.length} of ${files.length} WAL files (kept from ${backups[0].meta.startWal}, the oldest base backup's start)\n`);
+    .requiredOption('--window <duration>', 'how far back every moment must stay restorable, e.g. 7d')
+    .option('--dry-run', 'only say what would go')
+    .option('--no-prune', 'forget base backups and delete WAL, but leave unreferenced data for a later prune')
+    .option('--json', 'print JSON')
+    .action(async (opts: { cluster: string; window: string; dryRun?: boolean; prune: boolean; json?: boolean }, cmd: Command) => {
+      const flags = flagsOf(cmd);
+      const repository = await openRepo(flags);
+      const result = await pitrRetention(repository, checkClusterName(opts.cluster), { windowMs: parseDuration(opts.window), dryRun: opts.dryRun });
+      const pruned = !opts.dryRun && opts.prune && result.forgotten.length > 0 ? await prune(repository, { lockWaitMs: lockWaitMs(flags) }) : null;
+      if (opts.json) return printJson({ ...result, prune: pruned });
+      process.stdout.write(
+        [
+          `${opts.dryRun ? 'would keep' : 'kept'} ${result.kept.length} base backups, ${opts.dryRun ? 'would forget' : 'forgot'} ${result.forgotten.length}`,
+          `${opts.dryRun ? 'would delete' : 'deleted'} ${result.walDeleted} WAL files, ${result.walKept} kept; restorable from ${result.earliest}`,
+          ...(pruned ? [`pruned: ${pruned.packsDeleted} packs deleted, ${formatBytes(pruned.bytesFreed)} freed`] : []),
+          '',
+        ].join('\n'),
+      );
     });
 
   repo
@@ -151,11 +140,13 @@ export function registerPitr(repo: Command): void {
       const flags = flagsOf(cmd);
       if (!flags.config) throw new UsageError('give --config <file>: PostgreSQL runs the commands without your environment (write one with: repo wal-config)');
       const base = `${cliCommand()} repo --config ${shellWord(path.resolve(flags.config))}`;
-      const spool = opts.spool ? ` --spool ${shellWord(path.resolve(opts.spool))}` : '';
+      const spoolCommand = opts.spool
+        ? `${shellWord(process.execPath)} ${shellWord(path.join(__dirname, '..', 'wal-spool.js'))} ${shellWord(path.resolve(opts.spool))} %p`
+        : null;
       process.stdout.write(
         [
           "archive_mode = 'on'",
-          `archive_command = '${`${base} wal-push --cluster ${shellWord(opts.cluster)}${spool} %p`.replace(/'/g, "''")}'`,
+          `archive_command = '${(spoolCommand ?? `${base} wal-push --cluster ${shellWord(opts.cluster)} %p`).replace(/'/g, "''")}'`,
           `restore_command = '${`${base} wal-fetch --cluster ${shellWord(opts.cluster)} %f %p`.replace(/'/g, "''")}'`,
           ...(opts.spool ? [`# and keep running: data-backup-manager repo --config ${flags.config} wal-uploader --cluster ${opts.cluster} --spool ${opts.spool}`] : []),
           '',
@@ -180,7 +171,18 @@ async function writeConfig(file: string, flags: ReturnType<typeof flagsOf>, owne
 /** `repo restore --postgres-cluster`: a cluster to a moment, into a new data directory; optionally started and promoted. */
 export async function restoreClusterCommand(
   flags: ReturnType<typeof flagsOf>,
-  opts: { postgresCluster: string; targetTime?: string; targetLsn?: string; latest?: boolean; to?: string; start?: boolean; port?: string; owner?: string; json?: boolean },
+  opts: {
+    postgresCluster: string;
+    targetTime?: string;
+    targetLsn?: string;
+    latest?: boolean;
+    targetTimeline?: string;
+    to?: string;
+    start?: boolean;
+    port?: string;
+    owner?: string;
+    json?: boolean;
+  },
 ): Promise<void> {
   const given = [opts.targetTime, opts.targetLsn, opts.latest].filter(Boolean).length;
   if (given !== 1) throw new UsageError('give one of --target-time, --target-lsn or --latest');
@@ -193,6 +195,8 @@ export async function restoreClusterCommand(
   } else if (opts.targetLsn) target = { lsn: opts.targetLsn };
   else target = { latest: true };
   if (opts.start && !opts.port) throw new UsageError('--start needs --port');
+  const tl = opts.targetTimeline ?? 'current';
+  if (tl !== 'current' && tl !== 'latest' && !/^\d+$/.test(tl)) throw new UsageError(`--target-timeline ${tl}: current, latest or a number`);
   const result = await recoverCluster(await openRepo(flags), {
     cluster: checkClusterName(opts.postgresCluster),
     target,
@@ -201,6 +205,7 @@ export async function restoreClusterCommand(
     config: flags.config ? undefined : repoConfigOf(flags),
     startPort: opts.start ? wholeNumber(opts.port!, '--port') : undefined,
     owner: opts.owner,
+    timeline: tl === 'current' || tl === 'latest' ? tl : Number(tl),
   });
   if (opts.json) {
     printJson(result);

@@ -36,6 +36,7 @@ export function registerRestore(repo: Command): void {
     .option('--target-lsn <lsn>', 'with --postgres-cluster: recover to this WAL position')
     .option('--latest', 'with --postgres-cluster: recover everything archived')
     .option('--to <dir>', 'with --postgres-cluster: the new data directory')
+    .option('--target-timeline <tl>', "with --postgres-cluster: current (the base backup's, default), latest, or a number")
     .option('--start', 'with --postgres-cluster: start the restored cluster, wait until it reached the target and promoted')
     .option('--port <port>', 'with --start: the port to start it on')
     .option('--owner <user>', 'with --postgres-cluster: the system user to own it (default postgres when run as root)')

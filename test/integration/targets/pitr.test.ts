@@ -6,9 +6,9 @@ import { openStorage, Repository } from '../../../engine';
 import { listWal, stopCluster } from '../../../engine/targets';
 import type { PostgresCluster } from '../../../server/stack/postgresCluster';
 import { tempDir } from '../../support/backends';
-import type { CliResult } from '../../support/cli';
+import { CLI, type CliResult } from '../../support/cli';
 import { freePort } from '../../support/ports';
-import { archivingCluster, AS_ROOT, cliAsPostgres, labelsAt, markMoment, sql, waitArchived } from '../../support/pitr';
+import { archivingCluster, AS_ROOT, cliAsPostgres, spawnAsPostgres, labelsAt, markMoment, sql, waitArchived } from '../../support/pitr';
 
 /**
  * Point-in-time recovery with real clusters: a source archiving its WAL into
@@ -26,6 +26,7 @@ describe('PostgreSQL point-in-time recovery', () => {
   let sourceUrl: string;
   const started: string[] = [];
   const moments: Record<string, Date> = {};
+  let clusterSize = '';
 
   const cli = (args: string[], timeoutMs = 120_000): Promise<CliResult> => cliAsPostgres(['repo', '--config', config, ...args], base, timeoutMs);
   const query = sql;
@@ -51,7 +52,9 @@ describe('PostgreSQL point-in-time recovery', () => {
     expect((await cli(['init'])).code).toBe(0);
 
     ({ pg: source, url: sourceUrl } = await archivingCluster(path.join(base, 'source'), config, 'src'));
-    await query(sourceUrl, 'CREATE TABLE ballast AS SELECT g AS id, md5(g::text) AS body FROM generate_series(1, 50000) g');
+    // ~300 MB, so that the restores below are an RTO drill of a cluster of some size
+    await query(sourceUrl, "CREATE TABLE ballast AS SELECT g AS id, md5(g::text) || md5((g * 7)::text) || md5((g * 13)::text) AS body FROM generate_series(1, 2200000) g");
+    [{ size: clusterSize }] = await query<{ size: string }>(sourceUrl, 'SELECT pg_size_pretty(sum(pg_database_size(oid))) AS size FROM pg_database');
 
     const backup = await cli(['backup', '--postgres-cluster', `postgresql://postgres@127.0.0.1:${source.opts.port}`, '--cluster', 'src', '--json'], 300_000);
     expect(backup.code, backup.stderr).toBe(0);
@@ -72,7 +75,7 @@ describe('PostgreSQL point-in-time recovery', () => {
     const { result, url } = await restoreTo('latest', ['--latest']);
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toMatch(/recovered and promoted in [\d.]+ s: a primary on timeline 2/);
-    console.log(`RTO drill (small cluster): restore --latest --start took ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    console.log(`RTO drill: restoring the ${clusterSize} cluster (base backup + WAL + promote, restore --latest --start) took ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     expect(await labels(url)).toEqual(['t1', 't2', 't3']);
     const [{ r }] = await query<{ r: boolean }>(url, 'SELECT pg_is_in_recovery() AS r');
     expect(r).toBe(false);
@@ -128,8 +131,11 @@ describe('PostgreSQL point-in-time recovery', () => {
     const seg = path.join(base, 'spare', '0000000100000000000000B0');
     await fs.writeFile(seg, Buffer.alloc(16 * 1024 * 1024, 9));
     if (AS_ROOT) await fs.chmod(seg, 0o666);
-    expect((await cli(['wal-push', '--cluster', 'spare', '--spool', spool, seg])).code).toBe(0);
+    // archive_command's light entry point (nothing but the file system), as `wal-commands --spool` prints it
+    const spooled = await spawnAsPostgres([process.execPath, path.join(path.dirname(CLI), 'wal-spool.js'), spool, seg]);
+    expect(spooled.code, spooled.stderr).toBe(0);
     expect(await fs.readdir(spool)).toEqual(['0000000100000000000000B0']);
+    expect((await cli(['wal-push', '--cluster', 'spare', '--spool', spool, seg])).code).toBe(0); // queued already: fine
     const drained = await cli(['wal-uploader', '--cluster', 'spare', '--spool', spool, '--once']);
     expect(drained.code, drained.stderr).toBe(0);
     expect((await fs.readdir(spool)).filter((n) => n !== 'status.json')).toEqual([]);
@@ -162,4 +168,25 @@ describe('PostgreSQL point-in-time recovery', () => {
     expect(late.result.code).toBe(2);
     expect(late.result.stderr).toMatch(/is restorable up to .* \(WAL is missing from /);
   });
+
+  it('keeps what the window needs: a newer base backup replaces the older one and the WAL before it (the gap goes too)', async () => {
+    const backup = await cli(['backup', '--postgres-cluster', `postgresql://postgres@127.0.0.1:${source.opts.port}`, '--cluster', 'src', '--json'], 300_000);
+    expect(backup.code, backup.stderr).toBe(0);
+    await mark('t4');
+    const dry = JSON.parse((await cli(['pitr-retention', '--cluster', 'src', '--window', '1s', '--dry-run', '--json'])).stdout) as { kept: string[]; forgotten: string[]; walDeleted: number };
+    expect(dry.kept).toEqual([JSON.parse(backup.stdout).id]);
+    expect(dry.forgotten).toHaveLength(1);
+    expect(dry.walDeleted).toBeGreaterThan(0);
+    const applied = await cli(['pitr-retention', '--cluster', 'src', '--window', '1s']);
+    expect(applied.code, applied.stderr).toBe(0);
+    expect(applied.stdout).toMatch(/kept 1 base backups, forgot 1\ndeleted \d+ WAL files/);
+    expect(applied.stdout).toMatch(/pruned: \d+ packs deleted/);
+    const window = JSON.parse((await cli(['pitr-window', '--cluster', 'src', '--json'])).stdout) as { baseBackups: unknown[]; gaps: unknown[] };
+    expect(window.baseBackups).toHaveLength(1);
+    expect(window.gaps).toEqual([]);
+    expect((await cli(['check'])).code).toBe(0);
+    const { result, url } = await restoreTo('after-retention', ['--latest']);
+    expect(result.code, result.stderr).toBe(0);
+    expect(await labels(url)).toEqual(['t1', 't2', 't3', 't4']);
+  }, 300_000);
 });
