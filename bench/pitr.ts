@@ -156,6 +156,10 @@ async function main(): Promise<void> {
     spawnSync(path.join(cluster.binDir, 'pgbench'), ['-n', '-c', '2', '-T', '5', '-h', '127.0.0.1', '-p', '55996', '-U', 'postgres', 'postgres'], { env: { ...process.env, PGPASSWORD: 'bench' } });
     await sql(url, 'SELECT pg_switch_wal()');
     await sleep(5000);
+    // a second base backup after that load: what dedup leaves to store
+    const second = runAsPg(cli('backup', '--postgres-cluster', 'postgresql://postgres@127.0.0.1:55996', '--cluster', 'rto', '--json'));
+    if (second.status !== 0) throw new Error(`second base backup: ${second.stderr}`);
+    const again = JSON.parse(second.stdout) as { durationMs: number; totalSize: number; bytesAdded: number; bytesStored: number };
     const r0 = Date.now();
     const restore = runAsPg(cli('restore', '--postgres-cluster', 'rto', '--target-time', target.toISOString(), '--to', path.join(WORK, 'restored'), '--start', '--port', '55995', '--json'));
     const rto = (Date.now() - r0) / 1000;
@@ -170,6 +174,7 @@ async function main(): Promise<void> {
       console.log(`| ${r.mode} | ${r.generated} (${r.generated * segMiB} MiB) | ${r.archivedDuring} | ${(r.archivedDuring / SECONDS).toFixed(1)} | ${r.lagAtEnd} segments | ${r.drainSeconds.toFixed(1)} s | ${r.failed} |`);
     }
     console.log(`\nbase backup of the cluster: ${(stats.totalSize / 2 ** 20).toFixed(0)} MiB in ${(stats.durationMs / 1000).toFixed(1)} s`);
+    console.log(`second base backup after 15 s of pgbench: ${(again.totalSize / 2 ** 20).toFixed(0)} MiB read, ${(again.bytesAdded / 2 ** 20).toFixed(1)} MiB new after dedup, ${(again.bytesStored / 2 ** 20).toFixed(1)} MiB stored, ${(again.durationMs / 1000).toFixed(1)} s`);
     console.log(`restore to a moment (base backup + WAL replay + promote), wall time (RTO): ${rto.toFixed(1)} s`);
   } finally {
     uploader?.kill('SIGTERM');
