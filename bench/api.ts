@@ -89,20 +89,22 @@ async function main(): Promise<void> {
     const rows: string[][] = [];
     for (const [name, route] of [
       ['GET /api/v1/backup/status', '/api/v1/backup/status'],
+      ['GET /api/v1/backup/status (again)', '/api/v1/backup/status'],
       ['GET /api/v1/backup/list (page of 50)', '/api/v1/backup/list'],
+      ['GET /api/v1/backup/list (again)', '/api/v1/backup/list'],
       ['GET /api/v1/backup/list?target=postgres&status=failed', '/api/v1/backup/list?target=postgres&status=failed'],
     ]) {
       load(`${base}${route}`, token); // warm up (JIT, connection pool, plan cache): the first run is thrown away
       const r = load(`${base}${route}`, token);
       if (r.non2xx > 0 || r.errors > 0) throw new Error(`${name}: ${r.non2xx} non-2xx answers, ${r.errors} errors`);
-      rows.push([name, `${r.latency.p50} ms`, `${r.latency.p90} ms`, `${r.latency.p99} ms`, `${Math.round(r.requests.average)}/s`]);
+      rows.push([name, `${r.latency.p50} ms`, `${r.latency.p90} ms`, `${r.latency.p99} ms`, `${Math.round(r.requests.average)}/s`, `${(rssOf(server.pid!).rss / 2 ** 20).toFixed(0)} MiB`]);
       await sleep(500);
     }
     const mem = rssOf(server.pid!);
-    const widths = [52, 8, 8, 8, 10];
+    const widths = [52, 8, 8, 8, 10, 12];
     const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ');
     console.log(`\nAPI over a catalog of ${JOBS} jobs, autocannon -c 50 -d ${SECONDS}, server in its own process (${process.version}):\n`);
-    console.log(line(['request', 'p50', 'p90', 'p99', 'throughput']));
+    console.log(line(['request', 'p50', 'p90', 'p99', 'throughput', 'server RSS']));
     console.log(widths.map((w) => '-'.repeat(w)).join('-|-'));
     for (const r of rows) console.log(line(r));
     console.log(`\nserver memory: ${(idle.rss / 2 ** 20).toFixed(0)} MiB idle, ${(mem.rss / 2 ** 20).toFixed(0)} MiB after, peak ${(mem.peak / 2 ** 20).toFixed(0)} MiB`);

@@ -1,7 +1,7 @@
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
-import { authenticate, requireRole } from './auth';
+import { authenticate, requireRole, TokenCache } from './auth';
 import { recordAudit } from './catalog/audit';
 import type { AppDeps, AppEnv } from './context';
 import { ApiError } from './errors';
@@ -32,6 +32,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     location: deps.repository?.location,
   });
   const metrics = createMetrics(deps.catalog, storage);
+  const tokens = new TokenCache();
 
   app.use('*', async (c, next) => {
     const started = performance.now();
@@ -43,8 +44,8 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
 
   app.route('/health', healthRoutes(deps));
   app.get('/api/v1/openapi.json', (c) => c.json(openApiDocument(API_VERSION)));
-  app.use('/api/v1/*', authenticate(deps.catalog));
-  app.use('/metrics', authenticate(deps.catalog));
+  app.use('/api/v1/*', authenticate(deps.catalog, tokens));
+  app.use('/metrics', authenticate(deps.catalog, tokens));
   app.get('/metrics', requireRole('viewer'), async (c) => c.body(await metrics.metrics(), 200, { 'content-type': metrics.contentType }));
   app.route('/api/v1/backup', backupRoutes(deps));
   app.route('/api/v1/jobs', jobRoutes(deps));
@@ -52,7 +53,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.route('/api/v1/schedules', scheduleRoutes(deps));
   app.route('/api/v1/cleanup', cleanupRoutes(deps));
   app.get('/api/v1/storage/status', requireRole('viewer'), async (c) => c.json(await storage.status()));
-  app.route('/api/v1', adminRoutes(deps));
+  app.route('/api/v1', adminRoutes(deps, tokens));
 
   app.notFound((c) => c.json({ error: { status: 404, message: `no route ${c.req.method} ${c.req.path}` } }, 404));
   app.onError((err, c) => {

@@ -1,20 +1,51 @@
 import type { MiddlewareHandler } from 'hono';
 import { findToken, type Role } from './catalog/tokens';
-import type { AppEnv } from './context';
+import type { Actor, AppEnv } from './context';
 import { ApiError } from './errors';
 import type { Pool } from 'pg';
 
 const RANK: Record<Role, number> = { viewer: 0, operator: 1, admin: 2 };
 
+/**
+ * Live tokens seen in the last few seconds, so a polled route costs no
+ * catalog query for its token. Revoking through this server forgets at once;
+ * a token revoked elsewhere works here for at most `ttlMs` more.
+ */
+export class TokenCache {
+  private readonly seen = new Map<string, { actor: Actor; at: number }>();
+
+  constructor(private readonly ttlMs = 5000) {}
+
+  get(token: string): Actor | null {
+    const hit = this.seen.get(token);
+    if (!hit || Date.now() - hit.at > this.ttlMs) return null;
+    return hit.actor;
+  }
+
+  set(token: string, actor: Actor): void {
+    if (this.seen.size > 1000) this.seen.clear();
+    this.seen.set(token, { actor, at: Date.now() });
+  }
+
+  clear(): void {
+    this.seen.clear();
+  }
+}
+
 /** Bearer-token authentication: every /api/v1 call names a live token. */
-export function authenticate(db: Pool): MiddlewareHandler<AppEnv> {
+export function authenticate(db: Pool, cache: TokenCache): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const header = c.req.header('authorization') ?? '';
     const match = /^Bearer\s+(\S+)$/i.exec(header);
     if (!match) throw new ApiError(401, 'missing API token: send "Authorization: Bearer <token>"', 'authorization');
-    const token = await findToken(db, match[1]);
-    if (!token) throw new ApiError(401, 'the API token is not valid (unknown or revoked)', 'authorization');
-    c.set('actor', { id: token.id, name: token.name, role: token.role });
+    let actor = cache.get(match[1]);
+    if (!actor) {
+      const token = await findToken(db, match[1]);
+      if (!token) throw new ApiError(401, 'the API token is not valid (unknown or revoked)', 'authorization');
+      actor = { id: token.id, name: token.name, role: token.role };
+      cache.set(match[1], actor);
+    }
+    c.set('actor', actor);
     await next();
   };
 }

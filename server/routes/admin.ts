@@ -2,7 +2,7 @@ import { zValidator } from '@hono/zod-validator';
 import { Hono } from 'hono';
 import { z } from 'zod/v4';
 import { listSnapshots } from '../../engine';
-import { requireRole } from '../auth';
+import { requireRole, type TokenCache } from '../auth';
 import { listAudit } from '../catalog/audit';
 import { rebuildSnapshotCache } from '../catalog/snapshotCache';
 import { createToken, listTokens, revokeToken, ROLES } from '../catalog/tokens';
@@ -14,7 +14,7 @@ export const tokenBody = z.object({ name: z.string().min(1).max(100), role: z.en
 const page = z.object({ limit: z.coerce.number().int().min(1).max(1000).default(100), offset: z.coerce.number().int().min(0).default(0) }).strict();
 
 /** Admin calls: API tokens, the audit log, and rebuilding the catalog's snapshot cache from the repository. */
-export function adminRoutes(deps: AppDeps): Hono<AppEnv> {
+export function adminRoutes(deps: AppDeps, tokens: TokenCache): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   const admin = requireRole('admin');
 
@@ -30,6 +30,7 @@ export function adminRoutes(deps: AppDeps): Hono<AppEnv> {
     if (!/^tok_[0-9a-f]{12}$/.test(id)) throw new ApiError(400, `token id ${JSON.stringify(id.slice(0, 100))} is malformed`, 'id');
     if (id === c.get('actor').id) throw new ApiError(409, 'a token cannot revoke itself (that would lock you out); use another admin token');
     if (!(await revokeToken(deps.catalog, id))) throw new ApiError(404, `no live token ${id}`);
+    tokens.clear(); // revoked here: refused from the next call on
     return c.json({ revoked: id });
   });
 

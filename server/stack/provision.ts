@@ -107,7 +107,12 @@ export async function createScheduleWorkflow(
     RETENTION_DAYS: schedule.retentionDays ?? 0,
   });
   const id = (await client.createWorkflow(wf)).id;
-  await client.activate(id);
+  try {
+    await client.activate(id);
+  } catch (err) {
+    await client.deleteWorkflow(id).catch(() => undefined); // no half-made schedule left in n8n
+    throw err;
+  }
   return id;
 }
 

@@ -41,9 +41,12 @@ export async function startRecoveredCluster(dataDir: string, opts: RecoverOption
         const tli = (await client.query<{ t: number }>('SELECT timeline_id AS t FROM pg_control_checkpoint()')).rows[0].t;
         return { seconds: (Date.now() - started) / 1000, timeline: tli };
       }
-    } catch {
+    } catch (err) {
       const reason = reasonIn(log);
       if (reason) throw new BackupError(`recovery failed: ${reason}`);
+      if (String((err as { code?: string }).code ?? '').startsWith('28')) {
+        throw new BackupError(`the restored cluster is recovering, but connecting to it as ${opts.user ?? 'postgres'} over its socket failed (${(err as Error).message}); follow it in ${log}`);
+      }
     } finally {
       await client.end().catch(() => undefined);
     }

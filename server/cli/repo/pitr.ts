@@ -79,11 +79,23 @@ export function registerPitr(repo: Command): void {
           await sleep(500);
           continue;
         }
+        let failed = 0;
         await forEachLimit(files.values(), parallel, async (name) => {
-          await pushWal(repository, opts.cluster, path.join(opts.spool, name));
+          try {
+            await pushWal(repository, opts.cluster, path.join(opts.spool, name));
+          } catch (err) {
+            // the file stays in the spool and is tried again; a file that can never be stored keeps the backlog growing, loudly
+            failed++;
+            process.stderr.write(`error: ${name}: ${(err as Error).message}\n`);
+            return;
+          }
           await fs.rm(path.join(opts.spool, name));
           uploaded++;
         });
+        if (failed > 0) {
+          if (opts.once) throw new ExitError(`${failed} WAL files could not be stored; they stay in ${opts.spool}`, EXIT.failure);
+          await sleep(5000);
+        }
       }
       process.stderr.write(`wal-uploader: ${uploaded} files archived\n`);
     });
