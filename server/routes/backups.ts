@@ -104,13 +104,12 @@ export function backupRoutes(deps: AppDeps): Hono<AppEnv> {
   app.get('/list', requireRole('viewer'), zValidator('query', listQuery, validationHook), async (c) => {
     const q = c.req.valid('query');
     const { total, jobs } = await listJobs(deps.catalog, { ...q, kind: q.kind === 'all' ? undefined : q.kind });
-    const steps = await stepsOf(deps, jobs.map((j) => j.id));
     return c.json({
       total,
       limit: q.limit,
       offset: q.offset,
       next_offset: q.offset + jobs.length < total ? q.offset + jobs.length : null,
-      jobs: jobs.map((j) => ({ ...brief(j), snapshots: steps.get(j.id) ?? [] })),
+      jobs: jobs.map((j) => ({ ...brief(j), snapshots: j.steps })),
     });
   });
 
@@ -177,16 +176,4 @@ function brief(j: Job): Record<string, unknown> {
     finished_at: j.finished_at,
     restart_of: j.restart_of,
   };
-}
-
-async function stepsOf(deps: AppDeps, ids: string[]): Promise<Map<string, { target: string; status: string; snapshot_id: string | null; bytes_added: number | null }[]>> {
-  const rows = (
-    await deps.catalog.query<{ job_id: string; target: string; status: string; snapshot_id: string | null; bytes_added: number | null }>(
-      'SELECT job_id, target, status, snapshot_id, bytes_added::float8 AS bytes_added FROM job_steps WHERE job_id = ANY ($1) ORDER BY id',
-      [ids],
-    )
-  ).rows;
-  const out = new Map<string, { target: string; status: string; snapshot_id: string | null; bytes_added: number | null }[]>();
-  for (const { job_id: jobId, ...step } of rows) out.set(jobId, [...(out.get(jobId) ?? []), step]);
-  return out;
 }
