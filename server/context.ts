@@ -35,6 +35,8 @@ export interface AppDeps {
     scenariosRoot?: string;
     /** buckets for the minio target */
     buckets?: string[];
+    /** the cluster name a postgres-cluster base backup is taken under */
+    cluster?: string;
     /** where restored files go when a request names no directory */
     restoreDir?: string;
   };

@@ -1,6 +1,6 @@
 import { NodeConnectionTypes, type IExecuteFunctions, type INodeExecutionData, type INodeType, type INodeTypeDescription } from 'n8n-workflow';
 import type { BackupType } from '../../engine';
-import { backupPostgres, type DumpFormat, type PostgresMeta } from '../../engine/targets';
+import { backupCluster, backupPostgres, type ClusterMeta, type DumpFormat, type PostgresMeta } from '../../engine/targets';
 import { credentialTest } from '../shared/credentialTests';
 import { backupTypeProperty, jobIdProperty, tagsProperty } from '../shared/descriptions';
 import { reportStep } from '../shared/catalog';
@@ -14,8 +14,8 @@ export class BackupPostgres implements INodeType {
     icon: { light: 'file:backupPostgres.svg', dark: 'file:backupPostgres.dark.svg' },
     group: ['output'],
     version: 1,
-    subtitle: '={{$parameter["databases"] || "all databases"}}',
-    description: 'Dump PostgreSQL databases with pg_dump, streamed into the backup repository, with row counts taken in the same snapshot',
+    subtitle: '={{$parameter["mode"] === "physical" ? "base backup of " + $parameter["cluster"] : ($parameter["databases"] || "all databases")}}',
+    description: 'Dump PostgreSQL databases with pg_dump, or take a base backup of the whole cluster for point-in-time recovery, streamed into the backup repository',
     defaults: { name: 'Backup PostgreSQL' },
     inputs: [NodeConnectionTypes.Main],
     outputs: [NodeConnectionTypes.Main],
@@ -27,18 +27,45 @@ export class BackupPostgres implements INodeType {
     ],
     properties: [
       {
+        displayName: 'Mode',
+        name: 'mode',
+        type: 'options',
+        options: [
+          { name: 'Logical (Pg_dump per Database)', value: 'logical', description: 'Databases restorable one by one, as they were at the dump' },
+          { name: 'Physical (Base Backup of the Cluster)', value: 'physical', description: 'The whole cluster with pg_basebackup: with its archived WAL, restorable to any moment' },
+        ],
+        default: 'logical',
+      },
+      {
+        displayName: 'Cluster',
+        name: 'cluster',
+        type: 'string',
+        default: 'main',
+        displayOptions: { show: { mode: ['physical'] } },
+        description: 'The name its WAL is archived under (repo wal-push --cluster)',
+      },
+      {
         displayName: 'Databases',
         name: 'databases',
         type: 'string',
         default: '',
         placeholder: 'shop, crm',
+        displayOptions: { show: { mode: ['logical'] } },
         description: 'Comma-separated; empty for every database (templates excluded)',
       },
-      { displayName: 'Include Roles and Tablespaces', name: 'globals', type: 'boolean', default: true, description: 'Whether to include pg_dumpall --globals-only' },
+      {
+        displayName: 'Include Roles and Tablespaces',
+        name: 'globals',
+        type: 'boolean',
+        default: true,
+        displayOptions: { show: { mode: ['logical'] } },
+        description: 'Whether to include pg_dumpall --globals-only',
+      },
       {
         displayName: 'Dump Format',
         name: 'format',
         type: 'options',
+        displayOptions: { show: { mode: ['logical'] } },
         options: [
           { name: 'Plain SQL', value: 'plain', description: 'Faster to back up and restore here (see bench/postgres)' },
           { name: 'Custom Archive', value: 'custom', description: "pg_restore's format, uncompressed (the repository compresses)" },
@@ -57,6 +84,16 @@ export class BackupPostgres implements INodeType {
     const repo = await openRepository(await this.getCredentials('dbmRepositoryApi'));
     const conn = pgConnectionOf(await this.getCredentials('dbmPostgresApi'));
     return eachItem(this, async (i) => {
+      if (this.getNodeParameter('mode', i, 'logical') === 'physical') {
+        const base = await backupCluster(repo, conn, {
+          cluster: this.getNodeParameter('cluster', i, 'main') as string,
+          type: this.getNodeParameter('backupType', i) as BackupType,
+          tags: parseTagList(this.getNodeParameter('tags', i, '') as string),
+        });
+        const cluster = base.snapshot.meta as unknown as ClusterMeta;
+        const out = snapshotJson(base);
+        return { ...out, recordedInJob: await reportStep(this, i, out as never), cluster: cluster.cluster, timeline: cluster.timeline, startLsn: cluster.startLsn, stopLsn: cluster.stopLsn };
+      }
       const ref = await backupPostgres(repo, conn, {
         databases: splitList(this.getNodeParameter('databases', i, '') as string),
         globals: this.getNodeParameter('globals', i, true) as boolean,

@@ -248,7 +248,7 @@ export interface StatusSummary {
 }
 
 /** The targets a backup job can have (the engine's registry, as the API knows them). */
-export const BACKUP_TARGETS = ['postgres', 'files', 'scenarios', 'minio'] as const;
+export const BACKUP_TARGETS = ['postgres', 'files', 'scenarios', 'minio', 'postgres-cluster'] as const;
 
 /** What `status` shows, from the catalog alone (cheap enough to poll). */
 export async function statusSummary(db: Pool): Promise<StatusSummary> {

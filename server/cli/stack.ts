@@ -59,6 +59,7 @@ export function registerStack(program: Command): void {
         backupPaths: list('DBM_BACKUP_PATHS'),
         scenariosRoot: process.env.DBM_SCENARIOS_DIR,
         buckets: list('DBM_MINIO_BUCKETS'),
+        pitrCluster: process.env.DBM_PITR_CLUSTER,
         capacityBytes: capacity(),
         timezone: process.env.DBM_TIMEZONE,
         log: (line) => process.stderr.write(`${line}\n`),

@@ -26,6 +26,8 @@ export const createBackupBody = z
     paths: z.array(z.string().min(1).max(4096).startsWith('/', 'must be an absolute path')).max(1000).optional(),
     scenarios: z.array(z.string().min(1).max(255)).max(1000).optional(),
     buckets: z.array(z.string().min(1).max(1024)).max(1000).optional(),
+    /** postgres-cluster: the name the cluster's WAL is archived under (default main) */
+    cluster: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be a cluster name (letters, digits, _ . -)').optional(),
   })
   .strict();
 
@@ -141,6 +143,7 @@ function withDefaults(deps: AppDeps, body: z.infer<typeof createBackupBody>): Re
     if (!d.scenariosRoot) throw new ApiError(400, 'targets: the scenarios target needs a scenarios directory (DBM_SCENARIOS_DIR is not set)', 'targets');
     out.scenarios_root = d.scenariosRoot;
   }
+  if (body.targets.includes('postgres-cluster') && !body.cluster) out.cluster = d.cluster ?? 'main';
   if (body.targets.includes('minio') && !body.buckets?.length) {
     if (!d.buckets?.length) throw new ApiError(400, 'buckets: the minio target needs buckets (none given and DBM_MINIO_BUCKETS is not set)', 'buckets');
     out.buckets = d.buckets;

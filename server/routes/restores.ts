@@ -119,6 +119,9 @@ function clusterRestore(deps: AppDeps, body: RestoreBody, jobId: string): Record
 /** Where one snapshot goes: the restore node's destination and its parameters. */
 function destinationOf(deps: AppDeps, body: RestoreBody, target: string, jobId: string): Record<string, unknown> {
   const d = body.destination;
+  if (target === 'postgres-cluster') {
+    throw new ApiError(400, 'targets: a postgres-cluster base backup is restored to a moment: give cluster and target_time, target_lsn or neither (latest)', 'targets');
+  }
   if (target === 'postgres') return { destination: 'postgres', database: d.database, as: d.as, force: d.force === true };
   if (target === 'minio') return { destination: 'minio', bucket: d.bucket, prefix: d.prefix };
   if (d.original) return { destination: 'original' };

@@ -35,6 +35,7 @@ export const scheduleBody = z
     databases: z.array(z.string().min(1).max(63)).max(1000).optional(),
     paths: z.array(z.string().min(1).max(4096).startsWith('/', 'must be an absolute path')).max(1000).optional(),
     buckets: z.array(z.string().min(1).max(1024)).max(1000).optional(),
+    cluster: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be a cluster name (letters, digits, _ . -)').optional(),
   })
   .strict();
 
@@ -100,6 +101,7 @@ export function scheduleRoutes(deps: AppDeps): Hono<AppEnv> {
         paths,
         scenariosRoot: d.scenariosRoot,
         buckets,
+        cluster: body.cluster ?? d.cluster,
         retentionDays: body.retention_days,
       }),
     );
@@ -111,7 +113,7 @@ export function scheduleRoutes(deps: AppDeps): Hono<AppEnv> {
         type: body.type,
         targets: body.targets,
         retention_days: body.retention_days ?? null,
-        params: { databases: body.databases ?? [], paths, buckets },
+        params: { databases: body.databases ?? [], paths, buckets, ...(body.targets.includes('postgres-cluster') ? { cluster: body.cluster ?? d.cluster ?? 'main' } : {}) },
       });
       return c.json(schedule, 201);
     } catch (err) {

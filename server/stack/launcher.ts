@@ -46,6 +46,8 @@ export interface StackOptions {
   backupPaths?: string[];
   scenariosRoot?: string;
   buckets?: string[];
+  /** the cluster name `backup postgres-cluster` takes base backups under (default main) */
+  pitrCluster?: string;
   capacityBytes?: number;
   /** the time zone schedules run in (default: this machine's) */
   timezone?: string;
@@ -188,7 +190,7 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
         n8n: { url: n8n.baseUrl, webhookSecret },
         n8nApi: { client: new N8nClient(n8n.baseUrl, state.apiKey), provisioned: state.provisioned },
         repository: repositoryAccess(repository, passphrase, opts.s3),
-        defaults: { paths: opts.backupPaths?.length ? opts.backupPaths : [configDir], scenariosRoot: opts.scenariosRoot, buckets: opts.buckets, restoreDir: path.join(dataDir, 'restores') },
+        defaults: { paths: opts.backupPaths?.length ? opts.backupPaths : [configDir], scenariosRoot: opts.scenariosRoot, buckets: opts.buckets, cluster: opts.pitrCluster, restoreDir: path.join(dataDir, 'restores') },
         settings: { capacityBytes: opts.capacityBytes, timezone },
         log: logger,
       },

@@ -90,6 +90,8 @@ export async function createScheduleWorkflow(
     paths: string[];
     scenariosRoot?: string;
     buckets?: string[];
+    /** postgres-cluster: the cluster name its WAL is archived under */
+    cluster?: string;
     retentionDays?: number;
   },
 ): Promise<string> {
@@ -104,6 +106,7 @@ export async function createScheduleWorkflow(
     TARGETS: schedule.targets,
     SCENARIOS_ROOT: JSON.stringify(schedule.scenariosRoot ?? ''),
     BUCKETS: schedule.buckets ?? [],
+    CLUSTER: JSON.stringify(schedule.cluster ?? 'main'),
     RETENTION_DAYS: schedule.retentionDays ?? 0,
   });
   const id = (await client.createWorkflow(wf)).id;

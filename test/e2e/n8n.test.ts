@@ -501,6 +501,25 @@ describe('the shipped workflows in a real n8n', () => {
       expect(job).toMatchObject({ status: 'completed', error: null });
       expect(job!.steps[0]).toMatchObject({ target: 'postgres-cluster', status: 'completed' });
       expect(await labelsAt(`postgresql://postgres@127.0.0.1:${port}/postgres?host=${encodeURIComponent(restored)}`)).toEqual(['t1']);
+
+      // and a base backup taken through the API and the backup workflow (of the workflow's PostgreSQL server)
+      const { token: operator } = await createToken(catalog.pool, { name: 'e2e-base', role: 'operator' });
+      const created = await api.request('/api/v1/backup/create', {
+        method: 'POST',
+        headers: { authorization: `Bearer ${operator}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ type: 'full', targets: ['postgres-cluster'], cluster: 'e2e-api' }),
+      });
+      expect(created.status).toBe(202);
+      const baseJob = ((await created.json()) as { job_id: string }).job_id;
+      let base = await getJob(catalog.pool, baseJob);
+      while (base && !['completed', 'failed'].includes(base.status) && Date.now() - started < 240_000) {
+        await sleep(500);
+        base = await getJob(catalog.pool, baseJob);
+      }
+      expect(base).toMatchObject({ status: 'completed', error: null });
+      expect(base!.steps.map((st) => [st.target, st.status])).toEqual([['postgres-cluster', 'completed']]);
+      const [snapshot] = await listSnapshots(await openRepo(), { target: 'postgres-cluster', tags: { cluster: 'e2e-api' } });
+      expect(snapshot.snapshot.meta).toMatchObject({ cluster: 'e2e-api', timeline: 1, stopLsn: expect.stringMatching(/^[0-9A-F]+\/[0-9A-F]+$/) });
     } finally {
       stopCluster(restored, AS_ROOT ? 'postgres' : undefined);
       pg.stop();

@@ -214,6 +214,15 @@ describe('the REST API against a real catalog', () => {
       expect(job).toMatchObject({ status: 'queued', n8n_execution_id: '1' });
     });
 
+    it('takes a base backup of a PostgreSQL cluster under its cluster name (main unless named)', async () => {
+      calls.length = 0;
+      expect((await post('/api/v1/backup/create', { type: 'full', targets: ['postgres-cluster'] }, 'operator')).status).toBe(202);
+      expect((await post('/api/v1/backup/create', { type: 'full', targets: ['postgres-cluster'], cluster: 'db1' }, 'operator')).status).toBe(202);
+      expect(calls.map((c) => c.body.cluster)).toEqual(['main', 'db1']);
+      const bad = await post('/api/v1/backup/create', { targets: ['postgres-cluster'], cluster: '../x' }, 'operator');
+      expect((await errorOf(bad)).field).toBe('cluster');
+    });
+
     it('lists jobs newest first with filters and pages, and sums them up in status', async () => {
       const mark = new Date().toISOString();
       const made: string[] = [];
@@ -299,6 +308,11 @@ describe('the REST API against a real catalog', () => {
         },
       });
       expect(((await (await get(`/api/v1/restore/${restoreId}`)).json()) as { kind: string }).kind).toBe('restore');
+      const base = await createJob(pool, { kind: 'backup', type: 'full', targets: ['postgres-cluster'] });
+      await recordStep(pool, base.id, { target: 'postgres-cluster', status: 'completed', snapshot_id: 'cc'.repeat(32) });
+      const physical = await post('/api/v1/restore/create', { backup_job_id: base.id }, 'operator');
+      expect(physical.status).toBe(400);
+      expect((await errorOf(physical)).message).toContain('restored to a moment: give cluster and target_time');
       const missing = await post('/api/v1/restore/create', { backup_job_id: backup.id, targets: ['minio'] }, 'operator');
       expect(missing.status).toBe(409);
       expect((await errorOf(missing)).message).toContain('no snapshot of minio');

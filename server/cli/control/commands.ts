@@ -70,13 +70,14 @@ export function registerControl(program: Command): void {
 
   program
     .command('backup <targets>')
-    .description('back up targets now (comma-separated: postgres,files,scenarios,minio)')
+    .description('back up targets now (comma-separated: postgres,files,scenarios,minio,postgres-cluster)')
     .option('--type <type>', 'full, incremental or differential', 'incremental')
     .option('--retention-days <n>', 'after the backup, forget snapshots older than this many days', int('--retention-days'))
     .option('--description <text>', 'what this backup is for')
     .option('--paths <list>', 'files: absolute paths, comma-separated (default: the configured ones)', csv)
     .option('--databases <list>', 'postgres: databases, comma-separated (default: all)', csv)
     .option('--buckets <list>', 'minio: buckets or bucket/prefix, comma-separated', csv)
+    .option('--cluster <name>', 'postgres-cluster: the name its WAL is archived under (default: DBM_PITR_CLUSTER of the server, or main)')
     .option('--wait', 'follow the job to its end; exit 1 if it fails')
     .option('--verbose', 'with --wait, print the job log as it grows')
     .option('--json', 'print JSON')
@@ -90,6 +91,7 @@ export function registerControl(program: Command): void {
         ...(opts.paths ? { paths: opts.paths } : {}),
         ...(opts.databases ? { databases: opts.databases } : {}),
         ...(opts.buckets ? { buckets: opts.buckets } : {}),
+        ...(opts.cluster ? { cluster: opts.cluster } : {}),
       });
       await followJob(api, answer, opts);
     });

@@ -41,12 +41,13 @@ export function registerSchedules(program: Command): void {
     .description('create and enable a schedule')
     .requiredOption('--name <name>', 'lowercase letters, digits, - and _')
     .requiredOption('--cron <expr>', 'five fields (minute hour day month weekday), or six with seconds first')
-    .requiredOption('--targets <list>', 'postgres,files,scenarios,minio', csv)
+    .requiredOption('--targets <list>', 'postgres,files,scenarios,minio,postgres-cluster', csv)
     .option('--type <type>', 'full, incremental or differential', 'incremental')
     .option('--retention <days>', 'forget snapshots older than this many days after each run (e.g. 30 or 30d)')
     .option('--paths <list>', 'files: absolute paths', csv)
     .option('--databases <list>', 'postgres: databases', csv)
     .option('--buckets <list>', 'minio: buckets', csv)
+    .option('--cluster <name>', 'postgres-cluster: the name its WAL is archived under')
     .option('--json', 'print JSON')
     .action(async (opts: Record<string, unknown>, cmd: Command) => {
       let retention: number | undefined;
@@ -64,6 +65,7 @@ export function registerSchedules(program: Command): void {
         ...(opts.paths ? { paths: opts.paths } : {}),
         ...(opts.databases ? { databases: opts.databases } : {}),
         ...(opts.buckets ? { buckets: opts.buckets } : {}),
+        ...(opts.cluster ? { cluster: opts.cluster } : {}),
       });
       if (opts.json) return printJson(created);
       process.stdout.write(`schedule ${created.name} created and enabled (${created.cron})\n`);
