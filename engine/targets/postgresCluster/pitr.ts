@@ -12,6 +12,7 @@ import { deleteWal, isSegment, listWal, parseLsn, parseSegmentName, segmentName,
 export interface BaseBackup {
   id: string;
   meta: ClusterMeta;
+  ref: SnapshotRef;
 }
 
 export interface PitrWindow {
@@ -31,13 +32,16 @@ export async function baseBackups(repo: Repository, cluster: string): Promise<Ba
   const refs = await listSnapshots(repo, { target: CLUSTER_TARGET, tags: { cluster } });
   return refs
     .filter((r: SnapshotRef) => r.snapshot.meta && (r.snapshot.meta as unknown as ClusterMeta).stopWal)
-    .map((r) => ({ id: r.id, meta: r.snapshot.meta as unknown as ClusterMeta }))
+    .map((r) => ({ id: r.id, meta: r.snapshot.meta as unknown as ClusterMeta, ref: r }))
     .sort((a, b) => a.meta.stoppedAt.localeCompare(b.meta.stoppedAt));
 }
 
-/** What the archive can restore: from the oldest base backup to the end of the gapless WAL after it. */
-export async function pitrWindow(repo: Repository, cluster: string): Promise<PitrWindow> {
-  const backups = await baseBackups(repo, cluster);
+/**
+ * What the archive can restore: from the oldest base backup to the end of the
+ * gapless WAL after it. `backups`, when the caller has listed them already.
+ */
+export async function pitrWindow(repo: Repository, cluster: string, backups?: BaseBackup[]): Promise<PitrWindow> {
+  backups ??= await baseBackups(repo, cluster);
   const files = await listWal(repo, cluster);
   const window: PitrWindow = {
     cluster,
@@ -68,8 +72,8 @@ export async function pitrWindow(repo: Repository, cluster: string): Promise<Pit
     const name = byPosition.get(segno);
     if (name && gapStart !== null) {
       window.gaps.push({
-        first: segmentName(backups[0].meta.timeline, gapStart, segSize),
-        last: segmentName(backups[0].meta.timeline, segno - 1n, segSize),
+        first: segmentName(timelineAt(gapStart), gapStart, segSize),
+        last: segmentName(timelineAt(segno - 1n), segno - 1n, segSize),
         count: Number(segno - gapStart),
         restorableUntil: null,
       });
@@ -122,7 +126,7 @@ export interface ClusterRestoreResult {
 export async function restoreCluster(repo: Repository, cluster: string, opts: ClusterRestoreOptions): Promise<ClusterRestoreResult> {
   const backups = await baseBackups(repo, cluster);
   if (backups.length === 0) throw new InvalidInputError(`no base backup of cluster ${cluster} in the repository`);
-  const window = await pitrWindow(repo, cluster);
+  const window = await pitrWindow(repo, cluster, backups);
   const segSize = backups[0].meta.walSegmentSize;
   const t = opts.target;
   let chosen: BaseBackup | undefined;
@@ -161,7 +165,7 @@ export async function restoreCluster(repo: Repository, cluster: string, opts: Cl
   if (existing && existing.length > 0) throw new InvalidInputError(`${to} is not empty: restore a cluster into a new directory`);
   await fs.mkdir(to, { recursive: true, mode: 0o700 });
   await fs.chmod(to, 0o700);
-  const bytes = await untar(repo, chosen, to);
+  const bytes = await untar(repo, chosen.ref, to);
 
   // Recovery settings: replay archived WAL to the target, then promote (a new timeline).
   const quote = (v: string) => `'${v.replace(/'/g, "''")}'`;
@@ -189,8 +193,7 @@ export async function restoreCluster(repo: Repository, cluster: string, opts: Cl
 }
 
 /** Unpacks the base backup's tar into `to`, streamed from the repository into tar. */
-async function untar(repo: Repository, backup: BaseBackup, to: string): Promise<number> {
-  const ref = (await listSnapshots(repo, { target: CLUSTER_TARGET })).find((r) => r.id === backup.id)!;
+async function untar(repo: Repository, ref: SnapshotRef, to: string): Promise<number> {
   const tar = spawn('tar', ['-x', '-f', '-', '-C', to], { stdio: ['pipe', 'ignore', 'pipe'] });
   let stderr = '';
   tar.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
@@ -243,8 +246,7 @@ export async function pitrRetention(repo: Repository, cluster: string, opts: { w
     const files = await listWal(repo, cluster);
     const doomed = files.filter((f) => !f.endsWith('.history') && parseSegmentName(f.slice(0, 24), segSize).segno < oldest);
     if (!opts.dryRun) {
-      const refs = await listSnapshots(repo, { target: CLUSTER_TARGET, tags: { cluster } });
-      for (const b of forgotten) await repo.storage.delete(refs.find((r) => r.id === b.id)!.key);
+      for (const b of forgotten) await repo.storage.delete(b.ref.key);
       await deleteWal(repo, cluster, doomed);
     }
     return { kept: kept.map((b) => b.id), forgotten: forgotten.map((b) => b.id), walDeleted: doomed.length, walKept: files.length - doomed.length, earliest: kept[0].meta.stoppedAt };
