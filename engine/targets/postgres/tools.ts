@@ -15,7 +15,13 @@ export interface PgTool {
  * archive from a newer pg_dump). Looks in the configured directory, PATH and
  * /usr/lib/postgresql/N/bin, and takes the newest that fits.
  */
-export function findPgTool(tool: 'pg_dump' | 'pg_dumpall' | 'pg_restore' | 'psql' | 'pg_basebackup' | 'pg_ctl', minMajor: number, configuredDir = process.env.DBM_PG_BIN): PgTool {
+export function findPgTool(
+  tool: 'pg_dump' | 'pg_dumpall' | 'pg_restore' | 'psql' | 'pg_basebackup' | 'pg_ctl',
+  minMajor: number,
+  configuredDir = process.env.DBM_PG_BIN,
+  /** server programs (pg_ctl) must be of the data directory's very major version */
+  exact = false,
+): PgTool {
   const dirs = new Set<string>();
   if (configuredDir) dirs.add(configuredDir);
   for (const d of (process.env.PATH ?? '').split(':')) if (d) dirs.add(d);
@@ -29,10 +35,10 @@ export function findPgTool(tool: 'pg_dump' | 'pg_dumpall' | 'pg_restore' | 'psql
     const m = /\(PostgreSQL\) (\d+)(?:\.(\d+))?/.exec(res.stdout ?? '');
     if (res.status === 0 && m) found.push({ path: file, major: Number(m[1]), version: m[2] ? `${m[1]}.${m[2]}` : m[1] });
   }
-  const fitting = found.filter((t) => t.major >= minMajor).sort((a, b) => b.major - a.major);
+  const fitting = found.filter((t) => (exact ? t.major === minMajor : t.major >= minMajor)).sort((a, b) => b.major - a.major);
   if (fitting.length > 0) return fitting[0];
   const seen = found.length ? found.map((t) => `${t.major} at ${t.path}`).join(', ') : 'none';
   throw new BackupError(
-    `no ${tool} of PostgreSQL ${minMajor} or newer found (found: ${seen}); install postgresql-client-${minMajor} or set DBM_PG_BIN`,
+    `no ${tool} of PostgreSQL ${minMajor}${exact ? '' : ' or newer'} found (found: ${seen}); install ${tool === 'pg_ctl' ? 'postgresql' : 'postgresql-client'}-${minMajor} or set DBM_PG_BIN`,
   );
 }

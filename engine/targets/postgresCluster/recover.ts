@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from 'pg';
@@ -23,7 +23,7 @@ export interface RecoverOptions {
  */
 export async function startRecoveredCluster(dataDir: string, opts: RecoverOptions): Promise<{ seconds: number; timeline: number }> {
   const started = Date.now();
-  const pgCtl = findPgTool('pg_ctl', 0).path;
+  const pgCtl = pgCtlFor(dataDir);
   const log = path.join(dataDir, 'recovery.log');
   const conf = `-p ${opts.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=${dataDir}`;
   const argv = ['-D', dataDir, '-o', conf, '-l', log, '-w', '-t', String(Math.round((opts.timeoutMs ?? 600_000) / 1000)), 'start'];
@@ -70,9 +70,16 @@ function reasonIn(log: string): string | null {
   return (hint ?? fatal[fatal.length - 1]).replace(/^.*?(FATAL|PANIC):\s*/, '');
 }
 
+/** The pg_ctl of the data directory's own major version (PG_VERSION): another major cannot run it. */
+function pgCtlFor(dataDir: string): string {
+  const major = Number(readFileSync(path.join(dataDir, 'PG_VERSION'), 'utf8').trim());
+  return findPgTool('pg_ctl', major, undefined, true).path;
+}
+
 /** Stops a cluster started by startRecoveredCluster. */
 export function stopCluster(dataDir: string, runAs?: string): void {
-  const pgCtl = findPgTool('pg_ctl', 0).path;
+  if (!existsSync(path.join(dataDir, 'PG_VERSION'))) return; // never restored: nothing runs there
+  const pgCtl = pgCtlFor(dataDir);
   const argv = ['-D', dataDir, '-m', 'fast', '-w', 'stop'];
   if (runAs) spawnSync('runuser', ['-u', runAs, '--', pgCtl, ...argv]);
   else spawnSync(pgCtl, argv);
