@@ -5,17 +5,9 @@ import type { RepositoryConfig } from '../../server/pitr';
 
 /** The backup repository a credential names, opened (or created, when the credential allows it). */
 export async function openRepository(creds: ICredentialDataDecryptedObject): Promise<Repository> {
-  const passphrase = String(creds.passphrase ?? '');
+  const { repository, passphrase, s3 } = repositoryConfigOf(creds);
   if (!passphrase) throw new Error('the Backup Repository credential has no passphrase');
-  const storage =
-    creds.storage === 'local'
-      ? openStorage(String(creds.path ?? ''))
-      : openStorage(`s3://${String(creds.bucket ?? '')}${creds.prefix ? `/${String(creds.prefix).replace(/^\/+/, '')}` : ''}`, {
-          endpoint: String(creds.endpoint ?? ''),
-          accessKey: String(creds.accessKey ?? ''),
-          secretKey: String(creds.secretKey ?? ''),
-          region: creds.region ? String(creds.region) : undefined,
-        });
+  const storage = openStorage(repository, s3);
   if (creds.createIfMissing !== false && !(await Repository.exists(storage))) return Repository.init(storage, { passphrase });
   return Repository.open(storage, { passphrase });
 }

@@ -48,40 +48,36 @@ function configFile(flags: RepoFlags): RepoConfigFile | null {
   }
 }
 
-export function storageFrom(flags: RepoFlags): Storage {
+/** Where the repository is and how to reach it: flags, then the environment, then the config file. */
+function locationFrom(flags: RepoFlags): { repository: string; s3: NonNullable<RepoConfigFile['s3']> } {
   const env = process.env;
   const file = configFile(flags);
-  const location = flags.repo ?? env.DBM_REPOSITORY ?? file?.repository;
-  if (!location) throw new UsageError('no repository given: use --repo or set DBM_REPOSITORY');
-  return openStorage(location, {
-    endpoint: flags.s3Endpoint ?? env.DBM_S3_ENDPOINT ?? file?.s3?.endpoint,
-    accessKey: flags.s3AccessKey ?? env.DBM_S3_ACCESS_KEY ?? file?.s3?.accessKey,
-    secretKey: flags.s3SecretKey ?? env.DBM_S3_SECRET_KEY ?? file?.s3?.secretKey,
-    region: flags.s3Region ?? env.DBM_S3_REGION ?? file?.s3?.region,
-    pathStyle: env.DBM_S3_PATH_STYLE ? env.DBM_S3_PATH_STYLE !== 'false' : undefined,
-  });
+  const repository = flags.repo ?? env.DBM_REPOSITORY ?? file?.repository;
+  if (!repository) throw new UsageError('no repository given: use --repo or set DBM_REPOSITORY');
+  return {
+    repository,
+    s3: {
+      endpoint: flags.s3Endpoint ?? env.DBM_S3_ENDPOINT ?? file?.s3?.endpoint,
+      accessKey: flags.s3AccessKey ?? env.DBM_S3_ACCESS_KEY ?? file?.s3?.accessKey,
+      secretKey: flags.s3SecretKey ?? env.DBM_S3_SECRET_KEY ?? file?.s3?.secretKey,
+      region: flags.s3Region ?? env.DBM_S3_REGION ?? file?.s3?.region,
+    },
+  };
+}
+
+export function storageFrom(flags: RepoFlags): Storage {
+  const { repository, s3 } = locationFrom(flags);
+  const pathStyle = process.env.DBM_S3_PATH_STYLE ? process.env.DBM_S3_PATH_STYLE !== 'false' : undefined;
+  return openStorage(repository, { ...s3, pathStyle });
 }
 
 /** The settings a config file for this repository would hold (to write one for restore_command). */
 export function repoConfigOf(flags: RepoFlags): RepoConfigFile {
-  const env = process.env;
-  const file = configFile(flags);
-  const location = flags.repo ?? env.DBM_REPOSITORY ?? file?.repository;
-  if (!location) throw new UsageError('no repository given: use --repo or set DBM_REPOSITORY');
-  const endpoint = flags.s3Endpoint ?? env.DBM_S3_ENDPOINT ?? file?.s3?.endpoint;
+  const { repository, s3 } = locationFrom(flags);
   return {
-    repository: location.startsWith('s3://') ? location : path.resolve(location),
+    repository: repository.startsWith('s3://') ? repository : path.resolve(repository),
     passphrase: passphraseFrom(flags),
-    ...(endpoint
-      ? {
-          s3: {
-            endpoint,
-            accessKey: flags.s3AccessKey ?? env.DBM_S3_ACCESS_KEY ?? file?.s3?.accessKey,
-            secretKey: flags.s3SecretKey ?? env.DBM_S3_SECRET_KEY ?? file?.s3?.secretKey,
-            region: flags.s3Region ?? env.DBM_S3_REGION ?? file?.s3?.region,
-          },
-        }
-      : {}),
+    ...(s3.endpoint ? { s3 } : {}),
   };
 }
 

@@ -170,14 +170,10 @@ export function registerPitr(repo: Command): void {
     .command('wal-config <file>')
     .description('write a config file (mode 0600) with this repository and passphrase, for archive_command and restore_command')
     .option('--owner <user>', 'give the file to this user (the one PostgreSQL runs as)')
-    .action(async (file: string, opts: { owner?: string }, cmd: Command) => {
-      await writeConfig(file, flagsOf(cmd), opts.owner);
+    .action((file: string, opts: { owner?: string }, cmd: Command) => {
+      writeRepositoryConfig(file, repoConfigOf(flagsOf(cmd)), opts.owner);
       process.stdout.write(`wrote ${file}\n`);
     });
-}
-
-async function writeConfig(file: string, flags: ReturnType<typeof flagsOf>, owner?: string): Promise<void> {
-  writeRepositoryConfig(file, repoConfigOf(flags), owner);
 }
 
 /** `repo restore --postgres-cluster`: a cluster to a moment, into a new data directory; optionally started and promoted. */
