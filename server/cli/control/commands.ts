@@ -33,6 +33,19 @@ interface Storage {
   warnings: string[];
 }
 
+/** What a backup takes from, per target: `backup` and `schedule create` share these flags. */
+export function withSourceOptions(cmd: Command): Command {
+  return cmd
+    .option('--paths <list>', 'files: absolute paths, comma-separated (default: the configured ones)', csv)
+    .option('--databases <list>', 'postgres: databases, comma-separated (default: all)', csv)
+    .option('--buckets <list>', 'minio: buckets or bucket/prefix, comma-separated', csv)
+    .option('--cluster <name>', 'postgres-cluster: the name its WAL is archived under (default: DBM_PITR_CLUSTER of the server, or main)');
+}
+
+export function sourceFields(opts: Record<string, unknown>): Record<string, unknown> {
+  return { paths: opts.paths, databases: opts.databases, buckets: opts.buckets, cluster: opts.cluster };
+}
+
 /** The seed's commands, each a call to the API. */
 export function registerControl(program: Command): void {
   program
@@ -68,30 +81,24 @@ export function registerControl(program: Command): void {
       process.stdout.write(`${out.join('\n')}\n`);
     });
 
-  program
-    .command('backup <targets>')
+  withSourceOptions(program
+    .command('backup <targets>'))
     .description('back up targets now (comma-separated: postgres,files,scenarios,minio,postgres-cluster)')
     .option('--type <type>', 'full, incremental or differential', 'incremental')
     .option('--retention-days <n>', 'after the backup, forget snapshots older than this many days', int('--retention-days'))
     .option('--description <text>', 'what this backup is for')
-    .option('--paths <list>', 'files: absolute paths, comma-separated (default: the configured ones)', csv)
-    .option('--databases <list>', 'postgres: databases, comma-separated (default: all)', csv)
-    .option('--buckets <list>', 'minio: buckets or bucket/prefix, comma-separated', csv)
-    .option('--cluster <name>', 'postgres-cluster: the name its WAL is archived under (default: DBM_PITR_CLUSTER of the server, or main)')
     .option('--wait', 'follow the job to its end; exit 1 if it fails')
     .option('--verbose', 'with --wait, print the job log as it grows')
     .option('--json', 'print JSON')
     .action(async (targets: string, opts: Record<string, unknown>, cmd: Command) => {
       const api = apiTarget(cmd);
+      // fields left undefined are left out of the JSON body
       const answer = await call<{ job_id: string }>(api, 'POST', '/api/v1/backup/create', {
         type: opts.type,
         targets: csv(targets),
-        ...(opts.retentionDays !== undefined ? { retention_days: opts.retentionDays } : {}),
-        ...(opts.description ? { description: opts.description } : {}),
-        ...(opts.paths ? { paths: opts.paths } : {}),
-        ...(opts.databases ? { databases: opts.databases } : {}),
-        ...(opts.buckets ? { buckets: opts.buckets } : {}),
-        ...(opts.cluster ? { cluster: opts.cluster } : {}),
+        retention_days: opts.retentionDays,
+        description: opts.description,
+        ...sourceFields(opts),
       });
       await followJob(api, answer, opts);
     });
@@ -115,14 +122,12 @@ export function registerControl(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (opts: Record<string, unknown>, cmd: Command) => {
       const api = apiTarget(cmd);
-      const destination = Object.fromEntries(
-        (['directory', 'original', 'database', 'as', 'force', 'bucket', 'prefix'] as const).filter((k) => opts[k] !== undefined).map((k) => [k, opts[k]]),
-      );
+      const { directory, original, database, as, force, bucket, prefix } = opts;
       const answer = await call<{ job_id: string }>(api, 'POST', '/api/v1/restore/create', {
-        ...(opts.backupId ? { backup_job_id: opts.backupId } : {}),
-        ...(opts.snapshot ? { snapshot: opts.snapshot } : {}),
-        ...(opts.targets ? { targets: opts.targets } : {}),
-        destination,
+        backup_job_id: opts.backupId,
+        snapshot: opts.snapshot,
+        targets: opts.targets,
+        destination: { directory, original, database, as, force, bucket, prefix },
         verify_before_restore: opts.verify === true,
       });
       await followJob(api, answer, opts);
@@ -179,9 +184,9 @@ export function registerControl(program: Command): void {
       const api = apiTarget(cmd);
       const answer = await call<{ job_id: string }>(api, 'POST', `/api/v1/backup/verify/${encodeURIComponent(id ?? 'latest')}`, {
         mode: opts.mode,
-        ...(opts.percent !== undefined ? { percent: opts.percent } : {}),
-        ...(opts.restoreTest ? { restore_test: true } : {}),
-        ...(opts.target ? { target: opts.target } : {}),
+        percent: opts.percent,
+        restore_test: opts.restoreTest === true ? true : undefined,
+        target: opts.target,
       });
       await followJob(api, answer, opts);
     });
@@ -201,7 +206,7 @@ export function registerControl(program: Command): void {
       const answer = await call<{ job_id: string }>(api, 'POST', '/api/v1/cleanup', {
         older_than: opts.olderThan,
         dry_run: opts.confirm !== true,
-        ...(opts.target ? { target: opts.target } : {}),
+        target: opts.target,
       });
       await followJob(api, answer, opts);
     });

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { UsageError } from '../exitCodes';
 import { printJson, table } from '../output';
 import { apiTarget, call } from './client';
-import { csv } from './commands';
+import { csv, sourceFields, withSourceOptions } from './commands';
 
 interface ScheduleView {
   name: string;
@@ -36,18 +36,14 @@ export function registerSchedules(program: Command): void {
       ]);
       process.stdout.write(`${table(['NAME', 'STATE', 'CRON', 'TYPE', 'TARGETS', 'NEXT RUN (UTC)', 'LAST RUN'], rows)}\n(cron runs in ${answer.timezone})\n`);
     });
-  schedule
-    .command('create')
+  withSourceOptions(schedule
+    .command('create'))
     .description('create and enable a schedule')
     .requiredOption('--name <name>', 'lowercase letters, digits, - and _')
     .requiredOption('--cron <expr>', 'five fields (minute hour day month weekday), or six with seconds first')
     .requiredOption('--targets <list>', 'postgres,files,scenarios,minio,postgres-cluster', csv)
     .option('--type <type>', 'full, incremental or differential', 'incremental')
     .option('--retention <days>', 'forget snapshots older than this many days after each run (e.g. 30 or 30d)')
-    .option('--paths <list>', 'files: absolute paths', csv)
-    .option('--databases <list>', 'postgres: databases', csv)
-    .option('--buckets <list>', 'minio: buckets', csv)
-    .option('--cluster <name>', 'postgres-cluster: the name its WAL is archived under')
     .option('--json', 'print JSON')
     .action(async (opts: Record<string, unknown>, cmd: Command) => {
       let retention: number | undefined;
@@ -61,11 +57,8 @@ export function registerSchedules(program: Command): void {
         cron: opts.cron,
         targets: opts.targets,
         type: opts.type,
-        ...(retention ? { retention_days: retention } : {}),
-        ...(opts.paths ? { paths: opts.paths } : {}),
-        ...(opts.databases ? { databases: opts.databases } : {}),
-        ...(opts.buckets ? { buckets: opts.buckets } : {}),
-        ...(opts.cluster ? { cluster: opts.cluster } : {}),
+        retention_days: retention,
+        ...sourceFields(opts),
       });
       if (opts.json) return printJson(created);
       process.stdout.write(`schedule ${created.name} created and enabled (${created.cron})\n`);
