@@ -63,10 +63,9 @@ export function restoreRoutes(deps: AppDeps): Hono<AppEnv> {
     const restores = body.cluster
       ? [clusterRestore(deps, body, jobId)]
       : (await resolveSnapshots(deps, body)).map((s) => ({ ...s, ...destinationOf(deps, body, s.target, jobId) }));
-    const snapshots = restores.map((r) => ({ target: String(r.target) }));
     const job = await dispatchJob(deps, {
       kind: 'restore',
-      targets: [...new Set(snapshots.map((s) => s.target))],
+      targets: [...new Set(restores.map((r) => String(r.target)))],
       description: body.description ?? (body.backup_job_id ? `restore of ${body.backup_job_id}` : `restore of ${body.snapshot ?? 'the latest backups'}`),
       request: { restores, verify_before_restore: body.verify_before_restore, backup_job_id: body.backup_job_id },
       id: jobId,
