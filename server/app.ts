@@ -41,8 +41,9 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   });
   app.use('*', bodyLimit({ maxSize: 64 * 1024, onError: (c) => c.json({ error: { status: 413, message: 'the request body is larger than 64 KiB' } }, 413) }));
   app.use('/api/v1/*', audit(deps));
+  app.use('/api/v1/*', refuseNulBytes);
 
-  app.route('/health', healthRoutes(deps));
+  app.route('/health', healthRoutes(deps, tokens));
   app.get('/api/v1/openapi.json', (c) => c.json(openApiDocument(API_VERSION)));
   app.use('/api/v1/*', authenticate(deps.catalog, tokens));
   app.use('/metrics', authenticate(deps.catalog, tokens));
@@ -84,16 +85,65 @@ function audit(deps: AppDeps) {
       const answer = (await c.res.clone().json().catch(() => ({}))) as { job_id?: string; error?: { message?: string } };
       details = { ...(answer.job_id ? { job_id: answer.job_id } : {}), ...(answer.error?.message ? { error: answer.error.message } : {}) };
     }
-    const remote = c.req.header('x-forwarded-for') ?? (c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming?.socket?.remoteAddress ?? null;
     await recordAudit(deps.catalog, {
       actor: actor ? `${actor.name} (${actor.id})` : 'anonymous',
       role: actor?.role,
       method: c.req.method,
       path: c.req.path,
-      remote,
+      remote: clientAddress(c, deps.trustedProxies ?? []),
       status,
       outcome: status === 401 || status === 403 ? 'refused' : status < 400 ? 'ok' : 'failed',
       details,
-    }).catch((err: Error) => deps.log?.error({ err }, 'cannot write the audit log'));
+    }, deps.auditKey).catch((err: Error) => deps.log?.error({ err }, 'cannot write the audit log'));
   };
+}
+
+/**
+ * Who called: the socket's address. X-Forwarded-For is believed only when the
+ * socket is a trusted proxy (DBM_TRUSTED_PROXIES), and then only its last
+ * address that is not itself a trusted proxy: anything left of it is what the
+ * client claimed.
+ */
+export function clientAddress(c: import('hono').Context<AppEnv>, trusted: string[]): string | null {
+  const socket = (c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming?.socket?.remoteAddress ?? null;
+  const plain = (a: string | null): string | null => (a?.startsWith('::ffff:') ? a.slice(7) : a);
+  if (!socket || !trusted.includes(plain(socket)!)) return plain(socket);
+  const chain = (c.req.header('x-forwarded-for') ?? '').split(',').map((a) => a.trim()).filter(Boolean);
+  for (let i = chain.length - 1; i >= 0; i--) if (!trusted.includes(chain[i])) return chain[i];
+  return plain(socket);
+}
+
+/**
+ * PostgreSQL stores no NUL character in text: a request carrying one is a 400
+ * naming the field, before it reaches a query (it used to be a 500).
+ */
+async function refuseNulBytes(c: import('hono').Context<AppEnv>, next: () => Promise<void>): Promise<Response | void> {
+  if (/%00/.test(c.req.url) || c.req.url.includes('\0')) {
+    return c.json({ error: { status: 400, message: 'the URL contains a NUL character', field: 'url' } }, 400);
+  }
+  if (c.req.method !== 'GET' && (c.req.header('content-type') ?? '').includes('json')) {
+    const text = await c.req.text();
+    if (text.includes('\\u0000') || text.includes('\0')) {
+      let field: string | null = 'body';
+      try {
+        field = nulField(JSON.parse(text));
+      } catch {
+        // not JSON: the route's validation says so
+      }
+      if (field) return c.json({ error: { status: 400, message: `${field}: contains a NUL character`, field } }, 400);
+    }
+  }
+  await next();
+}
+
+function nulField(value: unknown, at = ''): string | null {
+  if (typeof value === 'string') return value.includes('\0') ? at || 'body' : null;
+  if (value && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) {
+      if (k.includes('\0')) return at ? `${at}.${k.replace(/\0/g, '')}` : k.replace(/\0/g, '');
+      const found = nulField(v, at ? `${at}.${k}` : k);
+      if (found) return found;
+    }
+  }
+  return null;
 }

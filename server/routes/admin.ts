@@ -3,7 +3,7 @@ import { Hono } from 'hono';
 import { z } from 'zod/v4';
 import { listSnapshots } from '../../engine';
 import { requireRole, type TokenCache } from '../auth';
-import { listAudit } from '../catalog/audit';
+import { listAudit, verifyAudit } from '../catalog/audit';
 import { rebuildSnapshotCache } from '../catalog/snapshotCache';
 import { createToken, listTokens, revokeToken, ROLES } from '../catalog/tokens';
 import type { AppDeps, AppEnv } from '../context';
@@ -37,6 +37,11 @@ export function adminRoutes(deps: AppDeps, tokens: TokenCache): Hono<AppEnv> {
   app.get('/audit', admin, zValidator('query', page, validationHook), async (c) => {
     const { limit, offset } = c.req.valid('query');
     return c.json({ entries: await listAudit(deps.catalog, limit, offset) });
+  });
+
+  app.get('/audit/verify', admin, async (c) => {
+    const result = await verifyAudit(deps.catalog, deps.auditKey);
+    return c.json(result, result.ok ? 200 : 409);
   });
 
   app.post('/catalog/rebuild', admin, async (c) => {

@@ -10,9 +10,11 @@ import { validationHook } from './validation';
 
 export const cleanupBody = z
   .object({
-    older_than: z.string().superRefine((value, ctx) => {
+    older_than: z.string().max(50).superRefine((value, ctx) => {
       try {
-        if (parseDuration(value) < 3_600_000) ctx.addIssue({ code: 'custom', message: 'must be at least 1h' });
+        const ms = parseDuration(value);
+        if (ms < 3_600_000) ctx.addIssue({ code: 'custom', message: 'must be at least 1h' });
+        else if (ms > 100 * 365.25 * 86_400_000) ctx.addIssue({ code: 'custom', message: 'must be at most 100y' });
       } catch {
         ctx.addIssue({ code: 'custom', message: `"${value}" is not a duration (e.g. 30d, 12h, 1y)` });
       }

@@ -1,11 +1,16 @@
 import { Hono } from 'hono';
 import { Repository } from '../../engine';
+import { findToken } from '../catalog/tokens';
+import type { TokenCache } from '../auth';
 import type { AppDeps, AppEnv } from '../context';
 
 type Check = { status: 'ok' | 'down'; latency_ms: number; error?: string } & Record<string, unknown>;
 
-/** `/health`: each dependency with its status and latency; 503 when one is down. No token needed. */
-export function healthRoutes(deps: AppDeps): Hono<AppEnv> {
+/**
+ * `/health`: each dependency up or down; 503 when one is down. No token needed for that; with a
+ * valid token it also shows latencies, errors and where the repository is (which a stranger need not know).
+ */
+export function healthRoutes(deps: AppDeps, tokens: TokenCache): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   app.get('/', async (c) => {
     const probe = async (check: () => Promise<Record<string, unknown> | void>): Promise<Check> => {
@@ -31,7 +36,17 @@ export function healthRoutes(deps: AppDeps): Hono<AppEnv> {
     ]);
     const checks: Record<string, Check> = { catalog, n8n, ...(repository ? { repository } : {}) };
     const ok = Object.values(checks).every((x) => x.status === 'ok');
-    return c.json({ status: ok ? 'healthy' : 'unhealthy', checks }, ok ? 200 : 503);
+    const shown = (await knownCaller(deps, tokens, c.req.header('authorization')))
+      ? checks
+      : Object.fromEntries(Object.entries(checks).map(([name, check]) => [name, { status: check.status }]));
+    return c.json({ status: ok ? 'healthy' : 'unhealthy', checks: shown }, ok ? 200 : 503);
   });
   return app;
+}
+
+async function knownCaller(deps: AppDeps, tokens: TokenCache, header: string | undefined): Promise<boolean> {
+  const token = /^Bearer\s+(\S+)$/i.exec(header ?? '')?.[1];
+  if (!token) return false;
+  if (tokens.get(token)) return true;
+  return (await findToken(deps.catalog, token).catch(() => null)) !== null;
 }
