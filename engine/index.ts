@@ -23,3 +23,4 @@ export { checkSnapshot, saveVerificationReport, type SnapshotCheck } from './che
 export { copySnapshot } from './copy';
 export { verifyRestoredTree, type TreeVerification } from './verify';
 export { repositoryStats, failedVerifications, type RepositoryStats } from './stats';
+export { checkPath, checkDatabase, pathList, pathPolicyFromEnv, pathPolicyEnv, type PathPolicy, type PathUse } from './pathPolicy';

@@ -6,6 +6,10 @@ import type { Pool } from 'pg';
 
 const RANK: Record<Role, number> = { viewer: 0, operator: 1, admin: 2 };
 
+export function roleAtLeast(have: Role, need: Role): boolean {
+  return RANK[have] >= RANK[need];
+}
+
 /**
  * Live tokens seen in the last few seconds, so a polled route costs no
  * catalog query for its token. Revoking through this server forgets at once;
@@ -54,7 +58,7 @@ export function authenticate(db: Pool, cache: TokenCache): MiddlewareHandler<App
 export function requireRole(role: Role): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const actor = c.get('actor');
-    if (RANK[actor.role] < RANK[role]) {
+    if (!roleAtLeast(actor.role, role)) {
       throw new ApiError(403, `${c.req.method} ${c.req.path} needs the ${role} role; token "${actor.name}" is ${actor.role}`);
     }
     await next();

@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
-import type { Repository, Storage } from '../engine';
+import type { PathPolicy, Repository, Storage } from '../engine';
 import type { Role } from './catalog/tokens';
 import type { WorkflowEndpoint } from './n8n/trigger';
 import type { N8nClient } from './stack/n8n';
@@ -40,6 +40,12 @@ export interface AppDeps {
     /** where restored files go when a request names no directory */
     restoreDir?: string;
   };
+  /** what jobs may read and write on this host (default: the default paths and restore directory only) */
+  policy?: PathPolicy;
+  /** the key the audit log's hash chain is keyed with (kept outside the catalog) */
+  auditKey?: string;
+  /** addresses of reverse proxies whose X-Forwarded-For is believed */
+  trustedProxies?: string[];
   settings?: {
     /** a running job with no heartbeat for this long counts as stuck (restartable) */
     stuckMinutes?: number;

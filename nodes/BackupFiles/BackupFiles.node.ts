@@ -5,6 +5,8 @@ import { credentialTest } from '../shared/credentialTests';
 import { backupTypeProperty, jobIdProperty, tagsProperty } from '../shared/descriptions';
 import { reportStep } from '../shared/catalog';
 import { eachItem, parseTagList, snapshotJson, splitList } from '../shared/items';
+import { backupLimits } from '../shared/limits';
+import { allowedPath } from '../shared/pathPolicy';
 import { openRepository } from '../shared/repository';
 
 export class BackupFiles implements INodeType {
@@ -76,11 +78,14 @@ export class BackupFiles implements INodeType {
       const opts = {
         type: this.getNodeParameter('backupType', i) as BackupType,
         tags: parseTagList(this.getNodeParameter('tags', i, '') as string),
+        ...backupLimits(this),
         excludes: splitList(this.getNodeParameter('exclude', i, '') as string),
       };
       if (this.getNodeParameter('source', i) === 'scenarios') {
         const only = splitList(this.getNodeParameter('only', i, '') as string);
-        const outcomes = await backupScenarios(repo, this.getNodeParameter('root', i) as string, { ...opts, only });
+        const root = this.getNodeParameter('root', i) as string;
+        allowedPath('backup source', root);
+        const outcomes = await backupScenarios(repo, root, { ...opts, only });
         const failed = outcomes.filter((o) => o.error);
         if (failed.length === outcomes.length && failed.length > 0) throw new Error(failed.map((f) => f.error).join('; '));
         const rows = [];
@@ -94,6 +99,7 @@ export class BackupFiles implements INodeType {
         return rows;
       }
       const paths = splitList(this.getNodeParameter('paths', i) as string);
+      for (const p of paths) allowedPath('backup source', p); // named as given in the snapshot, checked as really reached
       const out = snapshotJson(await backupFiles(repo, paths, opts));
       return { ...out, recordedInJob: await reportStep(this, i, out as never) };
     });

@@ -1,11 +1,12 @@
 import { PassThrough } from 'node:stream';
 import { NodeConnectionTypes, type IExecuteFunctions, type INodeExecutionData, type INodeType, type INodeTypeDescription } from 'n8n-workflow';
-import { restoreStream, restoreTree, verifyRestoredTree, type RestoreProgress, type TreeVerification } from '../../engine';
+import { pathPolicyFromEnv, restoreStream, restoreTree, verifyRestoredTree, type RestoreProgress, type TreeVerification } from '../../engine';
 import { restoreFiles, restoreMinio, restorePostgres, verifyMinio } from '../../engine/targets';
 import { credentialTest } from '../shared/credentialTests';
 import { snapshotProperty, snapshotTargetProperty } from '../shared/descriptions';
 import { eachItem, snapshotFromParameters, splitList, WithBinary } from '../shared/items';
 import { minioOf, openRepository, pgConnectionOf, repositoryConfigOf } from '../shared/repository';
+import { allowedPath } from '../shared/pathPolicy';
 import { recoverClusterItem } from './recoverCluster';
 
 export class RestoreBackup implements INodeType {
@@ -113,6 +114,7 @@ export class RestoreBackup implements INodeType {
           as: (this.getNodeParameter('as', i, '') as string) || undefined,
           force: this.getNodeParameter('force', i, false) as boolean,
           globals: this.getNodeParameter('globals', i, false) as boolean,
+          protectedDatabases: pathPolicyFromEnv(process.env)?.protectedDatabases,
         });
         return { ...base, restored: restored.map((r) => ({ ...r })) };
       }
@@ -149,9 +151,11 @@ export class RestoreBackup implements INodeType {
       const verify = this.getNodeParameter('verify', i, true) as boolean;
       let restored: RestoreProgress & { locations: string[]; verification?: TreeVerification };
       if (destination === 'original') {
+        // back where they came from: only places a backup may read, never the product's own data
+        for (const original of ref.snapshot.paths) allowedPath('backup source', original);
         restored = await restoreFiles(repo, ref, { include, verify });
       } else {
-        const dir = this.getNodeParameter('directory', i) as string;
+        const dir = allowedPath('restore destination', this.getNodeParameter('directory', i) as string);
         restored = { ...(await restoreTree(repo, ref, dir, { include })), locations: [dir] };
         if (verify) restored.verification = await verifyRestoredTree(repo, ref, dir, { include });
       }

@@ -2,6 +2,7 @@ import { zValidator } from '@hono/zod-validator';
 import { Hono } from 'hono';
 import { z } from 'zod/v4';
 import { parseDuration } from '../../engine';
+import { allowedPath } from '../access';
 import { requireRole } from '../auth';
 import { cached } from '../cached';
 import { BACKUP_TARGETS, getJob, listJobs, statusSummary, stuckJobs, type Job } from '../catalog/jobs';
@@ -32,10 +33,10 @@ export const createBackupBody = z
   .strict();
 
 /** `since`: an ISO date or a duration back from now (7d, 12h). */
-const since = z.string().transform((value, ctx) => {
-  if (/^\d+[smhdwy]$/.test(value)) return new Date(Date.now() - parseDuration(value));
-  const date = new Date(value);
-  if (Number.isNaN(date.getTime())) {
+const since = z.string().max(100).transform((value, ctx) => {
+  const date = /^\d+[smhdwy]$/.test(value) ? new Date(Date.now() - parseDuration(value)) : new Date(value);
+  // beyond year 0 or 9999 PostgreSQL's timestamptz and JavaScript disagree: a 400, not a 500
+  if (Number.isNaN(date.getTime()) || date.getUTCFullYear() < 1 || date.getUTCFullYear() > 9999) {
     ctx.addIssue({ code: 'custom', message: 'must be an ISO date (2026-11-01) or a duration (7d, 12h)' });
     return z.NEVER;
   }
@@ -72,6 +73,7 @@ export function backupRoutes(deps: AppDeps): Hono<AppEnv> {
 
   app.post('/create', requireRole('operator'), zValidator('json', createBackupBody, validationHook), async (c) => {
     const body = c.req.valid('json');
+    body.paths?.forEach((p, i) => allowedPath(deps, 'backup source', p, `paths.${i}`));
     const request = { ...body, ...withDefaults(deps, body) };
     const job = await dispatchJob(deps, {
       kind: 'backup',

@@ -1,4 +1,5 @@
 import { Hono } from 'hono';
+import { requireJobRole, roleForJob } from '../access';
 import { requireRole } from '../auth';
 import { finishJob, getJob, jobLog } from '../catalog/jobs';
 import type { AppDeps, AppEnv } from '../context';
@@ -21,6 +22,7 @@ export function jobRoutes(deps: AppDeps): Hono<AppEnv> {
     const job = await getJob(deps.catalog, id);
     if (!job) throw new ApiError(404, `no job ${id}`);
     const stuckMinutes = deps.settings?.stuckMinutes ?? 30;
+    requireJobRole(c, roleForJob(job.kind, job.params));
     if (job.status === 'completed') throw new ApiError(409, `job ${id} completed; there is nothing to restart`);
     if (job.status === 'queued' || job.status === 'running') {
       const last = (job.heartbeat_at ?? job.started_at ?? job.created_at).getTime();
@@ -41,6 +43,28 @@ export function jobRoutes(deps: AppDeps): Hono<AppEnv> {
     // The stuck one will not report again as if it mattered: it is cancelled, pointing at its successor.
     await finishJob(deps.catalog, id, { status: 'cancelled', error: `restarted as ${restarted.id}` });
     return c.json({ job_id: restarted.id, restart_of: id, status: 'queued' }, 202);
+  });
+  // Cancel: the job ends now, as cancelled (a late report cannot complete it), then its n8n execution is stopped;
+  // the running node sees n8n's cancel signal and stops without committing a snapshot.
+  app.post('/:id/cancel', requireRole('operator'), async (c) => {
+    const id = jobIdParam(c.req.param('id'));
+    const job = await getJob(deps.catalog, id);
+    if (!job) throw new ApiError(404, `no job ${id}`);
+    requireJobRole(c, roleForJob(job.kind, job.params));
+    if (!(await finishJob(deps.catalog, id, { status: 'cancelled', error: `cancelled by ${c.get('actor').name}` }))) {
+      throw new ApiError(409, `job ${id} already ended (${job.status}); there is nothing to cancel`);
+    }
+    let execution: 'stopped' | 'none' | 'unreachable' = 'none';
+    if (job.n8n_execution_id && deps.n8nApi) {
+      execution = await deps.n8nApi.client.stopExecution(job.n8n_execution_id).then(
+        () => 'stopped' as const,
+        (err: Error) => {
+          deps.log?.warn({ err, job: id }, 'cannot stop the n8n execution of a cancelled job');
+          return 'unreachable' as const;
+        },
+      );
+    }
+    return c.json({ job_id: id, status: 'cancelled', execution });
   });
   return app;
 }

@@ -2,6 +2,7 @@ import { zValidator } from '@hono/zod-validator';
 import { Hono } from 'hono';
 import * as path from 'node:path';
 import { z } from 'zod/v4';
+import { allowedDatabase, allowedPath, requireJobRole, roleForJob } from '../access';
 import { requireRole } from '../auth';
 import { getJob, newJobId } from '../catalog/jobs';
 import type { AppDeps, AppEnv } from '../context';
@@ -63,11 +64,13 @@ export function restoreRoutes(deps: AppDeps): Hono<AppEnv> {
     const restores = body.cluster
       ? [clusterRestore(deps, body, jobId)]
       : (await resolveSnapshots(deps, body)).map((s) => ({ ...s, ...destinationOf(deps, body, s.target, jobId) }));
+    const request = { restores, verify_before_restore: body.verify_before_restore, backup_job_id: body.backup_job_id };
+    requireJobRole(c, roleForJob('restore', request));
     const job = await dispatchJob(deps, {
       kind: 'restore',
       targets: [...new Set(restores.map((r) => String(r.target)))],
       description: body.description ?? (body.backup_job_id ? `restore of ${body.backup_job_id}` : `restore of ${body.snapshot ?? 'the latest backups'}`),
-      request: { restores, verify_before_restore: body.verify_before_restore, backup_job_id: body.backup_job_id },
+      request,
       id: jobId,
     });
     return c.json({ job_id: job.id, status: 'queued', restores }, 202);
@@ -102,6 +105,7 @@ async function resolveSnapshots(deps: AppDeps, body: RestoreBody): Promise<{ sna
 function clusterRestore(deps: AppDeps, body: RestoreBody, jobId: string): Record<string, unknown> {
   const dir = body.data_directory ?? (deps.defaults?.restoreDir ? path.join(deps.defaults.restoreDir, jobId, 'postgres-cluster') : undefined);
   if (!dir) throw new ApiError(400, 'data_directory: a cluster restore needs a new data directory', 'data_directory');
+  allowedPath(deps, 'restore destination', dir, 'data_directory');
   return {
     snapshot: 'latest',
     target: 'postgres-cluster',
@@ -121,10 +125,14 @@ function destinationOf(deps: AppDeps, body: RestoreBody, target: string, jobId: 
   if (target === 'postgres-cluster') {
     throw new ApiError(400, 'targets: a postgres-cluster base backup is restored to a moment: give cluster and target_time, target_lsn or neither (latest)', 'targets');
   }
-  if (target === 'postgres') return { destination: 'postgres', database: d.database, as: d.as, force: d.force === true };
+  if (target === 'postgres') {
+    allowedDatabase(deps, d.as ?? d.database, d.as ? 'destination.as' : 'destination.database');
+    return { destination: 'postgres', database: d.database, as: d.as, force: d.force === true };
+  }
   if (target === 'minio') return { destination: 'minio', bucket: d.bucket, prefix: d.prefix };
   if (d.original) return { destination: 'original' };
   const base = d.directory ?? (deps.defaults?.restoreDir ? path.join(deps.defaults.restoreDir, jobId) : undefined);
   if (!base) throw new ApiError(400, 'destination.directory: a files restore needs a directory (or destination.original: true)', 'destination.directory');
-  return { destination: 'directory', directory: path.join(base, target) };
+  if (d.directory) allowedPath(deps, 'restore destination', d.directory, 'destination.directory');
+  return { destination: 'directory', directory: allowedPath(deps, 'restore destination', path.join(base, target), 'destination.directory') };
 }

@@ -2,6 +2,7 @@ import { zValidator } from '@hono/zod-validator';
 import { Cron } from 'croner';
 import { Hono } from 'hono';
 import { z } from 'zod/v4';
+import { allowedPath } from '../access';
 import { requireRole } from '../auth';
 import { deleteSchedule, getSchedule, insertSchedule, lastScheduledJob, listSchedules, setScheduleEnabled, type Schedule } from '../catalog/schedules';
 import type { AppDeps, AppEnv } from '../context';
@@ -83,6 +84,7 @@ export function scheduleRoutes(deps: AppDeps): Hono<AppEnv> {
 
   app.post('/', requireRole('admin'), zValidator('json', scheduleBody, validationHook), async (c) => {
     const body = c.req.valid('json');
+    body.paths?.forEach((p, i) => allowedPath(deps, 'backup source', p, `paths.${i}`));
     const api = n8nApi();
     if (await getSchedule(deps.catalog, body.name)) throw new ApiError(409, `schedule ${body.name} exists`, 'name');
     const d = deps.defaults ?? {};

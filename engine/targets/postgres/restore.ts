@@ -20,6 +20,8 @@ export interface PostgresRestoreOptions {
   /** also restore roles and tablespaces (existing ones are kept) */
   globals?: boolean;
   lockWaitMs?: number;
+  /** names never restored into or over (the product's own catalog): refused before anything is written */
+  protectedDatabases?: string[];
 }
 
 export interface RestoredDatabase {
@@ -106,6 +108,8 @@ export async function restorePostgres(repo: Repository, ref: SnapshotRef, conn: 
   const meta = postgresMeta(ref);
   const dbs = chosen(meta, ref, opts.databases);
   if (opts.as !== undefined && dbs.length !== 1) throw new InvalidInputError('--as needs exactly one database (name it with --database)');
+  const guarded = dbs.map((db) => opts.as ?? db.name).filter((name) => opts.protectedDatabases?.includes(name));
+  if (guarded.length > 0) throw new InvalidInputError(`database ${JSON.stringify(guarded[0])} is the product's own catalog and is never a restore destination (restore it under another name with --as)`);
   const admin = await connect(conn, conn.database ?? 'postgres');
   const major = Math.max(Math.floor(meta.serverVersionNum / 10000), 0);
   const restored: RestoredDatabase[] = [];
