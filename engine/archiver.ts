@@ -6,7 +6,7 @@ import type { ByteSource } from './chunker';
 import { BufferPool } from './bufferPool';
 import { awaitedLater, Semaphore } from './concurrency';
 import { blobId } from './crypto/keyring';
-import { BackupError, InvalidInputError } from './errors';
+import { BackupCancelledError, BackupError, InvalidInputError } from './errors';
 import { withLock } from './repository/lock';
 import type { Repository } from './repository/repository';
 import {
@@ -32,6 +32,28 @@ export interface BackupProgress {
   bytesRead: number;
   totalSize: number;
   warnings: string[];
+  /** set by commitSnapshot from the options: checked as data is read */
+  limits?: BackupLimits;
+}
+
+/** When a running backup must stop: cancelled, or over its budget. */
+export interface BackupLimits {
+  signal?: AbortSignal;
+  /** bytes read at most */
+  maxBytes?: number;
+  /** stop after this moment (ms since the epoch) */
+  deadline?: number;
+}
+
+/** Throws BackupCancelledError when the backup was cancelled or ran over its budget (nothing is committed then). */
+export function checkLimits(progress: BackupProgress): void {
+  const l = progress.limits;
+  if (!l) return;
+  if (l.signal?.aborted) throw new BackupCancelledError('the backup was cancelled; nothing was committed');
+  if (l.maxBytes !== undefined && progress.bytesRead > l.maxBytes) {
+    throw new BackupCancelledError(`the backup read more than its budget of ${l.maxBytes} bytes (DBM_BACKUP_MAX_BYTES); nothing was committed`);
+  }
+  if (l.deadline !== undefined && Date.now() > l.deadline) throw new BackupCancelledError('the backup ran past its time budget (DBM_BACKUP_MAX_SECONDS); nothing was committed');
 }
 
 export interface BackupOptions {
@@ -53,6 +75,11 @@ export interface BackupOptions {
   concurrency?: number;
   /** the snapshot's time (default: now); for imports and tests */
   time?: Date;
+  /** cancels the backup (nothing is committed) */
+  signal?: AbortSignal;
+  /** a budget: at most this many bytes read, at most this many seconds */
+  maxBytes?: number;
+  maxSeconds?: number;
 }
 
 /** A named byte stream to store (a database dump, stdin). */
@@ -146,7 +173,10 @@ export async function commitSnapshot(
     const before = { ...repo.counters };
     const parent = opts.parent !== undefined ? opts.parent : await findParent(repo, opts.target, type, paths);
     const progress = opts.progress ?? newProgress();
+    progress.limits = { signal: opts.signal, maxBytes: opts.maxBytes, deadline: opts.maxSeconds ? started + opts.maxSeconds * 1000 : undefined };
+    checkLimits(progress);
     const tree = await build(progress, parent ? parent.snapshot.tree : null);
+    checkLimits(progress);
     await repo.flush();
     const stats: SnapshotStats = {
       files: progress.files,
@@ -195,6 +225,7 @@ export async function storeContent(
   for await (const chunk of repo.chunker.chunks(source, work)) {
     size += chunk.length;
     progress.bytesRead += chunk.length;
+    checkLimits(progress);
     const id = blobId(repo.keyring, chunk);
     content.push(id);
     if (repo.hasBlob(id)) continue;
@@ -374,6 +405,7 @@ class TreeArchiver {
     const n = readSmallFile(abs, this.smallBuffer);
     if (n < 0) return null;
     this.progress.bytesRead += n;
+    checkLimits(this.progress);
     if (n === 0) return { content: [], size: 0 };
     const data = Buffer.from(this.smallBuffer.subarray(0, n));
     const id = blobId(this.repo.keyring, data);

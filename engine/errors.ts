@@ -31,6 +31,9 @@ export class NotFoundError extends BackupError {}
 /** Input that the caller gave is invalid (bad id, bad policy, bad path). */
 export class InvalidInputError extends BackupError {}
 
+/** A backup was cancelled, or ran over its size or time budget: nothing was committed. */
+export class BackupCancelledError extends BackupError {}
+
 /** A snapshot's content would escape the restore target (../, absolute, symlink). */
 export class UnsafePathError extends BackupError {}
 

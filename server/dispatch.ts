@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import { attachExecution, createJob, finishJob, type Job, type JobKind } from './catalog/jobs';
+import { createJob, finishJob, newClaim, type Job, type JobKind } from './catalog/jobs';
 import { ApiError } from './errors';
 import { triggerWorkflow, TriggerError, type WorkflowEndpoint } from './n8n/trigger';
 
@@ -23,9 +23,12 @@ export interface NewJob {
  * Records a job, then hands it to its workflow. The job exists before n8n is
  * asked, so a request is never lost: when n8n cannot take it, the job is
  * recorded failed with the reason and the caller gets a 503 naming the job.
+ * The workflow links the job to its execution when it claims it.
  */
 export async function dispatchJob(deps: { catalog: Pool; n8n: WorkflowEndpoint }, job: NewJob): Promise<Job> {
+  const claim = newClaim();
   const created = await createJob(deps.catalog, {
+    claim,
     kind: job.kind,
     type: job.type,
     targets: job.targets,
@@ -36,8 +39,9 @@ export async function dispatchJob(deps: { catalog: Pool; n8n: WorkflowEndpoint }
     id: job.id,
   });
   try {
-    const { executionId } = await triggerWorkflow(deps.n8n, WEBHOOK[job.kind], { ...job.request, job_id: created.id });
-    if (executionId) await attachExecution(deps.catalog, created.id, executionId);
+    // The call carries no authority of its own: the job's id and a one-time claim. The workflow takes
+    // the request from the catalog, so a captured call can neither change it nor run it again.
+    await triggerWorkflow(deps.n8n, WEBHOOK[job.kind], { job_id: created.id, claim });
   } catch (err) {
     if (!(err instanceof TriggerError)) throw err;
     await finishJob(deps.catalog, created.id, { status: 'failed', error: err.message });

@@ -49,7 +49,8 @@ export function openApiDocument(version: string): Record<string, unknown> {
       '/api/v1/backup/list': { get: op('Jobs, newest first, filtered and paged', 'viewer', { parameters: queryParams(listQuery), responses: ok('a page of jobs') }) },
       '/api/v1/backup/verify/{id}': { post: op('Verify a backup job\'s snapshots, one snapshot, or "latest" (of body.target)', 'operator', { parameters: [path('id', 'job id, snapshot id or latest')], requestBody: body(verifyBody), responses: accepted }) },
       '/api/v1/jobs/{id}': { get: op('A job with progress, steps and log', 'viewer', { parameters: [path('id', 'job id')], responses: ok('the job') }) },
-      '/api/v1/jobs/{id}/restart': { post: op('Run a failed, cancelled or stuck job again (the old one is cancelled)', 'operator', { parameters: [path('id', 'job id')], responses: accepted }) },
+      '/api/v1/jobs/{id}/restart': { post: op('Run a failed, cancelled or stuck job again (the old one is cancelled); needs the role its creation needed', 'operator', { parameters: [path('id', 'job id')], responses: accepted }) },
+      '/api/v1/jobs/{id}/cancel': { post: op('End a queued or running job as cancelled and stop its n8n execution; needs the role its creation needed', 'operator', { parameters: [path('id', 'job id')], responses: ok('job_id, status, execution') }) },
       '/api/v1/restore/create': { post: op('Restore a backup job\'s snapshots, one snapshot, or the latest of targets', 'operator', { requestBody: body(restoreBody), responses: accepted }) },
       '/api/v1/restore/{id}': { get: op('A restore job', 'viewer', { parameters: [path('id', 'job id')], responses: ok('the restore job') }) },
       '/api/v1/schedules': {
@@ -67,6 +68,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
       },
       '/api/v1/tokens/{id}': { delete: op('Revoke a token', 'admin', { parameters: [path('id', 'token id')], responses: ok('revoked') }) },
       '/api/v1/audit': { get: op('The audit log, newest first', 'admin', { responses: ok('entries') }) },
+      '/api/v1/audit/verify': { get: op("Check the audit log's hash chain: 409 naming the first edited or deleted row", 'admin', { responses: ok('ok, checked, unchained, broken') }) },
       '/api/v1/catalog/rebuild': { post: op('Rebuild the snapshot cache from the repository', 'admin', { responses: ok('counts') }) },
     },
   };

@@ -5,6 +5,7 @@ import { credentialTest } from '../shared/credentialTests';
 import { backupTypeProperty, jobIdProperty, tagsProperty } from '../shared/descriptions';
 import { reportStep } from '../shared/catalog';
 import { eachItem, parseTagList, snapshotJson, splitList } from '../shared/items';
+import { backupLimits } from '../shared/limits';
 import { minioOf, openRepository } from '../shared/repository';
 
 export class BackupMinio implements INodeType {
@@ -50,6 +51,7 @@ export class BackupMinio implements INodeType {
       const ref = await backupMinio(repo, minioOf(source, splitList(this.getNodeParameter('buckets', i) as string)), {
         type: this.getNodeParameter('backupType', i) as BackupType,
         tags: parseTagList(this.getNodeParameter('tags', i, '') as string),
+        ...backupLimits(this),
         progress,
       });
       const out = snapshotJson(ref);

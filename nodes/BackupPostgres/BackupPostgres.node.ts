@@ -5,6 +5,7 @@ import { credentialTest } from '../shared/credentialTests';
 import { backupTypeProperty, jobIdProperty, tagsProperty } from '../shared/descriptions';
 import { reportStep } from '../shared/catalog';
 import { eachItem, parseTagList, snapshotJson, splitList } from '../shared/items';
+import { backupLimits } from '../shared/limits';
 import { openRepository, pgConnectionOf } from '../shared/repository';
 
 export class BackupPostgres implements INodeType {
@@ -89,6 +90,7 @@ export class BackupPostgres implements INodeType {
           cluster: this.getNodeParameter('cluster', i, 'main') as string,
           type: this.getNodeParameter('backupType', i) as BackupType,
           tags: parseTagList(this.getNodeParameter('tags', i, '') as string),
+        ...backupLimits(this),
         });
         const cluster = base.snapshot.meta as unknown as ClusterMeta;
         const out = snapshotJson(base);
@@ -100,6 +102,7 @@ export class BackupPostgres implements INodeType {
         format: this.getNodeParameter('format', i, 'plain') as DumpFormat,
         type: this.getNodeParameter('backupType', i) as BackupType,
         tags: parseTagList(this.getNodeParameter('tags', i, '') as string),
+        ...backupLimits(this),
       });
       const meta = ref.snapshot.meta as unknown as PostgresMeta;
       const out = snapshotJson(ref);

@@ -1,13 +1,14 @@
 import { NodeConnectionTypes, type IExecuteFunctions, type INodeExecutionData, type INodeType, type INodeTypeDescription } from 'n8n-workflow';
-import { attachExecution, ensureJob, failJobOfExecution, finishJob, markRunning, recordStep } from '../../server/catalog/jobs';
+import { attachExecution, claimJob, ensureJob, failJobOfExecution, finishJob, markRunning, recordStep } from '../../server/catalog/jobs';
 import { openCatalog } from '../shared/catalog';
 import { credentialTest } from '../shared/credentialTests';
 import { eachItem } from '../shared/items';
 
 /**
  * Records a job's progress in the catalog, so that a workflow started by the
- * server keeps its job up to date: started (linked to this n8n execution), a
- * target's step done, completed; and, from the error workflow, failed.
+ * server keeps its job up to date: claimed (the request the API recorded,
+ * taken once and linked to this n8n execution) or started (a schedule's run),
+ * a target's step done, completed; and, from the error workflow, failed.
  */
 export class RecordJob implements INodeType {
   description: INodeTypeDescription = {
@@ -30,6 +31,7 @@ export class RecordJob implements INodeType {
         type: 'options',
         noDataExpression: true,
         options: [
+          { name: 'Claim', value: 'claim', action: 'Take the job the API recorded and output its request' },
           { name: 'Start', value: 'start', action: 'Mark the job running, linked to this execution' },
           { name: 'Step', value: 'step', action: 'Record a target step from the incoming snapshot' },
           { name: 'Complete', value: 'complete', action: 'Mark the job completed' },
@@ -37,8 +39,17 @@ export class RecordJob implements INodeType {
         ],
         default: 'start',
       },
-      { displayName: 'Job ID', name: 'jobId', type: 'string', default: '', displayOptions: { show: { operation: ['start', 'step', 'complete'] } }, description: 'Empty: nothing is recorded (a run not started by the server)' },
-      { displayName: 'Execution ID', name: 'executionId', type: 'string', default: '={{ $execution.id }}', displayOptions: { show: { operation: ['start', 'failExecution'] } } },
+      { displayName: 'Job ID', name: 'jobId', type: 'string', default: '', displayOptions: { show: { operation: ['claim', 'start', 'step', 'complete'] } }, description: 'Empty: nothing is recorded (a run not started by the server)' },
+      {
+        displayName: 'Claim',
+        name: 'claim',
+        type: 'string',
+        typeOptions: { password: true },
+        default: '',
+        displayOptions: { show: { operation: ['claim'] } },
+        description: 'The one-time claim the API sent with the job ID; the job is taken once, while it is queued',
+      },
+      { displayName: 'Execution ID', name: 'executionId', type: 'string', default: '={{ $execution.id }}', displayOptions: { show: { operation: ['claim', 'start', 'failExecution'] } } },
       { displayName: 'Error', name: 'error', type: 'string', default: '', displayOptions: { show: { operation: ['failExecution'] } } },
     ],
   };
@@ -57,6 +68,11 @@ export class RecordJob implements INodeType {
           return { ...passThrough, jobId: job, recorded: job !== null };
         }
         const jobId = String(this.getNodeParameter('jobId', i, '') ?? '');
+        if (operation === 'claim') {
+          // The webhook's body is not trusted: what runs is the request the API recorded, taken once.
+          const job = await claimJob(pool, jobId, String(this.getNodeParameter('claim', i, '') ?? ''), String(this.getNodeParameter('executionId', i)));
+          return { jobId: job.id, kind: job.kind, body: { ...job.params, job_id: job.id } };
+        }
         if (!jobId) return { ...passThrough, recorded: false };
         if (operation === 'start') {
           // A run the server did not start (a schedule) describes itself in its request body.

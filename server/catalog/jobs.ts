@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { Pool } from 'pg';
 
 /** Jobs in the catalog: what was asked, how it went, per target. */
@@ -51,17 +51,49 @@ export async function createJob(
     params?: Record<string, unknown>;
     id?: string;
     restartOf?: string;
+    /** the one-time claim the workflow must present to take the job (only its hash is kept) */
+    claim?: string;
   },
 ): Promise<Job> {
   const res = await db.query<Job>(
-    `INSERT INTO jobs (id, kind, type, targets, status, description, retention_days, params, restart_of)
-     VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8) RETURNING *`,
-    [job.id ?? newJobId(), job.kind, job.type ?? null, job.targets ?? [], job.description ?? null, job.retentionDays ?? null, job.params ?? {}, job.restartOf ?? null],
+    `INSERT INTO jobs (id, kind, type, targets, status, description, retention_days, params, restart_of, claim_hash)
+     VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8, $9) RETURNING *`,
+    [job.id ?? newJobId(), job.kind, job.type ?? null, job.targets ?? [], job.description ?? null, job.retentionDays ?? null, job.params ?? {}, job.restartOf ?? null,
+      job.claim ? claimHash(job.claim) : null],
   );
   const created = res.rows[0];
   const what = [created.kind, created.type, created.targets.join(',')].filter(Boolean).join(' ');
   await appendJobLog(db, created.id, 'info', `queued: ${what}${job.restartOf ? ` (restart of ${job.restartOf})` : ''}`);
   return created;
+}
+
+/** A new one-time claim for a job: what the server sends the workflow instead of the request itself. */
+export function newClaim(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+function claimHash(claim: string): string {
+  return createHash('sha256').update(claim).digest('hex');
+}
+
+export class ClaimRefused extends Error {}
+
+/**
+ * A workflow takes the job the server recorded: once, with the claim the server sent, while the job is
+ * still queued. The claim is cleared as it is used, so a captured webhook call cannot be replayed, and
+ * the workflow runs what the catalog says, not what the call says. Answers the job (its request in params).
+ */
+export async function claimJob(db: Pool, id: string, claim: string, executionId: string): Promise<Job> {
+  const res = await db.query<Job>(
+    `UPDATE jobs SET claim_hash = NULL, claimed_at = now(), n8n_execution_id = $3,
+            status = 'running', started_at = now(), heartbeat_at = now()
+      WHERE id = $1 AND claim_hash = $2 AND status = 'queued' RETURNING *`,
+    [id, claimHash(claim), executionId],
+  );
+  const job = res.rows[0];
+  if (!job) throw new ClaimRefused(`job ${JSON.stringify(id.slice(0, 100))} cannot be claimed: it is unknown, already started, or the claim does not match`);
+  await appendJobLog(db, id, 'info', `running (n8n execution ${executionId})`);
+  return job;
 }
 
 /** One line of a job's log. */
@@ -82,8 +114,9 @@ export async function jobLog(db: Pool, id: string): Promise<JobLogLine[]> {
 }
 
 export async function getJob(db: Pool, id: string): Promise<(Job & { steps: (JobStep & { recorded_at: Date })[] }) | null> {
-  const job = (await db.query<Job>('SELECT * FROM jobs WHERE id = $1', [id])).rows[0];
+  const job = (await db.query<Job & { claim_hash?: string }>('SELECT * FROM jobs WHERE id = $1', [id])).rows[0];
   if (!job) return null;
+  delete job.claim_hash; // a hash, but nobody's business
   const steps = (await db.query<JobStep & { recorded_at: Date }>(
     `SELECT target, status, snapshot_id, bytes_read::float8 AS bytes_read, bytes_added::float8 AS bytes_added,
             bytes_stored::float8 AS bytes_stored, duration_ms::float8 AS duration_ms, error, details, recorded_at

@@ -2,7 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { describeError } from '../../engine';
 import { EXIT, exitCodeFor } from './exitCodes';
 import { registerControl } from './control/commands';
-import { registerJobs } from './control/jobs';
+import { registerAudit, registerJobs } from './control/jobs';
 import { registerSchedules, registerTokens } from './control/schedules';
 import { registerRepo } from './repo';
 import { registerStack } from './stack';
@@ -12,11 +12,13 @@ export function buildProgram(): Command {
     .description('Encrypted, deduplicated backups of PostgreSQL, files and MinIO buckets')
     .version('0.1.0')
     .showHelpAfterError('(run with --help for usage)')
-    .option('--api-url <url>', 'the API server (default: DBM_API_URL, the config file, or http://127.0.0.1:20010)')
+    .option('--api-url <url>', 'the API server (default: DBM_API_URL, the config file, or https://127.0.0.1:20010)')
     .option('--token <token>', 'an API token (default: DBM_API_TOKEN or the config file)')
+    .option('--ca <file>', "a CA certificate to trust for the API (default: DBM_API_CA or the config file's \"ca\"; the stack's is <data>/secrets/tls-cert.pem)")
     .exitOverride();
   registerControl(program);
   registerJobs(program);
+  registerAudit(program);
   registerSchedules(program);
   registerTokens(program);
   registerRepo(program);

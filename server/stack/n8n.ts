@@ -109,7 +109,9 @@ export class N8nProcess {
         N8N_VERSION_NOTIFICATIONS_ENABLED: 'false',
         N8N_PERSONALIZATION_ENABLED: 'false',
         N8N_SECURE_COOKIE: 'false',
-        N8N_ENFORCE_SETTINGS_FILE_PERMISSIONS: 'false',
+        // n8n's settings file (its encryption key) readable by its owner only, and no stack traces in its answers
+        N8N_ENFORCE_SETTINGS_FILE_PERMISSIONS: 'true',
+        NODE_ENV: 'production',
         N8N_COMMUNITY_PACKAGES_ENABLED: 'true',
         ...this.opts.env,
       },
@@ -210,6 +212,15 @@ export class N8nClient {
 
   executions(workflowId: string, limit = 100): Promise<{ data: { id: string; status: string; finished: boolean; startedAt?: string; stoppedAt?: string }[] }> {
     return this.call('GET', `/executions?workflowId=${encodeURIComponent(workflowId)}&includeData=false&limit=${limit}`);
+  }
+
+  /** Stops a running execution (its nodes see n8n's cancel signal); one that already ended is left as it is. */
+  async stopExecution(id: string): Promise<void> {
+    try {
+      await this.call('POST', `/executions/${encodeURIComponent(id)}/stop`);
+    } catch (err) {
+      if (!/: (404|409) /.test((err as Error).message)) throw err;
+    }
   }
 
   execution(id: string): Promise<{ id: string; status: string; data?: unknown }> {

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, promises as fs } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { freePort } from '../support/ports';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -7,7 +8,8 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { findSnapshot, listSnapshots, openStorage, Repository, restoreTree } from '../../engine';
 import { ensureN8nInstalled, installCommunityPackage, N8nClient, N8nProcess, provisionOwner } from '../../server/stack/n8n';
 import { createScheduleWorkflow, provisionWorkflows } from '../../server/stack/provision';
-import { createJob, getJob } from '../../server/catalog/jobs';
+import { createJob, getJob, type JobKind } from '../../server/catalog/jobs';
+import { dispatchJob } from '../../server/dispatch';
 import { migrate } from '../../server/catalog/migrate';
 import { newCatalogDatabase } from '../support/catalog';
 import { startSmtpSink } from '../support/smtpSink';
@@ -53,7 +55,11 @@ describe('the shipped workflows in a real n8n', () => {
   let smtp: Awaited<ReturnType<typeof startSmtpSink>>;
 
   const call = (route: string, body: unknown): Promise<Response> =>
-    fetch(`${n8n.baseUrl}/webhook/${route}`, { method: 'POST', headers: { 'content-type': 'application/json', 'X-Backup-Secret': secret }, body: JSON.stringify(body) });
+    fetch(`${n8n.baseUrl}/webhook/${route}`, { method: 'POST', headers: { 'content-type': 'application/json', 'X-Backup-Secret': secret }, body: JSON.stringify(body), signal: AbortSignal.timeout(30_000) });
+  // as the API does: record the job with its request and a one-time claim, then call the workflow with the id and the claim alone
+  const dispatch = (kind: JobKind, request: Record<string, unknown>, id?: string) =>
+    dispatchJob({ catalog: catalog.pool, n8n: { url: n8n.baseUrl, webhookSecret: secret } }, { kind, targets: (request.targets as string[]) ?? [], type: request.type as string, request, id });
+  const guarded = tempDir('dbm-guarded-'); // what the nodes' path policy protects in this n8n
   const openRepo = (): Promise<Repository> =>
     Repository.open(openStorage(`s3://${bucket}/repo`, { endpoint: s3.endpoint, accessKey: s3.accessKey, secretKey: s3.secretKey }), { passphrase });
 
@@ -62,7 +68,13 @@ describe('the shipped workflows in a real n8n', () => {
     const userFolder = tempDir('dbm-n8n-');
     chmodSync(userFolder, 0o755); // restore_command runs the installed package's CLI as PostgreSQL's user
     installCommunityPackage(userFolder);
-    n8n = new N8nProcess({ userFolder, port: await freePort(), brokerPort: await freePort() });
+    // the nodes enforce a path policy of their own, whatever the job in the catalog says
+    n8n = new N8nProcess({
+      userFolder,
+      port: await freePort(),
+      brokerPort: await freePort(),
+      env: { DBM_BACKUP_ROOTS: tmpdir(), DBM_RESTORE_ROOTS: tmpdir(), DBM_PROTECTED_PATHS: guarded, DBM_PROTECTED_DATABASES: 'guarded_catalog' },
+    });
     await n8n.start();
     const { apiKey } = await provisionOwner(n8n.baseUrl, { email: 'owner@example.com', password: 'Backup-Owner-1234' });
     client = new N8nClient(n8n.baseUrl, apiKey);
@@ -105,16 +117,9 @@ describe('the shipped workflows in a real n8n', () => {
     const refused = await fetch(`${n8n.baseUrl}/webhook/dbm-backup`, { method: 'POST', headers: { 'content-type': 'application/json', 'X-Backup-Secret': 'wrong' }, body: '{}' });
     expect(refused.status).toBe(403);
 
-    // as the server will: record the job, then trigger the workflow with its id
-    await createJob(catalog.pool, { id: 'job-e2e-1', kind: 'backup', type: 'full', targets: ['postgres', 'files'] });
+    // as the server does: record the job, then trigger the workflow with its id and claim
     const started = Date.now();
-    const res = await fetch(`${n8n.baseUrl}/webhook/dbm-backup`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'X-Backup-Secret': secret },
-      body: JSON.stringify({ job_id: 'job-e2e-1', type: 'full', targets: ['postgres', 'files'], databases: [db], paths: [dir], retention_days: 30 }),
-    });
-    expect(res.status).toBe(202);
-    expect(await res.json()).toMatchObject({ status: 'accepted', job_id: 'job-e2e-1' });
+    await dispatch('backup', { type: 'full', targets: ['postgres', 'files'], databases: [db], paths: [dir], retention_days: 30 }, 'job-e2e-1');
 
     // The workflow answered at once and works on: wait for its snapshots (it creates the repository too).
     const storage = openStorage(`s3://${bucket}/repo`, { endpoint: s3.endpoint, accessKey: s3.accessKey, secretKey: s3.secretKey });
@@ -155,27 +160,73 @@ describe('the shipped workflows in a real n8n', () => {
     expect(await contentFingerprint(copy)).toEqual(await contentFingerprint(db));
     await fs.rm(out, { recursive: true, force: true });
 
-    // only the targets asked for run
-    await createJob(catalog.pool, { id: 'job-e2e-files-only', kind: 'backup', type: 'incremental', targets: ['files'] });
-    expect((await call('dbm-backup', { job_id: 'job-e2e-files-only', targets: ['files'], paths: [dir] })).status).toBe(202);
+    // only the targets asked for run; the call's claim works once, and a replay of it runs nothing
+    await createJob(catalog.pool, { id: 'job-e2e-files-only', kind: 'backup', type: 'incremental', targets: ['files'], params: { targets: ['files'], paths: [dir] }, claim: 'claim-once' });
+    const first = await call('dbm-backup', { job_id: 'job-e2e-files-only', claim: 'claim-once', targets: ['postgres'] });
+    expect(first.status).toBe(202);
+    const replay = await call('dbm-backup', { job_id: 'job-e2e-files-only', claim: 'claim-once' });
+    expect(replay.status).not.toBe(202);
+    const answer = await replay.text();
+    expect(answer).not.toMatch(/node_modules|\n\s+at /); // n8n's error answers carry no stack trace
     let filesOnly = await getJob(catalog.pool, 'job-e2e-files-only');
     while (filesOnly?.status !== 'completed' && Date.now() - started < 150_000) {
       await sleep(500);
       filesOnly = await getJob(catalog.pool, 'job-e2e-files-only');
     }
-    expect(filesOnly!.steps.map((s) => s.target)).toEqual(['files']);
+    expect(filesOnly!.steps.map((s) => s.target)).toEqual(['files']); // the catalog's request, not the call's
+    expect(filesOnly!.n8n_execution_id).toBe(String(((await first.json()) as { execution_id: string }).execution_id));
+  }, 180_000);
+
+  it('runs nothing for a forged webhook call, even with the secret header: no job, no snapshot, an alert', async () => {
+    const repo = await openRepo();
+    const before = (await listSnapshots(repo)).length;
+    const alerts = sink.received.length;
+    for (const body of [
+      { job_id: 'job-forged', claim: 'guess', type: 'full', targets: ['files'], paths: ['/etc'] },
+      { job_id: 'job-e2e-1', claim: 'guess' }, // a real job, already done
+      { type: 'full', targets: ['files'], paths: ['/etc'] },
+    ]) {
+      const res = await call('dbm-backup', body);
+      expect(res.status).not.toBe(202);
+      expect(await res.text()).not.toMatch(/node_modules|\n\s+at /);
+    }
+    const restore = await call('dbm-restore', { job_id: 'job-forged', restores: [{ destination: 'directory', directory: '/etc/dbm', snapshot: 'latest', target: 'files' }] });
+    expect(restore.status).not.toBe(202);
+    expect(await getJob(catalog.pool, 'job-forged')).toBeNull();
+    expect((await getJob(catalog.pool, 'job-e2e-1'))!.status).toBe('completed');
+    await sleep(2000);
+    expect((await listSnapshots(await openRepo())).length).toBe(before);
+    expect(await fs.stat('/etc/dbm').then(() => true, () => false)).toBe(false);
+    // each attempt failed at the claim, and the error workflow said so
+    const started = Date.now();
+    while (sink.received.filter((a) => a.failed_node === 'Claim the job').length < 4 && Date.now() - started < 30_000) await sleep(300);
+    expect(sink.received.slice(alerts).filter((a) => a.failed_node === 'Claim the job').length).toBeGreaterThanOrEqual(4);
+  }, 120_000);
+
+  it('the nodes enforce the path policy themselves: a job recorded behind the API\'s back cannot reach outside the roots', async () => {
+    const secretFile = path.join(guarded, 'passphrase');
+    await fs.writeFile(secretFile, 'not for backups');
+    const outside = await dispatch('backup', { type: 'full', targets: ['files'], paths: [guarded] });
+    const dest = await dispatch('restore', { restores: [{ snapshot: 'latest', target: 'files', destination: 'directory', directory: '/etc/dbm-restore' }] });
+    const db = await dispatch('restore', { restores: [{ snapshot: 'latest', target: 'postgres', destination: 'postgres', database: backedUpDb, as: 'guarded_catalog' }] });
+    for (const [job, why] of [[outside, 'holds the product'], [dest, 'outside the allowed roots'], [db, 'never a restore destination']] as const) {
+      const started = Date.now();
+      let seen = await getJob(catalog.pool, job.id);
+      while (seen?.status !== 'failed' && Date.now() - started < 60_000) {
+        await sleep(500);
+        seen = await getJob(catalog.pool, job.id);
+      }
+      expect(seen).toMatchObject({ status: 'failed' });
+      expect(seen!.error).toContain(why);
+    }
+    expect(await fs.stat('/etc/dbm-restore').then(() => true, () => false)).toBe(false);
+    expect(await databaseExists('guarded_catalog')).toBe(false);
   }, 180_000);
 
   it('marks the job failed and alerts through the error workflow when a backup fails', async () => {
-    await createJob(catalog.pool, { id: 'job-e2e-fail', kind: 'backup', type: 'full', targets: ['postgres'] });
-    const res = await fetch(`${n8n.baseUrl}/webhook/dbm-backup`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'X-Backup-Secret': secret },
-      body: JSON.stringify({ job_id: 'job-e2e-fail', type: 'full', targets: ['postgres'], databases: ['no_such_database'] }),
-    });
-    expect(res.status).toBe(202);
+    await dispatch('backup', { type: 'full', targets: ['postgres'], databases: ['no_such_database'] }, 'job-e2e-fail');
     const started = Date.now();
-    const failures = () => sink.received.filter((a) => a.event === 'backup_failed');
+    const failures = () => sink.received.filter((a) => a.event === 'backup_failed' && a.failed_node === 'Back up PostgreSQL');
     while (failures().length === 0 && Date.now() - started < 60_000) await sleep(300);
     expect(failures()).toHaveLength(1);
     expect(failures()[0]).toMatchObject({ event: 'backup_failed', workflow: 'Backup on demand', failed_node: 'Back up PostgreSQL' });
@@ -225,8 +276,7 @@ describe('the shipped workflows in a real n8n', () => {
     const copy = `${backedUpDb}_via_webhook`;
     // the snapshot the first test's job made (the schedule has made newer postgres snapshots since)
     const [snapshot] = (await listSnapshots(await openRepo(), { target: 'postgres', tags: { job: 'job-e2e-1' } })).map((r) => r.id);
-    const res = await call('dbm-restore', { snapshot, destination: 'postgres', database: backedUpDb, as: copy });
-    expect(res.status).toBe(202);
+    await dispatch('restore', { snapshot, target: 'postgres', destination: 'postgres', database: backedUpDb, as: copy });
     const started = Date.now();
     while (!(await databaseExists(copy)) && Date.now() - started < 60_000) await sleep(500);
     // exists as soon as it is created; the restore fills it in one transaction, so wait for the rows
@@ -253,7 +303,7 @@ describe('the shipped workflows in a real n8n', () => {
     await repo.storage.put(key, bytes);
     const alertsBefore = sink.received.length;
 
-    expect((await call('dbm-verify', { snapshot: ref.id, mode: 'readData' })).status).toBe(202);
+    await dispatch('verify', { snapshot: ref.id, mode: 'readData' });
     const started = Date.now();
     while (sink.received.length === alertsBefore && Date.now() - started < 60_000) await sleep(300);
     const alert = sink.received[sink.received.length - 1];
@@ -274,7 +324,7 @@ describe('the shipped workflows in a real n8n', () => {
       await backupStreams(repo, [{ name: 'd', open: () => Readable.from([Buffer.from(`day ${day}`)]) }], { target: 'retention-test', time: new Date(Date.UTC(2026, 0, day, 12)) });
     }
     const others = (await listSnapshots(repo)).filter((r) => r.snapshot.target !== 'retention-test').length;
-    expect((await call('dbm-retention', { target: 'retention-test', keep_daily: 2 })).status).toBe(202);
+    await dispatch('cleanup', { target: 'retention-test', keep_daily: 2 });
     const started = Date.now();
     let left: string[] = [];
     while (Date.now() - started < 60_000) {
@@ -378,6 +428,7 @@ describe('the shipped workflows in a real n8n', () => {
       n8n: { url: n8n.baseUrl, webhookSecret: secret },
       n8nApi: { client, provisioned },
       defaults: { restoreDir },
+      policy: { backupRoots: [tmpdir()], restoreRoots: [restoreDir], protectedPaths: [guarded] },
     });
     const send = async (method: string, route: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> => {
       const res = await api.request(route, {
@@ -412,7 +463,32 @@ describe('the shipped workflows in a real n8n', () => {
     expect(backup.status).toBe('completed');
     expect(backup.n8n_execution_id).toMatch(/^\d+$/);
     expect(backup.steps.map((s) => s.target).sort()).toEqual(['files', 'postgres']);
-    expect(backup.log.map((l) => l.message)).toEqual(expect.arrayContaining(['running', 'completed', expect.stringMatching(/^files: completed \(snapshot/)]));
+    expect(backup.log.map((l) => l.message)).toEqual(expect.arrayContaining([expect.stringMatching(/^running \(n8n execution \d+\)$/), 'completed', expect.stringMatching(/^files: completed \(snapshot/)]));
+
+    // cancel: a long backup (a 64 GiB sparse file) stops where it is; nothing is committed, no lock is left
+    const big = path.join(tempDir(), 'huge');
+    await fs.mkdir(big);
+    await fs.writeFile(path.join(big, 'sparse.img'), '');
+    await fs.truncate(path.join(big, 'sparse.img'), 64 * 2 ** 30);
+    const long = await send('POST', '/api/v1/backup/create', { type: 'full', targets: ['files'], paths: [big] });
+    const longId = String(long.json.job_id);
+    const claimedAt = Date.now();
+    while ((await getJob(catalog.pool, longId))?.status !== 'running' && Date.now() - claimedAt < 30_000) await sleep(200);
+    await sleep(1500);
+    const cancelled = await send('POST', `/api/v1/jobs/${longId}/cancel`);
+    expect(cancelled).toMatchObject({ status: 200, json: { job_id: longId, status: 'cancelled', execution: 'stopped' } });
+    expect((await send('POST', `/api/v1/jobs/${longId}/cancel`)).status).toBe(409);
+    const execution = String((await getJob(catalog.pool, longId))!.n8n_execution_id);
+    let run = await client.execution(execution);
+    while (run.status === 'running' && Date.now() - claimedAt < 60_000) {
+      await sleep(500);
+      run = await client.execution(execution);
+    }
+    expect(run.status).toBe('canceled');
+    expect(await finished(longId)).toMatchObject({ status: 'cancelled', error: 'cancelled by e2e' });
+    expect(await listSnapshots(await openRepo(), { tags: { job: longId } })).toEqual([]);
+    const { listLocks } = await import('../../engine');
+    expect(await listLocks(await openRepo())).toEqual([]);
 
     // verify the job's snapshots
     const verify = await send('POST', `/api/v1/backup/verify/${backupId}`, {});
@@ -483,7 +559,7 @@ describe('the shipped workflows in a real n8n', () => {
       const t1 = await markMoment(url, 't1');
       const t2 = await markMoment(url, 't2');
       const { token } = await createToken(catalog.pool, { name: 'e2e-pitr', role: 'operator' });
-      const api = createApp({ catalog: catalog.pool, n8n: { url: n8n.baseUrl, webhookSecret: secret } });
+      const api = createApp({ catalog: catalog.pool, n8n: { url: n8n.baseUrl, webhookSecret: secret }, policy: { backupRoots: [], restoreRoots: [path.dirname(restored)], protectedPaths: [] } });
       const port = await freePort();
       const res = await api.request('/api/v1/restore/create', {
         method: 'POST',

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Pool } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../server/app';
-import { createJob, finishJob, markRunning, recordStep } from '../../server/catalog/jobs';
+import { claimJob, createJob, finishJob, getJob, markRunning, recordStep } from '../../server/catalog/jobs';
 import { migrate } from '../../server/catalog/migrate';
 import { createToken } from '../../server/catalog/tokens';
 import { newCatalogDatabase } from '../support/catalog';
@@ -22,7 +22,8 @@ describe('the REST API against a real catalog', () => {
   let down: ReturnType<typeof createApp>;
   let n8nUrl: string;
   let hooks: Server;
-  const calls: { path: string; secret: string; body: Record<string, unknown> }[] = [];
+  // body: the request the workflow will load from the catalog when it claims the job; sent: what crossed the wire
+  const calls: { path: string; secret: string; body: Record<string, unknown>; sent: Record<string, unknown> }[] = [];
   const token: Record<'viewer' | 'operator' | 'admin', string> = { viewer: '', operator: '', admin: '' };
 
   beforeAll(async () => {
@@ -33,8 +34,11 @@ describe('the REST API against a real catalog', () => {
       let data = '';
       req.on('data', (d: Buffer) => (data += d.toString()));
       req.on('end', () => {
-        calls.push({ path: req.url ?? '', secret: String(req.headers['x-backup-secret'] ?? ''), body: JSON.parse(data) as Record<string, unknown> });
-        res.writeHead(202, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'accepted', execution_id: String(calls.length) }));
+        const sent = JSON.parse(data) as { job_id: string };
+        void getJob(pool, sent.job_id).then((job) => {
+          calls.push({ path: req.url ?? '', secret: String(req.headers['x-backup-secret'] ?? ''), sent, body: { ...job?.params, job_id: sent.job_id } });
+          res.writeHead(202, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'accepted', execution_id: String(calls.length) }));
+        });
       });
     });
     await new Promise<void>((resolve) => hooks.listen(0, '127.0.0.1', resolve));
@@ -209,9 +213,15 @@ describe('the REST API against a real catalog', () => {
       const res = await post('/api/v1/backup/create', { type: 'full', targets: ['postgres', 'files'] }, 'operator');
       expect(res.status).toBe(202);
       const { job_id: id } = (await res.json()) as { job_id: string };
-      expect(calls).toEqual([{ path: '/webhook/dbm-backup', secret: 'shh', body: { type: 'full', targets: ['postgres', 'files'], paths: ['/srv/config'], job_id: id } }]);
-      const job = (await (await get(`/api/v1/jobs/${id}`)).json()) as { status: string; n8n_execution_id: string };
-      expect(job).toMatchObject({ status: 'queued', n8n_execution_id: '1' });
+      expect(calls).toEqual([{ path: '/webhook/dbm-backup', secret: 'shh', sent: { job_id: id, claim: expect.any(String) }, body: { type: 'full', targets: ['postgres', 'files'], paths: ['/srv/config'], job_id: id } }]);
+      // the call carries no request, only the job and a one-time claim; the workflow takes the job with it, once
+      const job = (await (await get(`/api/v1/jobs/${id}`)).json()) as { status: string; claim_hash?: string };
+      expect(job.status).toBe('queued');
+      expect(job.claim_hash).toBeUndefined();
+      await expect(claimJob(pool, id, 'a guessed claim', '7')).rejects.toThrow(/cannot be claimed/);
+      expect((await claimJob(pool, id, String(calls[0].sent.claim), '7')).params).toMatchObject({ paths: ['/srv/config'] });
+      await expect(claimJob(pool, id, String(calls[0].sent.claim), '8')).rejects.toThrow(/cannot be claimed/); // a replay
+      expect(await getJob(pool, id)).toMatchObject({ status: 'running', n8n_execution_id: '7' });
     });
 
     it('takes a base backup of a PostgreSQL cluster under its cluster name (main unless named)', async () => {
@@ -253,14 +263,14 @@ describe('the REST API against a real catalog', () => {
 
     it('restarts a failed job (not a completed or a live one) with the same request', async () => {
       calls.length = 0;
-      const original = await createJob(pool, { kind: 'backup', type: 'full', targets: ['files'], params: { type: 'full', targets: ['files'], paths: ['/etc'] } });
+      const original = await createJob(pool, { kind: 'backup', type: 'full', targets: ['files'], params: { type: 'full', targets: ['files'], paths: ['/srv/config/app'] } });
       await markRunning(pool, original.id);
       expect((await post(`/api/v1/jobs/${original.id}/restart`, undefined, 'operator')).status).toBe(409); // alive
       await finishJob(pool, original.id, { status: 'failed', error: 'n8n restarted' });
       const res = await post(`/api/v1/jobs/${original.id}/restart`, undefined, 'operator');
       expect(res.status).toBe(202);
       const { job_id: id } = (await res.json()) as { job_id: string };
-      expect(calls[0]).toMatchObject({ path: '/webhook/dbm-backup', body: { type: 'full', targets: ['files'], paths: ['/etc'], job_id: id } });
+      expect(calls[0]).toMatchObject({ path: '/webhook/dbm-backup', body: { type: 'full', targets: ['files'], paths: ['/srv/config/app'], job_id: id } });
       const restarted = (await (await get(`/api/v1/jobs/${id}`)).json()) as { restart_of: string };
       expect(restarted.restart_of).toBe(original.id);
       await finishJob(pool, id, { status: 'completed' });
@@ -360,12 +370,12 @@ describe('the REST API against a real catalog', () => {
     expect(Object.keys(doc.paths['/api/v1/backup/create'].post.requestBody!.content['application/json'].schema.properties)).toContain('retention_days');
   });
 
-  it('reports health per dependency: 503 while n8n is down, no token needed', async () => {
+  it('reports health per dependency: 503 while n8n is down; up or down only without a token, details with one', async () => {
     const res = await down.request('/health');
     expect(res.status).toBe(503);
-    const body = (await res.json()) as { status: string; checks: Record<string, { status: string; latency_ms: number }> };
-    expect(body.status).toBe('unhealthy');
-    expect(body.checks.catalog.status).toBe('ok');
-    expect(body.checks.n8n.status).toBe('down');
+    const body = (await res.json()) as { status: string; checks: Record<string, { status: string; latency_ms?: number; error?: string }> };
+    expect(body).toEqual({ status: 'unhealthy', checks: { catalog: { status: 'ok' }, n8n: { status: 'down' } } });
+    const known = (await (await down.request('/health', { headers: { authorization: `Bearer ${token.viewer}` } })).json()) as typeof body;
+    expect(known.checks.n8n).toMatchObject({ status: 'down', latency_ms: expect.any(Number), error: expect.stringContaining('fetch failed') });
   });
 });
