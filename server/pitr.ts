@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, promises as fs, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, promises as fs, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Repository } from '../engine';
 import { restoreCluster, startRecoveredCluster, type ClusterRestoreResult, type RecoveryTarget } from '../engine/targets';
@@ -56,6 +56,7 @@ export interface RecoveryRequest {
 export async function recoverCluster(repo: Repository, req: RecoveryRequest): Promise<ClusterRestoreResult & { recovery: { seconds: number; timeline: number } | null; configFile: string | null }> {
   const owner = req.owner ?? (process.getuid?.() === 0 ? 'postgres' : undefined);
   const to = path.resolve(req.to);
+  if (owner) passableParents(to, owner);
   let configFile = req.configFile ? path.resolve(req.configFile) : null;
   let written = false;
   if (!configFile) {
@@ -77,5 +78,20 @@ export async function recoverCluster(repo: Repository, req: RecoveryRequest): Pr
   } catch (err) {
     if (written) await fs.rm(configFile, { force: true }).catch(() => undefined);
     throw err;
+  }
+}
+
+/**
+ * The folders missing above a cluster's new data directory, made so that its owner may pass through
+ * (group of the owner, 0710) and nobody else: the server runs as that user, not as us.
+ */
+function passableParents(to: string, owner: string): void {
+  const missing: string[] = [];
+  for (let dir = path.dirname(to); !existsSync(dir); dir = path.dirname(dir)) missing.unshift(dir);
+  const gid = Number(spawnSync('id', ['-g', owner], { encoding: 'utf8' }).stdout.trim());
+  for (const dir of missing) {
+    mkdirSync(dir, { mode: 0o700 });
+    if (Number.isInteger(gid) && gid > 0) chownSync(dir, process.getuid?.() ?? 0, gid);
+    chmodSync(dir, 0o710);
   }
 }

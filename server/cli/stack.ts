@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import * as path from 'node:path';
+import { pathList } from '../../engine';
 import { startStack } from '../stack/launcher';
 import { UsageError } from './exitCodes';
 
@@ -23,6 +24,14 @@ function minioSource(): { endpoint: string; accessKey: string; secretKey: string
   return { endpoint, accessKey, secretKey, region: process.env.DBM_MINIO_REGION };
 }
 
+function positive(name: string): number | undefined {
+  const raw = process.env[name];
+  if (!raw) return undefined;
+  const n = Number(raw);
+  if (!(n > 0) || !Number.isFinite(n)) throw new UsageError(`${name}=${raw} is not a positive number`);
+  return n;
+}
+
 function capacity(): number | undefined {
   const raw = process.env.DBM_CAPACITY_GB;
   if (!raw) return undefined;
@@ -39,8 +48,8 @@ export function registerStack(program: Command): void {
     .description('start the catalog PostgreSQL, n8n with the backup nodes and workflows, and the API, on embedded defaults (see README: Settings)')
     .action(async () => {
       const dataDir = path.resolve(process.env.DBM_DATA_DIR ?? 'data');
-      const tlsMode = process.env.DBM_TLS ?? '';
-      if (tlsMode && tlsMode !== 'self-signed' && tlsMode !== 'on') throw new UsageError(`DBM_TLS=${tlsMode}: use "self-signed", or "on" with DBM_TLS_CERT and DBM_TLS_KEY`);
+      const tlsMode = process.env.DBM_TLS || 'self-signed';
+      if (!['self-signed', 'on', 'off'].includes(tlsMode)) throw new UsageError(`DBM_TLS=${tlsMode}: use "self-signed" (the default), "on" with DBM_TLS_CERT and DBM_TLS_KEY, or "off"`);
       const running = await startStack({
         dataDir,
         apiPort: port('DBM_PORT', 20010),
@@ -55,7 +64,12 @@ export function registerStack(program: Command): void {
         passphrase: process.env.DBM_PASSPHRASE,
         alertUrl: process.env.DBM_ALERT_URL,
         adminToken: process.env.DBM_ADMIN_TOKEN,
-        tls: tlsMode ? { selfSigned: tlsMode === 'self-signed', certFile: process.env.DBM_TLS_CERT, keyFile: process.env.DBM_TLS_KEY } : undefined,
+        tls: tlsMode === 'off' ? 'off' : { selfSigned: tlsMode === 'self-signed', certFile: process.env.DBM_TLS_CERT, keyFile: process.env.DBM_TLS_KEY },
+        allowPlainHttp: process.env.DBM_ALLOW_PLAIN_HTTP === '1',
+        backupRoots: pathList(process.env.DBM_BACKUP_ROOTS),
+        restoreRoots: pathList(process.env.DBM_RESTORE_ROOTS),
+        trustedProxies: list('DBM_TRUSTED_PROXIES'),
+        backupBudget: { maxBytes: positive('DBM_BACKUP_MAX_BYTES'), maxSeconds: positive('DBM_BACKUP_MAX_SECONDS') },
         backupPaths: list('DBM_BACKUP_PATHS'),
         scenariosRoot: process.env.DBM_SCENARIOS_DIR,
         buckets: list('DBM_MINIO_BUCKETS'),
@@ -72,7 +86,7 @@ export function registerStack(program: Command): void {
         `  repository:  ${running.repository} (passphrase in ${path.join(dataDir, 'secrets', 'repository-passphrase')}: keep a copy elsewhere)`,
         `  logs:        ${path.join(dataDir, 'logs')} (api.log, jobs/<job-id>.log, n8n.log)`,
       ];
-      if (running.tlsCertFile) lines.push(`  TLS:         self-signed certificate ${running.tlsCertFile} (clients: NODE_EXTRA_CA_CERTS=${running.tlsCertFile})`);
+      if (running.tlsCertFile) lines.push(`  TLS:         self-signed certificate ${running.tlsCertFile} (the CLI: export DBM_API_CA=${running.tlsCertFile}; curl: --cacert)`);
       if (running.adminToken) {
         lines.push(
           '',
@@ -80,7 +94,8 @@ export function registerStack(program: Command): void {
           '               shown this once and never stored: keep it (e.g. export DBM_API_TOKEN=…)',
         );
       }
-      lines.push('', `  try:         DBM_API_URL=${running.apiUrl} DBM_API_TOKEN=<token> data-backup-manager status`, 'ready', '');
+      const ca = running.tlsCertFile ? ` DBM_API_CA=${running.tlsCertFile}` : '';
+      lines.push('', `  try:         DBM_API_URL=${running.apiUrl}${ca} DBM_API_TOKEN=<token> data-backup-manager status`, 'ready', '');
       process.stdout.write(lines.join('\n'));
       await new Promise<void>((resolve) => {
         const stop = (): void => resolve();

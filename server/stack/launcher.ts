@@ -1,9 +1,10 @@
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, lstatSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { Pool } from 'pg';
 import pino from 'pino';
-import { openStorage, Repository } from '../../engine';
+import { openStorage, pathPolicyEnv, Repository, type PathPolicy } from '../../engine';
 import { migrate } from '../catalog/migrate';
 import { countTokens, createToken } from '../catalog/tokens';
 import type { RepositoryAccess } from '../context';
@@ -40,8 +41,18 @@ export interface StackOptions {
   apiHost?: string;
   /** the first admin token (DBM_ADMIN_TOKEN); generated when not given */
   adminToken?: string;
-  /** 'self-signed', or a certificate and key of your own; absent: plain HTTP */
-  tls?: { selfSigned?: boolean; certFile?: string; keyFile?: string };
+  /** a certificate and key of your own, or (default) a self-signed one made once; `off` is plain HTTP, on loopback only unless allowPlainHttp */
+  tls?: { selfSigned?: boolean; certFile?: string; keyFile?: string } | 'off';
+  /** plain HTTP on an address other than loopback (DBM_ALLOW_PLAIN_HTTP=1): tokens then cross the network in clear */
+  allowPlainHttp?: boolean;
+  /** where backups may read (DBM_BACKUP_ROOTS; default: the default backup paths, the scenarios root and <data>/config) */
+  backupRoots?: string[];
+  /** where restores may write (DBM_RESTORE_ROOTS; default: <data>/restores) */
+  restoreRoots?: string[];
+  /** what one backup may read and how long it may run (DBM_BACKUP_MAX_BYTES, DBM_BACKUP_MAX_SECONDS) */
+  backupBudget?: { maxBytes?: number; maxSeconds?: number };
+  /** reverse proxies whose X-Forwarded-For the audit log believes (DBM_TRUSTED_PROXIES) */
+  trustedProxies?: string[];
   /** what `backup files` backs up when a request names no paths (default: <data>/config) */
   backupPaths?: string[];
   scenariosRoot?: string;
@@ -88,11 +99,18 @@ function secret(dataDir: string, name: string, make: () => string): string {
 export async function startStack(opts: StackOptions): Promise<RunningStack> {
   const log = opts.log ?? (() => undefined);
   const dataDir = path.resolve(opts.dataDir);
-  mkdirSync(dataDir, { recursive: true });
-  chmodSync(dataDir, 0o755); // the embedded PostgreSQL runs as the postgres user when we are root
+  // Everything the stack and its children (n8n, PostgreSQL) create is its owner's alone.
+  process.umask(0o077);
+  const loopback = ['127.0.0.1', '::1', 'localhost', undefined].includes(opts.apiHost);
+  if (opts.tls === 'off' && !loopback && !opts.allowPlainHttp) {
+    throw new Error(`DBM_TLS=off on ${opts.apiHost} would send API tokens in clear over the network: use TLS, listen on 127.0.0.1, or set DBM_ALLOW_PLAIN_HTTP=1 if a TLS proxy stands in front`);
+  }
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  privateDataDir(dataDir, !opts.databaseUrl);
   const pgPassword = secret(dataDir, 'postgres-password', () => randomBytes(18).toString('base64url'));
   const passphrase = opts.passphrase ?? secret(dataDir, 'repository-passphrase', () => randomBytes(24).toString('base64url'));
   const webhookSecret = secret(dataDir, 'webhook-secret', () => randomBytes(24).toString('hex'));
+  const auditKey = secret(dataDir, 'audit-key', () => randomBytes(32).toString('hex'));
 
   // What this start has brought up, so that a failure part-way stops it again.
   let cluster: PostgresCluster | null = null;
@@ -137,14 +155,36 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
     // n8n with our package
     const userFolder = path.join(dataDir, 'n8n');
     ensureN8nInstalled(undefined, log);
-    installCommunityPackage(userFolder);
+    const installed = installCommunityPackage(userFolder);
     const timezone = opts.timezone ?? Intl.DateTimeFormat().resolvedOptions().timeZone;
+    const configDir = ownConfigDir(dataDir, { repository, apiPort: opts.apiPort, n8nPort: opts.n8nPort });
+    const backupPaths = opts.backupPaths?.length ? opts.backupPaths : [configDir];
+    const restoreDir = path.join(dataDir, 'restores');
+    mkdirSync(restoreDir, { recursive: true, mode: 0o700 });
+    // A cluster restored to a moment runs as postgres and calls our CLI (in n8n's folder) for its WAL.
+    shareWithPostgres(dataDir, [restoreDir, userFolder, path.join(userFolder, '.n8n'), path.join(userFolder, '.n8n', 'nodes'), path.dirname(installed)], installed);
+    const policy: PathPolicy = {
+      backupRoots: opts.backupRoots?.length ? opts.backupRoots : [configDir, ...backupPaths, ...(opts.scenariosRoot ? [opts.scenariosRoot] : [])],
+      restoreRoots: opts.restoreRoots?.length ? opts.restoreRoots : [restoreDir],
+      protectedPaths: [
+        ...['secrets', 'n8n', 'postgres', 'logs'].map((d) => path.join(dataDir, d)),
+        ...(repository.startsWith('s3://') ? [] : [path.resolve(repository)]),
+      ],
+      protectedDatabases: [new URL(catalogUrl).pathname.slice(1)],
+    };
     n8n = new N8nProcess({
       userFolder,
       port: opts.n8nPort,
       brokerPort: opts.n8nBrokerPort,
       logFile: path.join(dataDir, 'logs', 'n8n.log'),
-      env: { GENERIC_TIMEZONE: timezone },
+      // the nodes enforce the same path policy as the API; n8n's own file nodes stay inside the restore roots
+      env: {
+        GENERIC_TIMEZONE: timezone,
+        ...pathPolicyEnv(policy),
+        N8N_RESTRICT_FILE_ACCESS_TO: policy.restoreRoots.join(';'),
+        ...(opts.backupBudget?.maxBytes ? { DBM_BACKUP_MAX_BYTES: String(opts.backupBudget.maxBytes) } : {}),
+        ...(opts.backupBudget?.maxSeconds ? { DBM_BACKUP_MAX_SECONDS: String(opts.backupBudget.maxSeconds) } : {}),
+      },
     });
     log(`starting n8n on http://127.0.0.1:${opts.n8nPort}`);
     await n8n.start();
@@ -180,17 +220,20 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
       adminToken = (await createToken(catalogPool, { name: 'admin', role: 'admin', token: opts.adminToken })).token;
       log('created the admin API token');
     }
-    const configDir = ownConfigDir(dataDir, { repository, apiPort: opts.apiPort, n8nPort: opts.n8nPort });
     jobLogs = new JobLogFiles(catalogPool, path.join(dataDir, 'logs', 'jobs'));
     jobLogs.start();
-    const tls = opts.tls ? tlsCertificate(path.join(dataDir, 'secrets'), opts.tls.selfSigned ? undefined : opts.tls) : undefined;
+    const tls = opts.tls === 'off' ? undefined : tlsCertificate(path.join(dataDir, 'secrets'), opts.tls?.selfSigned === false ? opts.tls : undefined);
+    if (!tls && !loopback) log(`warning: the API serves plain HTTP on ${opts.apiHost}: tokens cross the network in clear`);
     api = await startApiServer(
       {
         catalog: catalogPool,
         n8n: { url: n8n.baseUrl, webhookSecret },
         n8nApi: { client: new N8nClient(n8n.baseUrl, state.apiKey), provisioned: state.provisioned },
         repository: repositoryAccess(repository, passphrase, opts.s3),
-        defaults: { paths: opts.backupPaths?.length ? opts.backupPaths : [configDir], scenariosRoot: opts.scenariosRoot, buckets: opts.buckets, cluster: opts.pitrCluster, restoreDir: path.join(dataDir, 'restores') },
+        defaults: { paths: backupPaths, scenariosRoot: opts.scenariosRoot, buckets: opts.buckets, cluster: opts.pitrCluster, restoreDir },
+        policy,
+        auditKey,
+        trustedProxies: opts.trustedProxies,
         settings: { capacityBytes: opts.capacityBytes, timezone },
         log: logger,
       },
@@ -260,4 +303,50 @@ function repositorySettings(location: string, passphrase: string, s3: StackOptio
     throw new Error(`repository ${location} needs a bucket and DBM_S3_ENDPOINT, DBM_S3_ACCESS_KEY and DBM_S3_SECRET_KEY`);
   }
   return { storage: 's3', endpoint: s3.endpoint, accessKey: s3.accessKey, secretKey: s3.secretKey, bucket, prefix: prefix.join('/'), region: s3.region, passphrase };
+}
+
+/**
+ * The data directory is its owner's: 0700, or 0710 with the postgres group when the embedded
+ * PostgreSQL runs as that user (it may pass through, not list or read). Installations made before
+ * this rule get their secrets, n8n's folder, logs and restores closed again at each start.
+ */
+function privateDataDir(dataDir: string, embeddedPostgres: boolean): void {
+  const asRoot = process.getuid?.() === 0;
+  if (asRoot && embeddedPostgres) {
+    const gid = Number(spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).stdout.trim());
+    if (Number.isInteger(gid) && gid > 0) {
+      chownSync(dataDir, 0, gid);
+      chmodSync(dataDir, 0o710);
+    } else chmodSync(dataDir, 0o700);
+  } else chmodSync(dataDir, 0o700);
+  for (const name of ['secrets', 'n8n', 'logs', 'restores', 'config']) closeTree(path.join(dataDir, name));
+}
+
+/**
+ * As root, the postgres user may pass through these folders (root:postgres 0710: no listing, no
+ * reading) and read the installed package (its CLI is a restored cluster's restore_command). Nobody else may.
+ */
+function shareWithPostgres(dataDir: string, passThrough: string[], readable: string): void {
+  if (process.getuid?.() !== 0) return;
+  const gid = Number(spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).stdout.trim());
+  if (!Number.isInteger(gid) || gid <= 0) return;
+  for (const dir of [dataDir, ...passThrough]) {
+    chownSync(dir, 0, gid);
+    chmodSync(dir, 0o710);
+  }
+  spawnSync('chgrp', ['-R', String(gid), readable]);
+  spawnSync('chmod', ['-R', 'g+rX', readable]);
+}
+
+/** go-rwx on a tree (never following links), as chmod -R go-rwx would. */
+function closeTree(p: string): void {
+  let st;
+  try {
+    st = lstatSync(p, { throwIfNoEntry: false });
+  } catch {
+    return;
+  }
+  if (!st || st.isSymbolicLink()) return;
+  if ((st.mode & 0o077) !== 0) chmodSync(p, st.mode & 0o7700);
+  if (st.isDirectory()) for (const entry of readdirSync(p)) closeTree(path.join(p, entry));
 }

@@ -1,5 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, promises as fs, readFileSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, promises as fs, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -56,10 +56,31 @@ describe('data-backup-manager stack start, driven by the CLI', () => {
     };
     const first = await start();
     expect(first).toMatch(/provisioned n8n: 6 workflows/);
-    expect(first).toContain(`API:         http://127.0.0.1:${apiPort}`);
+    // TLS by default: a self-signed certificate the CLI is told to trust
+    expect(first).toContain(`API:         https://127.0.0.1:${apiPort}`);
+    const ca = path.join(dataDir, 'secrets', 'tls-cert.pem');
+    expect(first).toContain(`DBM_API_CA=${ca}`);
     const token = /admin token: (dbm_\S+)/.exec(first)![1];
-    const cli = { DBM_API_URL: `http://127.0.0.1:${apiPort}`, DBM_API_TOKEN: token, XDG_CONFIG_HOME: base, XDG_DATA_HOME: base };
+    const cli = { DBM_API_URL: `https://127.0.0.1:${apiPort}`, DBM_API_CA: ca, DBM_API_TOKEN: token, XDG_CONFIG_HOME: base, XDG_DATA_HOME: base };
     const run = (args: string[], timeoutMs = 60_000) => runCli(args, cli, undefined, timeoutMs);
+    const untrusted = await runCli(['status'], { ...cli, DBM_API_CA: '' });
+    expect(untrusted.code).toBe(EXIT.unreachable);
+    expect(untrusted.stderr).toContain('certificate this machine does not trust');
+    await expect(fetch(`http://127.0.0.1:${apiPort}/health`)).rejects.toThrow();
+
+    // a local user reads nothing of the stack: not the secrets, not n8n's key or database, not the logs or restores
+    if (process.getuid?.() === 0) {
+      const asNobody = (...args: string[]) => spawnSync('runuser', ['-u', 'nobody', '--', ...args], { encoding: 'utf8' });
+      for (const file of ['secrets/repository-passphrase', 'secrets/webhook-secret', 'secrets/audit-key', 'secrets/tls-key.pem', 'n8n/.n8n/config', 'n8n/.n8n/database.sqlite', 'logs/api.log']) {
+        expect(asNobody('cat', path.join(dataDir, file)).status, file).not.toBe(0);
+        expect(statSync(path.join(dataDir, file)).mode & 0o077, file).toBe(0);
+      }
+      expect(asNobody('ls', dataDir).status).not.toBe(0);
+      expect(asNobody('find', dataDir, '-readable', '-type', 'f').stdout).toBe('');
+    }
+    // and a stranger asking /health learns up or down, not where the repository is
+    const health = (await (await trusting(ca, `https://127.0.0.1:${apiPort}/health`)).json()) as { checks: Record<string, object> };
+    expect(health.checks.repository).toEqual({ status: 'ok' });
 
     // a database in the stack's own PostgreSQL, which `backup postgres` backs up
     const catalogUrl = `postgresql://postgres:${readFileSync(path.join(dataDir, 'secrets', 'postgres-password'), 'utf8').trim()}@127.0.0.1:${env.DBM_CATALOG_PORT}`;
@@ -98,7 +119,7 @@ describe('data-backup-manager stack start, driven by the CLI', () => {
     expect(list.stdout).toMatch(/1–1 of 1/);
 
     // restore the files under a directory and the database under a new name, verified first
-    const into = path.join(base, 'restored');
+    const into = path.join(dataDir, 'restores', 'manual');
     const restore = await run(['restore', '--backup-id', jobId, '--targets', 'postgres,files', '--directory', into, '--database', 'shop', '--as', 'shop_restored', '--verify', '--wait', '--verbose'], 180_000);
     expect(restore.code, restore.stderr).toBe(EXIT.ok);
     expect(restore.stdout).toMatch(/restore job job_\S+: completed/);
@@ -141,10 +162,27 @@ describe('data-backup-manager stack start, driven by the CLI', () => {
     expect(nowhere.stderr).toContain('cannot reach the API');
     expect((await run(['jobs', 'restart', jobId])).stderr).toContain('completed; there is nothing to restart');
 
+    // an operator cannot make the stack read or write outside its roots, nor run an admin's restore
+    const outside = await run(['restore', '--backup-id', jobId, '--targets', 'files', '--directory', '/etc/dbm-x']);
+    expect(outside.code).toBe(EXIT.usage);
+    expect(outside.stderr).toContain('outside the allowed roots');
+    const secrets = await run(['backup', 'files', '--paths', path.join(dataDir, 'secrets')]);
+    expect(secrets.code).toBe(EXIT.usage);
+    expect(secrets.stderr).toContain("holds the product's own data");
+    const operator = (await run(['token', 'create', '--name', 'ops', '--role', 'operator'])).stdout.trim();
+    const over = await runCli(['restore', '--backup-id', jobId, '--targets', 'files', '--original'], { ...cli, DBM_API_TOKEN: operator });
+    expect(over.code).toBe(EXIT.unauthorized);
+    expect(over.stderr).toContain('needs the admin role');
+    const catalogOver = await run(['restore', '--backup-id', jobId, '--targets', 'postgres', '--database', 'backup_catalog', '--force']);
+    expect(catalogOver.code).toBe(EXIT.usage);
+    const audit = await run(['audit', 'verify']);
+    expect(audit.code, audit.stderr).toBe(EXIT.ok);
+    expect(audit.stdout).toMatch(/^audit log intact: \d+ rows chained/);
+
     // a config file works too
     await fs.mkdir(path.join(base, 'data-backup-manager'), { recursive: true });
-    await fs.writeFile(path.join(base, 'data-backup-manager', 'config.json'), JSON.stringify({ api_url: cli.DBM_API_URL, token }));
-    expect((await runCli(['jobs', 'show', jobId], { XDG_CONFIG_HOME: base })).stdout).toContain(`backup job ${jobId}: completed`);
+    await fs.writeFile(path.join(base, 'data-backup-manager', 'config.json'), JSON.stringify({ api_url: cli.DBM_API_URL, token, ca }));
+    expect((await runCli(['jobs', 'show', jobId], { XDG_CONFIG_HOME: base, XDG_DATA_HOME: base })).stdout).toContain(`backup job ${jobId}: completed`);
 
     // logs: the API's, and one per job; no token in them
     await sleep(1500);
@@ -153,7 +191,7 @@ describe('data-backup-manager stack start, driven by the CLI', () => {
     expect(apiLog).not.toContain(token);
     expect(readFileSync(path.join(dataDir, 'logs', 'jobs', `${jobId}.log`), 'utf8')).toMatch(/INFO +completed/);
     const cliLog = readFileSync(path.join(base, 'data-backup-manager', 'cli.log'), 'utf8');
-    expect(cliLog).toMatch(/ POST http:\/\/127\.0\.0\.1:\d+\/api\/v1\/backup\/create ok$/m);
+    expect(cliLog).toMatch(/ POST https:\/\/127\.0\.0\.1:\d+\/api\/v1\/backup\/create ok$/m);
     expect(cliLog).toMatch(/ POST .*\/api\/v1\/backup\/create error: targets\.0/m);
     expect(cliLog).not.toContain(token);
     await stop();
@@ -166,7 +204,23 @@ describe('data-backup-manager stack start, driven by the CLI', () => {
     expect((await run(['list', '--json'])).stdout).toContain(jobId);
     await stop();
   }, 900_000);
+
+  it('refuses plain HTTP on an address other than loopback unless asked for explicitly', async () => {
+    const res = spawnSync(process.execPath, [CLI, 'stack', 'start'], {
+      env: { ...process.env, DBM_DATA_DIR: path.join(base, 'plain'), DBM_TLS: 'off', DBM_API_HOST: '0.0.0.0' } as NodeJS.ProcessEnv,
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(res.status).not.toBe(0);
+    expect(res.stderr).toContain('would send API tokens in clear over the network');
+  });
 });
+
+/** A GET that trusts the stack's self-signed certificate. */
+async function trusting(caFile: string, url: string): Promise<{ json(): Promise<unknown> }> {
+  const { Agent, fetch: get } = await import('undici');
+  return get(url, { dispatcher: new Agent({ connect: { ca: readFileSync(caFile, 'utf8') } }) });
+}
 
 async function databaseExistsAt(url: string, name: string): Promise<boolean> {
   const { Client } = await import('pg');

@@ -10,6 +10,8 @@ import { progressLine } from '../output';
 export interface ApiTarget {
   url: string;
   token: string | null;
+  /** a CA certificate (PEM file) to trust for an https API, e.g. the stack's self-signed one */
+  ca?: string;
 }
 
 export function configFile(): string {
@@ -18,7 +20,7 @@ export function configFile(): string {
   return path.join(base, 'data-backup-manager', 'config.json');
 }
 
-function fromConfigFile(): { api_url?: string; token?: string } {
+function fromConfigFile(): { api_url?: string; token?: string; ca?: string } {
   const file = configFile();
   let text: string;
   try {
@@ -27,22 +29,31 @@ function fromConfigFile(): { api_url?: string; token?: string } {
     return {};
   }
   try {
-    return JSON.parse(text) as { api_url?: string; token?: string };
+    return JSON.parse(text) as { api_url?: string; token?: string; ca?: string };
   } catch {
     throw new ExitError(`${file} is not valid JSON (expected {"api_url": "...", "token": "..."})`, EXIT.usage);
   }
 }
 
 export function apiTarget(cmd: Command): ApiTarget {
-  const flags = cmd.optsWithGlobals() as { apiUrl?: string; token?: string };
+  const flags = cmd.optsWithGlobals() as { apiUrl?: string; token?: string; ca?: string };
   const file = flags.apiUrl && flags.token ? {} : fromConfigFile();
-  const url = (flags.apiUrl ?? process.env.DBM_API_URL ?? file.api_url ?? 'http://127.0.0.1:20010').replace(/\/+$/, '');
+  const url = (flags.apiUrl ?? process.env.DBM_API_URL ?? file.api_url ?? 'https://127.0.0.1:20010').replace(/\/+$/, '');
   try {
     new URL(url);
   } catch {
     throw new ExitError(`API URL ${url} is not a URL`, EXIT.usage);
   }
-  return { url, token: flags.token ?? process.env.DBM_API_TOKEN ?? file.token ?? null };
+  const caFile = flags.ca ?? process.env.DBM_API_CA ?? file.ca;
+  let ca: string | undefined;
+  if (caFile) {
+    try {
+      ca = readFileSync(caFile, 'utf8');
+    } catch (err) {
+      throw new ExitError(`cannot read the CA certificate ${caFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, EXIT.usage);
+    }
+  }
+  return { url, token: flags.token ?? process.env.DBM_API_TOKEN ?? file.token ?? null, ca };
 }
 
 /** The CLI's own log: one line per API call (never a token or a body), for "what did I run, and what came back". */
@@ -57,8 +68,8 @@ function logCall(api: ApiTarget, method: string, route: string, outcome: string)
 }
 
 /** One API call; an error answer becomes one line naming the problem, with an exit code to match. */
-export async function call<T>(api: ApiTarget, method: string, route: string, body?: unknown): Promise<T> {
-  const answer = await send<T>(api, method, route, body).catch((err: unknown) => {
+export async function call<T>(api: ApiTarget, method: string, route: string, body?: unknown, opts: { accept?: number[] } = {}): Promise<T> {
+  const answer = await send<T>(api, method, route, body, opts.accept ?? []).catch((err: unknown) => {
     logCall(api, method, route, `error: ${(err as Error).message}`);
     throw err;
   });
@@ -66,17 +77,24 @@ export async function call<T>(api: ApiTarget, method: string, route: string, bod
   return answer;
 }
 
-async function send<T>(api: ApiTarget, method: string, route: string, body?: unknown): Promise<T> {
-  let res: Response;
+async function send<T>(api: ApiTarget, method: string, route: string, body: unknown, accept: number[]): Promise<T> {
+  let res: Pick<Response, 'ok' | 'status' | 'text'>;
   try {
-    res = await fetch(`${api.url}${route}`, {
+    const init = {
       method,
       headers: { ...(api.token ? { authorization: `Bearer ${api.token}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
       body: body !== undefined ? JSON.stringify(body) : undefined,
       signal: AbortSignal.timeout(30_000),
-    });
+    };
+    res = api.ca ? await fetchTrusting(api.ca, `${api.url}${route}`, init) : await fetch(`${api.url}${route}`, init);
   } catch (err) {
     const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    if (cause?.code === 'DEPTH_ZERO_SELF_SIGNED_CERT' || cause?.code === 'SELF_SIGNED_CERT_IN_CHAIN' || cause?.code === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE') {
+      throw new ExitError(
+        `the API at ${api.url} has a certificate this machine does not trust (${cause.code}): give its certificate with --ca FILE or DBM_API_CA (the stack's is <data>/secrets/tls-cert.pem)`,
+        EXIT.unreachable,
+      );
+    }
     throw new ExitError(
       `cannot reach the API at ${api.url} (${cause?.code ?? cause?.message ?? (err as Error).message}); is \`data-backup-manager stack start\` running? (set --api-url or DBM_API_URL)`,
       EXIT.unreachable,
@@ -89,13 +107,26 @@ async function send<T>(api: ApiTarget, method: string, route: string, body?: unk
   } catch {
     throw new ExitError(`the API at ${api.url} answered ${method} ${route} with HTTP ${res.status} and no JSON`, EXIT.failure);
   }
-  if (!res.ok) {
+  if (!res.ok && !accept.includes(res.status)) {
     const message = (json as { error?: { message?: string } }).error?.message ?? `HTTP ${res.status}`;
     if (res.status === 401 && !api.token) throw new ExitError(`${message} (give --token, DBM_API_TOKEN, or "token" in ${configFile()})`, EXIT.unauthorized);
     const code = res.status === 401 || res.status === 403 ? EXIT.unauthorized : res.status === 400 ? EXIT.usage : EXIT.failure;
     throw new ExitError(message, code);
   }
   return json as T;
+}
+
+/** fetch with one more CA to trust (undici's own, loaded only then: the CLI starts without it). */
+async function fetchTrusting(ca: string, url: string, init: RequestInit): Promise<Pick<Response, 'ok' | 'status' | 'text'>> {
+  const undici = await import('undici');
+  const dispatcher = new undici.Agent({ connect: { ca } });
+  try {
+    const res = await undici.fetch(url, { ...(init as object), dispatcher } as Parameters<typeof undici.fetch>[1]);
+    const text = await res.text();
+    return { ok: res.ok, status: res.status, text: async () => text };
+  } finally {
+    await dispatcher.close();
+  }
 }
 
 export interface JobView {

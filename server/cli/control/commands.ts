@@ -57,7 +57,10 @@ export function registerControl(program: Command): void {
     .action(async (opts: { json?: boolean; verbose?: boolean; storage?: boolean }, cmd: Command) => {
       const api = apiTarget(cmd);
       const status = await call<Status>(api, 'GET', `/api/v1/backup/status${opts.verbose ? '?verbose=true' : ''}`);
-      const health = opts.verbose ? await fetch(`${api.url}/health`).then((r) => r.json() as Promise<{ status: string; checks: Record<string, { status: string; latency_ms: number; error?: string }> }>) : null;
+      // with the token, /health shows latencies and errors too; 503 (a dependency down) is an answer here, not a failure
+      const health = opts.verbose
+        ? await call<{ status: string; checks: Record<string, { status: string; latency_ms: number; error?: string }> }>(api, 'GET', '/health', undefined, { accept: [503] })
+        : null;
       const storage = opts.storage ? await call<Storage>(api, 'GET', '/api/v1/storage/status') : null;
       if (opts.json) return printJson({ ...status, ...(health ? { health } : {}), ...(storage ? { storage } : {}) });
       const out: string[] = [`status: ${status.status}  (jobs: ${Object.entries(status.jobs).map(([k, v]) => `${v} ${k}`).join(', ')}; ${status.failed_24h} failed in 24 h)`];
