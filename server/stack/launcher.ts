@@ -106,7 +106,9 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
     throw new Error(`DBM_TLS=off on ${opts.apiHost} would send API tokens in clear over the network: use TLS, listen on 127.0.0.1, or set DBM_ALLOW_PLAIN_HTTP=1 if a TLS proxy stands in front`);
   }
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  privateDataDir(dataDir, !opts.databaseUrl);
+  privateDataDir(dataDir);
+  const pgGroup = postgresGroup();
+  letPostgresThrough(pgGroup, [dataDir]);
   const pgPassword = secret(dataDir, 'postgres-password', () => randomBytes(18).toString('base64url'));
   const passphrase = opts.passphrase ?? secret(dataDir, 'repository-passphrase', () => randomBytes(24).toString('base64url'));
   const webhookSecret = secret(dataDir, 'webhook-secret', () => randomBytes(24).toString('hex'));
@@ -162,7 +164,7 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
     const restoreDir = path.join(dataDir, 'restores');
     mkdirSync(restoreDir, { recursive: true, mode: 0o700 });
     // A cluster restored to a moment runs as postgres and calls our CLI (in n8n's folder) for its WAL.
-    shareWithPostgres(dataDir, [restoreDir, userFolder, path.join(userFolder, '.n8n'), path.join(userFolder, '.n8n', 'nodes'), path.dirname(installed)], installed);
+    letPostgresThrough(pgGroup, [restoreDir, userFolder, path.join(userFolder, '.n8n'), path.join(userFolder, '.n8n', 'nodes'), path.dirname(installed)], installed);
     const policy: PathPolicy = {
       backupRoots: opts.backupRoots?.length ? opts.backupRoots : [configDir, ...backupPaths, ...(opts.scenariosRoot ? [opts.scenariosRoot] : [])],
       restoreRoots: opts.restoreRoots?.length ? opts.restoreRoots : [restoreDir],
@@ -306,36 +308,35 @@ function repositorySettings(location: string, passphrase: string, s3: StackOptio
 }
 
 /**
- * The data directory is its owner's: 0700, or 0710 with the postgres group when the embedded
- * PostgreSQL runs as that user (it may pass through, not list or read). Installations made before
- * this rule get their secrets, n8n's folder, logs and restores closed again at each start.
+ * The data directory is its owner's (0700). Installations made before this rule get their secrets,
+ * n8n's folder, logs, restores and settings closed again at each start.
  */
-function privateDataDir(dataDir: string, embeddedPostgres: boolean): void {
-  const asRoot = process.getuid?.() === 0;
-  if (asRoot && embeddedPostgres) {
-    const gid = Number(spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).stdout.trim());
-    if (Number.isInteger(gid) && gid > 0) {
-      chownSync(dataDir, 0, gid);
-      chmodSync(dataDir, 0o710);
-    } else chmodSync(dataDir, 0o700);
-  } else chmodSync(dataDir, 0o700);
+function privateDataDir(dataDir: string): void {
+  chmodSync(dataDir, 0o700);
   for (const name of ['secrets', 'n8n', 'logs', 'restores', 'config']) closeTree(path.join(dataDir, name));
 }
 
-/**
- * As root, the postgres user may pass through these folders (root:postgres 0710: no listing, no
- * reading) and read the installed package (its CLI is a restored cluster's restore_command). Nobody else may.
- */
-function shareWithPostgres(dataDir: string, passThrough: string[], readable: string): void {
-  if (process.getuid?.() !== 0) return;
+/** The postgres user's group when we are root: the embedded PostgreSQL and restored clusters run as that user. */
+function postgresGroup(): number | null {
+  if (process.getuid?.() !== 0) return null;
   const gid = Number(spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).stdout.trim());
-  if (!Number.isInteger(gid) || gid <= 0) return;
-  for (const dir of [dataDir, ...passThrough]) {
+  return Number.isInteger(gid) && gid > 0 ? gid : null;
+}
+
+/**
+ * The postgres user may pass through these folders (root:postgres 0710: no listing, no reading) and read
+ * `readable` (the installed package: its CLI is a restored cluster's restore_command). Nobody else may.
+ */
+function letPostgresThrough(gid: number | null, passThrough: string[], readable?: string): void {
+  if (gid === null) return;
+  for (const dir of passThrough) {
     chownSync(dir, 0, gid);
     chmodSync(dir, 0o710);
   }
-  spawnSync('chgrp', ['-R', String(gid), readable]);
-  spawnSync('chmod', ['-R', 'g+rX', readable]);
+  if (readable) {
+    spawnSync('chgrp', ['-R', String(gid), readable]);
+    spawnSync('chmod', ['-R', 'g+rX', readable]);
+  }
 }
 
 /** go-rwx on a tree (never following links), as chmod -R go-rwx would. */

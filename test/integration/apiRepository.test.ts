@@ -84,9 +84,11 @@ describe('the REST API over a real repository', () => {
     expect(latest).toBeGreaterThanOrEqual(Date.parse(stoppedAt) / 1000); // segment 3, archived just now: before the gap
   });
 
-  it('reports the repository in /health', async () => {
-    const body = (await (await appWith().request('/health')).json()) as { checks: { repository: { status: string; initialized: boolean } } };
-    expect(body.checks.repository).toMatchObject({ status: 'ok', initialized: true });
+  it('reports the repository in /health: where it is only to a caller with a token', async () => {
+    const body = (await (await call(appWith(), 'GET', '/health')).json()) as { checks: { repository: { status: string; initialized: boolean; location: string } } };
+    expect(body.checks.repository).toMatchObject({ status: 'ok', initialized: true, location: expect.any(String) });
+    const stranger = (await (await appWith().request('/health')).json()) as typeof body;
+    expect(stranger.checks.repository).toEqual({ status: 'ok' });
   });
 
   it('serves HTTPS with a self-signed certificate, refusing anything below TLS 1.3', async () => {
