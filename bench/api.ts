@@ -67,7 +67,7 @@ async function main(): Promise<void> {
   rmSync(WORK, { recursive: true, force: true });
   mkdirSync(WORK, { recursive: true });
   chmodSync(WORK, 0o755);
-  const cluster = new PostgresCluster({ dataDir: path.join(WORK, 'pgdata'), port: 55998, password: 'bench' });
+  const cluster = new PostgresCluster({ dataDir: path.join(WORK, 'pgdata'), port: 55998, password: 'bench', unsafeFast: true });
   cluster.start();
   let server: ReturnType<typeof spawn> | null = null;
   try {

@@ -82,7 +82,7 @@ async function main(): Promise<void> {
   rmSync(WORK, { recursive: true, force: true });
   mkdirSync(WORK, { recursive: true });
   chmodSync(WORK, 0o755);
-  const cluster = new PostgresCluster({ dataDir: path.join(WORK, 'pgdata'), port: 55999, password: PASSWORD });
+  const cluster = new PostgresCluster({ dataDir: path.join(WORK, 'pgdata'), port: 55999, password: PASSWORD, unsafeFast: true });
   cluster.start(['-c shared_buffers=256MB', '-c max_wal_size=4GB']);
   try {
     console.error('creating the database …');

@@ -9,7 +9,7 @@ export { acquireLock, withLock, listLocks, removeStaleLocks, type LockInfo } fro
 export { backupTree, backupStreams, newProgress, streamSource, type BackupOptions, type BackupProgress, type StreamEntry } from './archiver';
 export { restoreTree, restoreStream, readContent, type RestoreOptions, type RestoreProgress } from './restorer';
 export { checkRepository, type CheckOptions, type CheckReport } from './checker';
-export { forgetSnapshots, groupOf, type ForgetOptions, type ForgetDecision, type GroupKey } from './forget';
+export { forgetSnapshots, groupOf, DEFAULT_GROUP_BY, RUN_TAGS, type ForgetOptions, type ForgetDecision, type GroupKey } from './forget';
 export { prune, type PruneOptions, type PruneReport } from './prune';
 export { applyPolicy, parseDuration, formatDuration, type RetentionPolicy } from './retention';
 export {

@@ -3,6 +3,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import { authenticate, requireRole, TokenCache } from './auth';
 import { recordAudit } from './catalog/audit';
+import { catalogUnavailable } from './catalog/availability';
 import type { AppDeps, AppEnv } from './context';
 import { ApiError } from './errors';
 import { createMetrics } from './metrics';
@@ -65,6 +66,11 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       return c.json({ error: { status: 400, message: 'the request body is not valid JSON', field: 'body' } }, 400);
     }
     if (err instanceof HTTPException) return c.json({ error: { status: err.status, message: err.message } }, err.status);
+    const down = catalogUnavailable(err);
+    if (down) {
+      deps.log?.error({ method: c.req.method, path: c.req.path, reason: down }, 'the catalog database is unavailable');
+      return c.json({ error: { status: 503, message: `the catalog database is unavailable (${down}); try again when it is back`, unavailable: 'catalog' } }, 503);
+    }
     if (deps.log) deps.log.error({ err, method: c.req.method, path: c.req.path }, 'unexpected error');
     else process.stderr.write(`unexpected error on ${c.req.method} ${c.req.path}: ${err.stack ?? err}\n`);
     return c.json({ error: { status: 500, message: 'internal error' } }, 500);

@@ -32,7 +32,7 @@ export class ApplyRetention implements INodeType {
       { displayName: 'Retention Days', name: 'retentionDays', type: 'number', default: 0, description: 'Keep every snapshot within this many days of the newest (0: not used)' },
       ...KEEP.map(([name, , displayName]) => ({ displayName, name, type: 'number' as const, default: 0, description: '0: not used' })),
       { displayName: 'Keep Within', name: 'keepWithin', type: 'string', default: '', placeholder: '30d', description: 'Keep everything within this duration of the newest snapshot (e.g. 12h, 30d, 1y)' },
-      { displayName: 'Group By', name: 'groupBy', type: 'string', default: 'target,tags', description: 'Policies apply per group: any of target, tags, host, paths' },
+      { displayName: 'Group By', name: 'groupBy', type: 'string', default: 'target,paths,tags', description: 'Policies apply per group: any of target, tags, host, paths (a job= tag names the run, not the source, and never makes a group)' },
       { displayName: 'Dry Run', name: 'dryRun', type: 'boolean', default: false, description: 'Whether to only report what would be removed, and why' },
       { displayName: 'Prune', name: 'prune', type: 'boolean', default: true, description: 'Whether to delete the data of forgotten snapshots afterwards' },
     ],
@@ -56,7 +56,7 @@ export class ApplyRetention implements INodeType {
       const decisions = await forgetSnapshots(repo, {
         policy,
         target: (this.getNodeParameter('target', i, '') as string) || undefined,
-        groupBy: (this.getNodeParameter('groupBy', i, 'target,tags') as string).split(',').map((g) => g.trim()).filter(Boolean) as GroupKey[],
+        groupBy: (this.getNodeParameter('groupBy', i, 'target,paths,tags') as string).split(',').map((g) => g.trim()).filter(Boolean) as GroupKey[],
         dryRun,
       });
       const pruned = !dryRun && this.getNodeParameter('prune', i, true) ? await prune(repo) : null;

@@ -517,6 +517,18 @@ describe('the shipped workflows in a real n8n', () => {
     expect(cleaned.steps[0].details).toMatchObject({ dryRun: true });
     expect((await listSnapshots(await openRepo())).length).toBe(before);
 
+    // retention by source, not by job: a second backup of the same files through the API, then keep the last one
+    const second = await finished(String((await send('POST', '/api/v1/backup/create', { type: 'full', targets: ['files'], paths: [dir] })).json.job_id));
+    expect(second.status).toBe('completed');
+    const ofDir = async () => (await listSnapshots(await openRepo(), { target: 'files' })).filter((r) => r.snapshot.paths.join() === dir);
+    const sameSource = await ofDir();
+    expect(sameSource.length).toBe(2);
+    const others = (await listSnapshots(await openRepo(), { target: 'files' })).length - sameSource.length;
+    const keepLast = await dispatch('cleanup', { target: 'files', keep_last: 1, dry_run: false, prune: true });
+    expect((await finished(keepLast.id)).status).toBe('completed');
+    expect((await ofDir()).map((r) => r.id)).toEqual([second.steps[0].snapshot_id]);
+    expect((await listSnapshots(await openRepo(), { target: 'files' })).length - 1).toBe(others);
+
     // a schedule: created as a published workflow, it runs, shows its last run, and is disabled and deleted
     const sched = await send('POST', '/api/v1/schedules', { name: 'api-every-5s', cron: '*/5 * * * * *', targets: ['files'], type: 'incremental', paths: [dir] });
     expect(sched.status).toBe(201);

@@ -8,6 +8,10 @@ import { migrate } from '../../server/catalog/migrate';
 import { createToken } from '../../server/catalog/tokens';
 import { newCatalogDatabase } from '../support/catalog';
 import { freePort } from '../support/ports';
+import { startApiServer } from '../../server/serve';
+import { EXIT } from '../../server/cli/exitCodes';
+import { runCli } from '../support/cli';
+import { tempDir } from '../support/backends';
 
 type ErrorBody = { error: { status: number; message: string; field?: string } };
 
@@ -351,6 +355,28 @@ describe('the REST API against a real catalog', () => {
       expect(res.status).toBe(202);
       expect(calls[0]).toMatchObject({ path: '/webhook/dbm-retention', body: { keep_within: '30d', keep_last: 1, dry_run: true, prune: true } });
     });
+  });
+
+  it('answers 503 naming the catalog while its database is down, and the CLI says so in one line with exit 3', async () => {
+    const { Pool: PgPool } = await import('pg');
+    const dead = new PgPool({ host: '127.0.0.1', port: await freePort(), user: 'x', database: 'x', connectionTimeoutMillis: 2000 });
+    dead.on('error', () => undefined);
+    const outage = createApp({ catalog: dead, n8n: { url: n8nUrl, webhookSecret: 's' } });
+    for (const [method, route] of [['GET', '/api/v1/backup/status'], ['POST', '/api/v1/backup/create']] as const) {
+      const res = await request(outage, method, route, { body: method === 'POST' ? { targets: ['files'] } : undefined });
+      expect(res.status).toBe(503);
+      expect(await res.json()).toMatchObject({ error: { status: 503, message: expect.stringContaining('the catalog database is unavailable (ECONNREFUSED)'), unavailable: 'catalog' } });
+    }
+    expect((await outage.request('/health')).status).toBe(503);
+    const server = await startApiServer({ catalog: dead, n8n: { url: n8nUrl, webhookSecret: 's' } }, { port: 0 });
+    try {
+      const cli = await runCli(['status'], { DBM_API_URL: server.url, DBM_API_TOKEN: token.viewer, XDG_CONFIG_HOME: '/nonexistent', XDG_DATA_HOME: tempDir() });
+      expect(cli.code).toBe(EXIT.unreachable);
+      expect(cli.stderr.trim().split('\n')).toEqual([expect.stringContaining('the catalog database is unavailable')]);
+    } finally {
+      await server.close();
+      await dead.end();
+    }
   });
 
   it('says schedules need n8n when the server has no n8n API', async () => {

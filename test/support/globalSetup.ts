@@ -39,7 +39,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   } else {
     const base = mkdtempSync(path.join(tmpdir(), 'dbm-pg-'));
     chmodSync(base, 0o755); // the server runs as the postgres user when we are root
-    const cluster = new PostgresCluster({ dataDir: path.join(base, 'data'), port: await freePort(), password: 'test-superuser-pw' });
+    const cluster = new PostgresCluster({ dataDir: path.join(base, 'data'), port: await freePort(), password: 'test-superuser-pw', unsafeFast: true });
     cluster.start();
     project.provide('pg', { url: cluster.url });
     cleanups.push(() => {

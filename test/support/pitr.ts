@@ -75,7 +75,7 @@ export function cliAsPostgres(args: string[], cwd: string, timeoutMs = 120_000):
  * postgresql.auto.conf (they hold quotes and spaces).
  */
 export async function archivingCluster(dataDir: string, config: string, cluster: string): Promise<{ pg: PostgresCluster; url: string }> {
-  const pg = new PostgresCluster({ dataDir, port: await freePort(), password: SOURCE_PASSWORD });
+  const pg = new PostgresCluster({ dataDir, port: await freePort(), password: SOURCE_PASSWORD, unsafeFast: true });
   pg.init();
   const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
   const archive = `${q(process.execPath)} ${q(CLI)} repo --config ${q(config)} wal-push --cluster ${cluster} %p`;

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { DEFAULT_GROUP_BY, groupOf } from '../../engine/forget';
 import { applyPolicy, parseDuration, type RetentionPolicy } from '../../engine/retention';
+import type { SnapshotRef } from '../../engine/snapshot';
 
 function snaps(times: string[], group = 'g'): { id: string; time: string; group: string }[] {
   return times.map((time, i) => ({ id: `s${i}`, time, group }));
@@ -102,5 +104,22 @@ describe('retention policy', () => {
     expect(parseDuration('30d')).toBe(30 * 86_400_000);
     expect(parseDuration('1w2d')).toBe(9 * 86_400_000);
     expect(() => parseDuration('thirty days')).toThrow(/not like/);
+  });
+});
+
+describe('retention groups', () => {
+  const ref = (target: string, paths: string[], tags: Record<string, string>) => ({ snapshot: { target, paths, tags, hostname: 'h' } }) as unknown as SnapshotRef;
+
+  it('groups by source: target, what was read and the tags that name a source, never the job that made it', () => {
+    const a = groupOf(ref('files', ['/srv/app'], { job: 'job_1' }), DEFAULT_GROUP_BY);
+    expect(groupOf(ref('files', ['/srv/app'], { job: 'job_2' }), DEFAULT_GROUP_BY)).toBe(a);
+    expect(groupOf(ref('files', ['/srv/other'], { job: 'job_1' }), DEFAULT_GROUP_BY)).not.toBe(a);
+    expect(groupOf(ref('scenarios', ['blog'], { scenario: 'blog', job: 'x' }), DEFAULT_GROUP_BY)).not.toBe(groupOf(ref('scenarios', ['shop'], { scenario: 'shop', job: 'x' }), DEFAULT_GROUP_BY));
+    expect(groupOf(ref('postgres-cluster', ['base.tar'], { cluster: 'main' }), ['target', 'tags'])).not.toBe(groupOf(ref('postgres-cluster', ['base.tar'], { cluster: 'db2' }), ['target', 'tags']));
+  });
+
+  it('keeps only the newest of a source whose snapshots each came from their own job', () => {
+    const items = ['job_1', 'job_2', 'job_3'].map((job, i) => ({ id: job, time: `2026-01-0${i + 1}T00:00:00Z`, group: groupOf(ref('files', ['/srv/app'], { job }), DEFAULT_GROUP_BY) }));
+    expect(applyPolicy(items, { last: 1 }).filter((d) => d.keep).map((d) => d.item.id)).toEqual(['job_3']);
   });
 });

@@ -110,7 +110,9 @@ async function send<T>(api: ApiTarget, method: string, route: string, body: unkn
   if (!res.ok && !accept.includes(res.status)) {
     const message = (json as { error?: { message?: string } }).error?.message ?? `HTTP ${res.status}`;
     if (res.status === 401 && !api.token) throw new ExitError(`${message} (give --token, DBM_API_TOKEN, or "token" in ${configFile()})`, EXIT.unauthorized);
-    const code = res.status === 401 || res.status === 403 ? EXIT.unauthorized : res.status === 400 ? EXIT.usage : EXIT.failure;
+    // a dependency of the API that is down (the catalog) is "cannot reach", like the API itself
+    const unavailable = res.status === 503 && (json as { error?: { unavailable?: string } }).error?.unavailable;
+    const code = res.status === 401 || res.status === 403 ? EXIT.unauthorized : res.status === 400 ? EXIT.usage : unavailable ? EXIT.unreachable : EXIT.failure;
     throw new ExitError(message, code);
   }
   return json as T;

@@ -24,7 +24,7 @@ export function registerForget(repo: Command): void {
     .option('--keep-monthly <n>', 'keep the newest snapshot of each of the last n months')
     .option('--keep-yearly <n>', 'keep the newest snapshot of each of the last n years')
     .option('--keep-within <duration>', 'keep every snapshot within this time of the newest, e.g. 30d')
-    .option('--group-by <keys>', 'group by target,tags,host,paths', 'target,tags')
+    .option('--group-by <keys>', 'group by target,tags,host,paths (a job= tag never groups)', 'target,paths,tags')
     .option('--target <name>', 'only snapshots of this backup target')
     .option('--dry-run', 'show what would be removed and why, remove nothing')
     .option('--prune', 'prune unreferenced data afterwards')
