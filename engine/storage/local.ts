@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { NotFoundError } from '../errors';
+import { NotFoundError, StorageError } from '../errors';
 import type { ObjectInfo, Storage } from './storage';
 
 const TMP_MARK = '.tmp-';
@@ -20,26 +20,29 @@ export class LocalStorage implements Storage {
   }
 
   async create(): Promise<void> {
-    await fs.mkdir(this.root, { recursive: true });
+    await fs.mkdir(this.root, { recursive: true }).catch((err: unknown) => {
+      throw writeError(err, this.root, 'create the repository directory');
+    });
   }
 
   async put(key: string, data: Buffer | readonly Buffer[]): Promise<void> {
     const target = this.file(key);
-    await fs.mkdir(path.dirname(target), { recursive: true });
     const tmp = `${target}${TMP_MARK}${randomBytes(6).toString('hex')}`;
-    const handle = await fs.open(tmp, 'wx', 0o600);
     try {
-      if (Buffer.isBuffer(data)) await handle.writeFile(data);
-      else await writeAll(handle, data);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    try {
+      await fs.mkdir(path.dirname(target), { recursive: true });
+      const handle = await fs.open(tmp, 'wx', 0o600);
+      try {
+        if (Buffer.isBuffer(data)) await handle.writeFile(data);
+        else await writeAll(handle, data);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
       await fs.rename(tmp, target);
     } catch (err) {
-      await fs.rm(tmp, { force: true });
-      throw err;
+      // nothing half-written stays behind (a full disk keeps what it had, no more)
+      await fs.rm(tmp, { force: true }).catch(() => undefined);
+      throw writeError(err, this.root, `write ${key}`);
     }
   }
 
@@ -127,6 +130,22 @@ async function writeAll(handle: fs.FileHandle, parts: readonly Buffer[]): Promis
       if (bytesWritten > 0) batch = [batch[0].subarray(bytesWritten), ...batch.slice(1)];
     }
   }
+}
+
+/** What the operating system said, in words: the cause a user can act on (a read-only mount, a full disk). */
+const WRITE_CAUSES: Record<string, string> = {
+  EROFS: 'the file system is read-only',
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'the disk quota is exceeded',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EIO: 'an input/output error from the device',
+};
+
+function writeError(err: unknown, root: string, what: string): Error {
+  const code = (err as NodeJS.ErrnoException).code ?? '';
+  const cause = WRITE_CAUSES[code];
+  return cause ? new StorageError(`cannot ${what} in the repository at ${root}: ${cause} (${code})`) : (err as Error);
 }
 
 function mapMissing(err: unknown, key: string): unknown {

@@ -238,6 +238,9 @@ describe('the shipped workflows in a real n8n', () => {
     }
     expect(job).toMatchObject({ status: 'failed' });
     expect(job!.error).toMatch(/^Back up PostgreSQL: .*database "no_such_database" does not exist/);
+    // n8n lives on, and the failed node left no lock behind
+    const { listLocks } = await import('../../engine');
+    expect(await listLocks(await openRepo())).toEqual([]);
     // and by e-mail, since SMTP is configured
     while (smtp.messages.length === 0 && Date.now() - started < 60_000) await sleep(300);
     const mail = smtp.messages.find((m) => m.includes('no_such_database')) ?? '';

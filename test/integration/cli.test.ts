@@ -124,6 +124,19 @@ describe('repo CLI exit codes', () => {
     expect(waited.code).toBe(0);
   });
 
+  it('unlock removes stale locks only; --remove-all removes a live one held by a process that lives on (n8n)', async () => {
+    const { loc } = await newRepository(local);
+    const env = { ...loc.env, DBM_PASSPHRASE: PASSPHRASE };
+    const lock = await acquireLock(await reopen(loc), { exclusive: false, operation: 'backup files' }); // this process lives on
+    const kept = await runCli(['repo', 'unlock'], env);
+    expect(kept.stdout).toMatch(/^removed 0 stale locks; 1 live \(held by backup files, pid \d+ on .*\): --remove-all removes them too$/m);
+    const all = await runCli(['repo', 'unlock', '--remove-all'], env);
+    expect(all.code).toBe(0);
+    expect(all.stdout).toBe('removed all 1 locks\n');
+    expect((await runCli(['repo', 'prune'], env)).code).toBe(0); // an exclusive lock is free to take again
+    await lock.release();
+  });
+
   it('1 when check finds damage', async () => {
     const { loc } = await newRepository(local);
     const env = { ...loc.env, DBM_PASSPHRASE: PASSPHRASE };
