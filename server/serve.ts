@@ -31,6 +31,11 @@ export async function startApiServer(deps: AppDeps, opts: { port: number; host?:
   const shown = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
   return {
     url: `${opts.tls ? 'https' : 'http'}://${shown}:${port}`,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise((resolve) => {
+        server.close(() => resolve());
+        // keep-alive connections of waiting clients (a CLI following a job) would hold the close open
+        (server as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+      }),
   };
 }

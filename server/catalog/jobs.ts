@@ -207,6 +207,25 @@ export async function failJobOfExecution(db: Pool, executionId: string, error: s
   return id;
 }
 
+/** Jobs that have not ended, with the n8n execution running them (null before a workflow claimed them). */
+export async function unfinishedJobs(db: Pool): Promise<Pick<Job, 'id' | 'kind' | 'status' | 'n8n_execution_id' | 'created_at'>[]> {
+  return (await db.query(`SELECT id, kind, status, n8n_execution_id, created_at FROM jobs WHERE status IN ('queued', 'running') ORDER BY created_at`)).rows;
+}
+
+/**
+ * Ends as failed every job an n8n execution was running (n8n itself stopped: in one process, every
+ * execution ends with it). Answers the ids.
+ */
+export async function failRunningExecutions(db: Pool, error: string): Promise<string[]> {
+  const res = await db.query<{ id: string }>(
+    `UPDATE jobs SET status = 'failed', error = $1, finished_at = now()
+      WHERE status IN ('queued', 'running') AND n8n_execution_id IS NOT NULL RETURNING id`,
+    [error],
+  );
+  for (const { id } of res.rows) await appendJobLog(db, id, 'error', `failed: ${error}`);
+  return res.rows.map((r) => r.id);
+}
+
 /** Jobs still "running" whose last sign of life is older than `minutes`. */
 export async function stuckJobs(db: Pool, minutes: number): Promise<Job[]> {
   return (

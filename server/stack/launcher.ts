@@ -14,6 +14,9 @@ import { tlsCertificate } from '../tls';
 import { ensureN8nInstalled, installCommunityPackage, N8nClient, N8nProcess, provisionOwner } from './n8n';
 import { PostgresCluster } from './postgresCluster';
 import { provisionWorkflows, type ProvisionedStack, type StackSettings } from './provision';
+import { superviseCluster, superviseN8n } from './supervisor';
+import { failRunningExecutions } from '../catalog/jobs';
+import { JobReconciler } from '../reconciler';
 
 /**
  * The product on one machine, on embedded defaults: a catalog PostgreSQL it
@@ -120,15 +123,21 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
   let api: ApiServer | null = null;
   let catalogPool: Pool | null = null;
   let jobLogs: JobLogFiles | null = null;
+  let reconciler: JobReconciler | null = null;
+  let clusterWatch: { stop(): void } | null = null;
   const logger = pino(
     { base: undefined, redact: ['authorization', 'headers.authorization'] },
     pino.destination({ dest: path.join(dataDir, 'logs', 'api.log'), mkdir: true, sync: false }),
   );
   const stopStarted = async (): Promise<void> => {
     await api?.close();
+    await reconciler?.stop();
+    clusterWatch?.stop();
+    await n8n?.stop(); // n8n lets running executions finish for a while, then ends them
+    // what n8n did not finish ends now, with the reason, not "running" until someone looks
+    if (catalogPool) await failRunningExecutions(catalogPool, 'the stack was stopped during the job; restart the job').catch(() => undefined);
     await jobLogs?.stop();
     await catalogPool?.end();
-    await n8n?.stop();
     cluster?.stop();
     logger.flush();
   };
@@ -214,8 +223,17 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
     }
 
     // the API
-    catalogPool = new Pool({ connectionString: catalogUrl, max: 10 });
+    catalogPool = new Pool({ connectionString: catalogUrl, max: 10, connectionTimeoutMillis: 5000 });
     catalogPool.on('error', (err) => logger.error({ err }, 'catalog connection error'));
+    // the children are kept alive, and every job ends: see supervisor.ts and reconciler.ts
+    const supervisorLog = (line: string): void => {
+      log(line);
+      logger.warn(line);
+    };
+    superviseN8n(n8n, catalogPool, supervisorLog);
+    if (cluster) clusterWatch = superviseCluster(cluster, supervisorLog);
+    reconciler = new JobReconciler(catalogPool, new N8nClient(n8n.baseUrl, state.apiKey), { log: logger });
+    reconciler.start();
     let adminToken: string | null = null;
     if ((await countTokens(catalogPool)) === 0) {
       if (opts.adminToken !== undefined && opts.adminToken.length < 16) throw new Error('DBM_ADMIN_TOKEN must be at least 16 characters');

@@ -84,7 +84,10 @@ export interface N8nOptions {
 
 export class N8nProcess {
   private child: ChildProcess | null = null;
+  private stopping = false;
   readonly baseUrl: string;
+  /** called when n8n, once ready, ends without being asked to (killed, crashed), with how it ended */
+  onUnexpectedExit: ((how: string) => void) | null = null;
 
   constructor(private readonly opts: N8nOptions) {
     this.baseUrl = `http://127.0.0.1:${opts.port}`;
@@ -117,6 +120,11 @@ export class N8nProcess {
       },
       stdio: ['ignore', out, out],
     });
+    this.stopping = false;
+    let up = false;
+    this.child.once('exit', (code, signal) => {
+      if (up && !this.stopping) this.onUnexpectedExit?.(signal ? `killed by ${signal}` : `exit code ${code}`);
+    });
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
       if (this.child.exitCode !== null) throw new Error(`n8n exited with code ${this.child.exitCode}; see ${log}`);
@@ -125,7 +133,10 @@ export class N8nProcess {
       try {
         const ready = await fetch(`${this.baseUrl}/healthz/readiness`);
         const settings = ready.ok ? await fetch(`${this.baseUrl}/rest/settings`) : null;
-        if (settings?.ok && (settings.headers.get('content-type') ?? '').includes('json')) return;
+        if (settings?.ok && (settings.headers.get('content-type') ?? '').includes('json')) {
+          up = true;
+          return;
+        }
       } catch {
         // not listening yet
       }
@@ -134,7 +145,12 @@ export class N8nProcess {
     throw new Error(`n8n did not answer ${this.baseUrl}/healthz within ${timeoutMs / 1000} s; see ${log}`);
   }
 
+  get stopped(): boolean {
+    return this.stopping;
+  }
+
   async stop(): Promise<void> {
+    this.stopping = true;
     const child = this.child;
     if (!child || child.exitCode !== null) return;
     child.kill('SIGTERM');

@@ -103,6 +103,15 @@ export class PostgresCluster {
     this.run('pg_ctl', ['-D', this.opts.dataDir, '-o', conf, '-l', path.join(this.opts.dataDir, 'server.log'), '-w', '-t', '60', 'start']);
   }
 
+  /** Whether the server is up (pg_ctl status). */
+  isRunning(): boolean {
+    if (!this.initialized()) return false;
+    const bin = path.join(this.binDir, 'pg_ctl');
+    const args = ['-D', this.opts.dataDir, 'status'];
+    const [cmd, argv] = this.asPostgres ? ['runuser', ['-u', 'postgres', '--', bin, ...args]] : [bin, args];
+    return spawnSync(cmd, argv, { stdio: 'ignore' }).status === 0;
+  }
+
   stop(): void {
     if (!this.initialized()) return;
     try {

@@ -248,6 +248,24 @@ describe('the shipped workflows in a real n8n', () => {
     expect(mail).toMatch(/^To: ops@example\.com$/m);
   }, 120_000);
 
+  it('reconciles: a job whose n8n execution failed, vanished or never came is ended with the reason', async () => {
+    const { JobReconciler } = await import('../../server/reconciler');
+    const failedRun = (await getJob(catalog.pool, 'job-e2e-fail'))!.n8n_execution_id!;
+    // as if the error workflow could not reach the catalog: the job still says running
+    const lost = await createJob(catalog.pool, { kind: 'backup', targets: ['postgres'] });
+    await catalog.pool.query(`UPDATE jobs SET status = 'running', n8n_execution_id = $2 WHERE id = $1`, [lost.id, failedRun]);
+    const vanished = await createJob(catalog.pool, { kind: 'restore', targets: ['files'] });
+    await catalog.pool.query(`UPDATE jobs SET status = 'running', n8n_execution_id = '987654321' WHERE id = $1`, [vanished.id]);
+    const unclaimed = await createJob(catalog.pool, { kind: 'verify', targets: ['files'] });
+    await catalog.pool.query(`UPDATE jobs SET created_at = now() - interval '10 minutes' WHERE id = $1`, [unclaimed.id]);
+    const ended = await new JobReconciler(catalog.pool, client, { queuedGraceMs: 60_000 }).reconcile();
+    const reasons = Object.fromEntries(ended.map((e) => [e.id, e.reason]));
+    expect(reasons[lost.id]).toMatch(/^Back up PostgreSQL: .*database "no_such_database" does not exist/);
+    expect(reasons[vanished.id]).toContain('n8n has no record of execution 987654321');
+    expect(reasons[unclaimed.id]).toContain('no workflow took the job within 60 s');
+    for (const id of [lost.id, vanished.id, unclaimed.id]) expect((await getJob(catalog.pool, id))!.status).toBe('failed');
+  }, 60_000);
+
   it('runs a scheduled backup made from the template on its cron', async () => {
     const db = `sched_${randomBytes(3).toString('hex')}`;
     await recreateDatabase(db);

@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, promises as fs, readFileSync, statSync } from 'node:fs';
+import { chmodSync, promises as fs, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -53,6 +53,7 @@ describe('data-backup-manager stack start, driven by the CLI', () => {
       DBM_CATALOG_PORT: String(await freePort()),
       DBM_N8N_PORT: String(await freePort()),
       DBM_N8N_BROKER_PORT: String(await freePort()),
+      DBM_BACKUP_ROOTS: `${path.join(dataDir, 'config')}:${path.join(base, 'sources')}`,
     };
     const first = await start();
     expect(first).toMatch(/provisioned n8n: 6 workflows/);
@@ -179,6 +180,50 @@ describe('data-backup-manager stack start, driven by the CLI', () => {
     expect(audit.code, audit.stderr).toBe(EXIT.ok);
     expect(audit.stdout).toMatch(/^audit log intact: \d+ rows chained/);
 
+    // n8n killed mid-backup: the job fails at once with the reason, the stack starts n8n again, the job restarts
+    const huge = path.join(base, 'sources', 'huge');
+    await fs.mkdir(huge, { recursive: true });
+    await fs.writeFile(path.join(huge, 'sparse.img'), '');
+    await fs.truncate(path.join(huge, 'sparse.img'), 64 * 2 ** 30);
+    const long = JSON.parse((await run(['backup', 'files', '--paths', huge, '--json'])).stdout) as { job_id: string };
+    const jobOf = async () => JSON.parse((await run(['jobs', 'show', long.job_id, '--json'])).stdout) as { status: string; error: string | null };
+    for (let i = 0; i < 100 && (await jobOf()).status !== 'running'; i++) await sleep(300);
+    await sleep(1000);
+    const n8nPid = pidListeningOn(Number(env.DBM_N8N_PORT));
+    process.kill(n8nPid, 'SIGKILL');
+    const killedAt = Date.now();
+    let lost = await jobOf();
+    while (lost.status === 'running' && Date.now() - killedAt < 60_000) {
+      await sleep(500);
+      lost = await jobOf();
+    }
+    expect(lost).toMatchObject({ status: 'failed', error: expect.stringContaining('n8n stopped during the job (killed by SIGKILL)') });
+    let n8nBack = false;
+    for (let i = 0; i < 120 && !n8nBack; i++) {
+      await sleep(1000);
+      n8nBack = ((await trusting(ca, `https://127.0.0.1:${apiPort}/health`, token).then((r) => r.json())) as { checks: { n8n: { status: string } } }).checks.n8n.status === 'ok';
+    }
+    expect(n8nBack).toBe(true);
+    await fs.truncate(path.join(huge, 'sparse.img'), 1024 * 1024);
+    const again2 = await run(['jobs', 'restart', long.job_id, '--wait'], 180_000);
+    expect(again2.code, again2.stderr).toBe(EXIT.ok);
+    expect(again2.stdout).toMatch(/backup job \S+: completed/);
+
+    // the catalog PostgreSQL stopped hard: the stack starts it again, and the API answers again
+    const pgCtl = (await fs.readdir('/usr/lib/postgresql')).sort().reverse().map((v) => `/usr/lib/postgresql/${v}/bin/pg_ctl`)[0];
+    const asPg = process.getuid?.() === 0 ? ['runuser', '-u', 'postgres', '--'] : [];
+    const [cmd, ...args] = [...asPg, pgCtl, '-D', path.join(dataDir, 'postgres'), '-m', 'immediate', 'stop'];
+    const crash = spawnSync(cmd, args, { encoding: 'utf8' });
+    expect(crash.status, crash.stderr).toBe(0);
+    const crashedAt = Date.now();
+    let back = await runCli(['status'], cli);
+    while (back.code !== EXIT.ok && Date.now() - crashedAt < 60_000) {
+      expect([EXIT.unreachable, EXIT.ok]).toContain(back.code); // meanwhile: "the catalog database is unavailable", exit 3
+      await sleep(1000);
+      back = await runCli(['status'], cli);
+    }
+    expect(back.code, back.stderr).toBe(EXIT.ok);
+
     // a config file works too
     await fs.mkdir(path.join(base, 'data-backup-manager'), { recursive: true });
     await fs.writeFile(path.join(base, 'data-backup-manager', 'config.json'), JSON.stringify({ api_url: cli.DBM_API_URL, token, ca }));
@@ -217,9 +262,24 @@ describe('data-backup-manager stack start, driven by the CLI', () => {
 });
 
 /** A GET that trusts the stack's self-signed certificate. */
-async function trusting(caFile: string, url: string): Promise<{ json(): Promise<unknown> }> {
+async function trusting(caFile: string, url: string, token?: string): Promise<{ json(): Promise<unknown> }> {
   const { Agent, fetch: get } = await import('undici');
-  return get(url, { dispatcher: new Agent({ connect: { ca: readFileSync(caFile, 'utf8') } }) });
+  return get(url, { dispatcher: new Agent({ connect: { ca: readFileSync(caFile, 'utf8') } }), headers: token ? { authorization: `Bearer ${token}` } : {} });
+}
+
+/** The process listening on a TCP port on 127.0.0.1 (from /proc: its socket's inode among its fds). */
+function pidListeningOn(port: number): number {
+  const hex = port.toString(16).toUpperCase().padStart(4, '0');
+  const inode = readFileSync('/proc/net/tcp', 'utf8').split('\n').map((l) => l.trim().split(/\s+/)).find((f) => f[1]?.endsWith(`:${hex}`) && f[3] === '0A')?.[9];
+  if (!inode) throw new Error(`nothing listens on port ${port}`);
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      if (readdirSync(`/proc/${pid}/fd`).some((fd) => readlinkSync(`/proc/${pid}/fd/${fd}`) === `socket:[${inode}]`)) return Number(pid);
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  throw new Error(`no process holds the socket of port ${port}`);
 }
 
 async function databaseExistsAt(url: string, name: string): Promise<boolean> {

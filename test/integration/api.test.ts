@@ -10,7 +10,8 @@ import { newCatalogDatabase } from '../support/catalog';
 import { freePort } from '../support/ports';
 import { startApiServer } from '../../server/serve';
 import { EXIT } from '../../server/cli/exitCodes';
-import { runCli } from '../support/cli';
+import { finish, runCli, startCli } from '../support/cli';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { tempDir } from '../support/backends';
 
 type ErrorBody = { error: { status: number; message: string; field?: string } };
@@ -377,6 +378,30 @@ describe('the REST API against a real catalog', () => {
       await server.close();
       await dead.end();
     }
+  });
+
+  it('--wait follows a job across a restart of the API, saying it retries', async () => {
+    const port = await freePort();
+    const deps = { catalog: pool, n8n: { url: `http://127.0.0.1:${(hooks.address() as AddressInfo).port}`, webhookSecret: 'shh' }, defaults: { paths: ['/srv/config'] } };
+    let server = await startApiServer(deps, { port });
+    const child = startCli(['backup', 'files', '--wait', '--description', 'waits across a restart'], { DBM_API_URL: server.url, DBM_API_TOKEN: token.operator, XDG_CONFIG_HOME: '/nonexistent', XDG_DATA_HOME: tempDir() });
+    const done = finish(child);
+    let id: string | undefined;
+    for (let i = 0; i < 100 && !id; i++) {
+      await sleep(100);
+      id = (await pool.query<{ id: string }>(`SELECT id FROM jobs WHERE description = 'waits across a restart'`)).rows[0]?.id;
+    }
+    expect(id).toBeDefined();
+    await server.close(); // the API goes away while the CLI waits
+    await sleep(3000);
+    server = await startApiServer(deps, { port });
+    await finishJob(pool, id!, { status: 'completed' });
+    const result = await done;
+    await server.close();
+    expect(result.code, result.stderr).toBe(EXIT.ok);
+    expect(result.stderr).toMatch(/cannot reach the API at .*; retrying \(job \S+ was queued\)/);
+    expect(result.stderr).toContain(`the API answers again; following job ${id}`);
+    expect(result.stdout).toContain(`backup job ${id}: completed`);
   });
 
   it('says schedules need n8n when the server has no n8n API', async () => {

@@ -153,7 +153,7 @@ export interface JobView {
  */
 export async function waitForJob(api: ApiTarget, id: string, opts: { verbose?: boolean; timeoutMs?: number } = {}): Promise<JobView> {
   const started = Date.now();
-  let job = await call<JobView>(api, 'GET', `/api/v1/jobs/${encodeURIComponent(id)}`);
+  let job = await pollAcrossOutages(api, id, null);
   let shown = 0;
   const stop = progressLine(() => `${job.kind} ${job.id}: ${job.status} ${Math.round(job.progress * 100)} % (${job.steps.length}/${job.targets.length || '?'} steps) ${Math.round((Date.now() - started) / 1000)} s`);
   try {
@@ -166,12 +166,32 @@ export async function waitForJob(api: ApiTarget, id: string, opts: { verbose?: b
       if (['completed', 'failed', 'cancelled'].includes(job.status)) break;
       if (opts.timeoutMs && Date.now() - started > opts.timeoutMs) throw new ExitError(`job ${id} is still ${job.status} after ${opts.timeoutMs / 1000} s`, EXIT.failure);
       await sleep(1000);
-      job = await call<JobView>(api, 'GET', `/api/v1/jobs/${encodeURIComponent(id)}`);
+      job = await pollAcrossOutages(api, id, job);
     }
   } finally {
     stop();
   }
   return job;
+}
+
+/**
+ * The job again; while the API (or its catalog) cannot be reached, waits and retries with a backoff
+ * (saying so once per outage), for up to 10 minutes: a restarted stack does not end a --wait.
+ */
+async function pollAcrossOutages(api: ApiTarget, id: string, last: JobView | null): Promise<JobView> {
+  const route = `/api/v1/jobs/${encodeURIComponent(id)}`;
+  const started = Date.now();
+  for (let delay = 1000; ; delay = Math.min(delay * 2, 15_000)) {
+    try {
+      const job = await call<JobView>(api, 'GET', route);
+      if (Date.now() - started > 1500) process.stderr.write(`${process.stderr.isTTY ? '\r\x1b[K' : ''}the API answers again; following job ${id}\n`);
+      return job;
+    } catch (err) {
+      if (!(err instanceof ExitError) || err.code !== EXIT.unreachable || Date.now() - started > 10 * 60_000) throw err;
+      if (delay === 1000) process.stderr.write(`${process.stderr.isTTY ? '\r\x1b[K' : ''}${err.message.split(';')[0]}; retrying (job ${id} was ${last?.status ?? 'queued'})\n`);
+      await sleep(delay);
+    }
+  }
 }
 
 /** After --wait: a failed or cancelled job makes the command fail, naming why. */
