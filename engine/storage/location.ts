@@ -10,6 +10,8 @@ export interface S3Credentials {
   secretKey?: string;
   region?: string;
   pathStyle?: boolean;
+  /** a request that makes no progress for this long fails (and is retried); default 120 s */
+  timeoutMs?: number;
 }
 
 /**
@@ -40,6 +42,7 @@ export function openStorage(location: string, s3: S3Credentials = {}): Storage {
         prefix: prefixParts.join('/'),
         region: s3.region,
         pathStyle: s3.pathStyle,
+        timeoutMs: s3.timeoutMs,
       }),
     );
   }

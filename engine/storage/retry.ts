@@ -1,3 +1,4 @@
+import { StorageError } from '../errors';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ObjectInfo, Storage } from './storage';
 
@@ -41,7 +42,11 @@ export class RetryingStorage implements Storage {
       try {
         return await fn();
       } catch (err) {
-        if (attempt >= this.attempts || !isTransient(err)) throw err;
+        if (!isTransient(err)) throw err;
+        if (attempt >= this.attempts) {
+          const e = err as { code?: string; message?: string };
+          throw new StorageError(`${op} ${key || this.location} failed ${attempt} times, the last with ${e.code ? `${e.code}: ` : ''}${e.message ?? String(err)}`);
+        }
         this.opts.onRetry?.(op, key, attempt, err);
         const delay = this.baseDelayMs * 2 ** (attempt - 1);
         await sleep(delay + Math.random() * delay * 0.2);

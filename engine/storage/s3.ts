@@ -1,4 +1,7 @@
 import type * as Minio from 'minio';
+import * as http from 'node:http';
+import * as https from 'node:https';
+import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { NotFoundError } from '../errors';
 import type { ObjectInfo, Storage } from './storage';
@@ -14,6 +17,8 @@ export interface S3Options {
   region?: string;
   /** Path-style addressing (MinIO, most self-hosted endpoints). Default true. */
   pathStyle?: boolean;
+  /** A connection silent for this long is closed and its request fails as ETIMEDOUT (retried). Default 120 s. */
+  timeoutMs?: number;
 }
 
 /** A repository in an S3-compatible bucket (MinIO, AWS S3, …) through the minio client. */
@@ -38,22 +43,22 @@ export class S3Storage implements Storage {
   }
 
   async create(): Promise<void> {
-    if (!(await this.client.bucketExists(this.bucket))) {
-      await this.client.makeBucket(this.bucket, this.region);
+    if (!(await this.client.bucketExists(this.bucket).catch(rethrow))) {
+      await this.client.makeBucket(this.bucket, this.region).catch(rethrow);
     }
   }
 
   async put(key: string, data: Buffer | readonly Buffer[]): Promise<void> {
     // The request body is signed whole, so parts are joined here.
     const body = Buffer.isBuffer(data) ? data : Buffer.concat(data);
-    await this.client.putObject(this.bucket, this.name(key), body, body.length);
+    await this.client.putObject(this.bucket, this.name(key), body, body.length).catch(rethrow);
   }
 
   async get(key: string): Promise<Buffer> {
     try {
       return await readAll(await this.client.getObject(this.bucket, this.name(key)));
     } catch (err) {
-      throw mapMissing(err, key);
+      throw mapMissing(httpError(err), key);
     }
   }
 
@@ -61,7 +66,7 @@ export class S3Storage implements Storage {
     try {
       return await readAll(await this.client.getPartialObject(this.bucket, this.name(key), offset, length));
     } catch (err) {
-      throw mapMissing(err, key);
+      throw mapMissing(httpError(err), key);
     }
   }
 
@@ -71,26 +76,30 @@ export class S3Storage implements Storage {
       return { key, size: st.size };
     } catch (err) {
       if (isMissing(err)) return null;
-      throw err;
+      throw httpError(err);
     }
   }
 
   async *list(prefix: string): AsyncIterable<ObjectInfo> {
     const strip = this.prefix ? this.prefix.length + 1 : 0;
     const stream = this.client.listObjectsV2(this.bucket, this.name(prefix), true);
-    for await (const item of stream as AsyncIterable<Minio.BucketItem>) {
-      if (!item.name) continue;
-      yield { key: item.name.slice(strip), size: item.size };
+    try {
+      for await (const item of stream as AsyncIterable<Minio.BucketItem>) {
+        if (!item.name) continue;
+        yield { key: item.name.slice(strip), size: item.size };
+      }
+    } catch (err) {
+      throw httpError(err);
     }
   }
 
   async delete(key: string): Promise<void> {
-    await this.client.removeObject(this.bucket, this.name(key));
+    await this.client.removeObject(this.bucket, this.name(key)).catch(rethrow);
   }
 }
 
 /** A minio client for an endpoint URL (MinIO, AWS S3, any S3 endpoint). */
-export function createMinioClient(opts: Pick<S3Options, 'endpoint' | 'accessKey' | 'secretKey' | 'region' | 'pathStyle'>): Minio.Client {
+export function createMinioClient(opts: Pick<S3Options, 'endpoint' | 'accessKey' | 'secretKey' | 'region' | 'pathStyle' | 'timeoutMs'>): Minio.Client {
   const url = new URL(opts.endpoint);
   const useSSL = url.protocol === 'https:';
   // Loaded on first use: the minio client costs ~30 MB and start-up time that local repositories need not pay.
@@ -104,7 +113,29 @@ export function createMinioClient(opts: Pick<S3Options, 'endpoint' | 'accessKey'
     secretKey: opts.secretKey,
     region: opts.region ?? 'us-east-1',
     pathStyle: opts.pathStyle ?? true,
+    transportAgent: stallGuardAgent(useSSL, opts.timeoutMs ?? 120_000),
+    // one retry layer, ours (storage/retry.ts): the client's own would also print to the console
+    retryOptions: { disableRetry: true },
   });
+}
+
+/**
+ * An agent whose sockets close when silent for `timeoutMs`: the minio client sets no timeout, so a
+ * stalled endpoint would hang a backup forever. The request then fails as ETIMEDOUT, which the
+ * retrying storage retries.
+ */
+function stallGuardAgent(useSSL: boolean, timeoutMs: number): http.Agent {
+  const Base = useSSL ? https.Agent : http.Agent;
+  // `timeout` makes the agent set it again on every reused keep-alive socket
+  const agent = new Base({ keepAlive: true, timeout: timeoutMs });
+  const create = agent.createConnection.bind(agent) as (...args: unknown[]) => Socket;
+  agent.createConnection = ((...args: unknown[]) => {
+    const socket = create(...args);
+    socket.setTimeout(timeoutMs);
+    socket.on('timeout', () => socket.destroy(Object.assign(new Error(`no answer from the S3 endpoint for ${timeoutMs / 1000} s`), { code: 'ETIMEDOUT' })));
+    return socket;
+  }) as typeof agent.createConnection;
+  return agent;
 }
 
 export async function readAll(stream: Readable): Promise<Buffer> {
@@ -117,6 +148,19 @@ export function isMissing(err: unknown): boolean {
   const code = (err as { code?: string }).code;
   // a missing bucket holds no object either: a repository there does not exist yet
   return code === 'NoSuchKey' || code === 'NotFound' || code === 'NoSuchObject' || code === 'NoSuchBucket';
+}
+
+/**
+ * The client (its own retries off) reports a 5xx or 429 answer as a plain "Retryable HTTP status: N"
+ * error: given back its status, it is retried (storage/retry.ts) and named for what it is.
+ */
+function httpError(err: unknown): unknown {
+  const status = /Retryable HTTP status: (\d{3})/.exec((err as Error)?.message ?? '')?.[1];
+  return status ? Object.assign(new Error(`the S3 endpoint answered HTTP ${status}`), { code: `HTTP${status}`, statusCode: Number(status) }) : err;
+}
+
+function rethrow(err: unknown): never {
+  throw httpError(err);
 }
 
 function mapMissing(err: unknown, key: string): unknown {
