@@ -1,5 +1,6 @@
 import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
+import { MAX_BLOB_BYTES } from './repository/layout';
 
 /**
  * zstd from Node's zlib (Node ≥ 22.15). A stored payload starts with one
@@ -68,7 +69,8 @@ export async function decompress(payload: Buffer, what: string, sizeHint = 0): P
   if (mode === RAW) return body;
   if (mode === ZSTD) {
     try {
-      const opts = { chunkSize: Math.max(64 * 1024, sizeHint) } as zlib.ZstdOptions;
+      // the hint comes from the index: bounded, and the output too (a small frame can claim gigabytes)
+      const opts = { chunkSize: Math.min(Math.max(64 * 1024, sizeHint), 64 * 1024 * 1024), maxOutputLength: MAX_BLOB_BYTES } as zlib.ZstdOptions;
       // Small payloads: a thread-pool round trip costs ~5x the work itself.
       if (body.length < SYNC_BELOW) return zlib.zstdDecompressSync(body, opts);
       return await zstdDecompress(body, opts);

@@ -69,11 +69,25 @@ export async function saveSnapshot(repo: Repository, snapshot: Snapshot): Promis
 
 export async function loadSnapshot(repo: Repository, key: string): Promise<SnapshotRef> {
   const id = idOf(key);
-  const snapshot = await repo.getSealed<Snapshot>(key, SNAPSHOT_AAD, `snapshot ${id.slice(0, 8)}`);
-  if (!snapshot || snapshot.version !== 1 || !HEX64.test(snapshot.tree) || typeof snapshot.target !== 'string') {
-    throw new CorruptionError(`snapshot ${id.slice(0, 8)} has an unknown shape`);
-  }
+  const snapshot = validateSnapshot(await repo.getSealed<unknown>(key, SNAPSHOT_AAD, `snapshot ${id.slice(0, 8)}`), id);
   return { id, key, snapshot };
+}
+
+/** A decoded manifest, checked field by field before anything trusts it: a one-line error when it is off. */
+export function validateSnapshot(value: unknown, id: string): Snapshot {
+  const s = value as Snapshot;
+  const fail = (what: string): never => {
+    throw new CorruptionError(`snapshot ${id.slice(0, 8)} has ${what}`);
+  };
+  if (!s || typeof s !== 'object' || Array.isArray(s) || s.version !== 1) fail('an unknown shape');
+  if (typeof s.tree !== 'string' || !HEX64.test(s.tree)) fail('no valid tree id');
+  if (typeof s.target !== 'string' || !TARGET_NAME.test(s.target)) fail('no valid target');
+  if (typeof s.time !== 'string' || Number.isNaN(Date.parse(s.time))) fail('no valid time');
+  if (!Array.isArray(s.paths) || !s.paths.every((p) => typeof p === 'string')) fail('no valid path list');
+  if (!s.tags || typeof s.tags !== 'object' || Array.isArray(s.tags) || !Object.values(s.tags).every((v) => typeof v === 'string')) fail('no valid tags');
+  if (!s.stats || typeof s.stats !== 'object') fail('no stats');
+  if (s.parent !== null && s.parent !== undefined && (typeof s.parent !== 'string' || !HEX64.test(s.parent))) fail('no valid parent id');
+  return s;
 }
 
 export interface SnapshotFilter {

@@ -65,26 +65,35 @@ export async function saveTree(repo: Repository, tree: Tree): Promise<string> {
 
 /** Loads a tree and refuses anything a restore could be tricked by. */
 export async function loadTree(repo: Repository, id: string): Promise<Tree> {
-  const data = await repo.loadBlob(id);
+  return parseTree(await repo.loadBlob(id), id);
+}
+
+/** A tree blob's bytes as a tree, or a one-line error naming what is wrong with it. */
+export function parseTree(data: Buffer, id: string): Tree {
   let tree: Tree;
   try {
     tree = JSON.parse(data.toString('utf8')) as Tree;
   } catch {
     throw new CorruptionError(`tree ${id.slice(0, 12)} is not valid JSON`);
   }
-  if (!tree || !Array.isArray(tree.nodes)) throw new CorruptionError(`tree ${id.slice(0, 12)} has no node list`);
+  if (!tree || typeof tree !== 'object' || !Array.isArray(tree.nodes)) throw new CorruptionError(`tree ${id.slice(0, 12)} has no node list`);
   const seen = new Set<string>();
-  for (const node of tree.nodes) {
+  for (const node of tree.nodes as unknown[] as TreeNode[]) {
+    if (!node || typeof node !== 'object') throw new CorruptionError(`tree ${id.slice(0, 12)} has an entry that is not an object`);
     if (!isSafeName(node.name)) {
       throw new UnsafePathError(`tree ${id.slice(0, 12)} has an unsafe entry name ${JSON.stringify(node.name)}`);
     }
     if (seen.has(node.name)) throw new UnsafePathError(`tree ${id.slice(0, 12)} lists ${JSON.stringify(node.name)} twice`);
     seen.add(node.name);
     const ok =
-      (node.type === 'file' && Array.isArray(node.content) && node.content.every((c) => HEX64.test(c))) ||
-      (node.type === 'dir' && HEX64.test(node.subtree)) ||
+      (node.type === 'file' && Array.isArray(node.content) && node.content.every((c) => typeof c === 'string' && HEX64.test(c)) && wholeNumber(node.size)) ||
+      (node.type === 'dir' && typeof node.subtree === 'string' && HEX64.test(node.subtree)) ||
       (node.type === 'symlink' && typeof node.target === 'string');
     if (!ok) throw new CorruptionError(`tree ${id.slice(0, 12)} has a malformed entry ${JSON.stringify(node.name)}`);
   }
   return tree;
+}
+
+function wholeNumber(v: unknown): boolean {
+  return Number.isSafeInteger(v) && (v as number) >= 0;
 }

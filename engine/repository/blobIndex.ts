@@ -1,6 +1,6 @@
 import type { BlobType, PackEntry } from './pack';
 import { CorruptionError } from '../errors';
-import { HEX64 } from './layout';
+import { HEX64, MAX_BLOB_BYTES } from './layout';
 
 /** Where one blob is stored. */
 export interface BlobLocation {
@@ -57,14 +57,26 @@ export class BlobIndex {
 /** Checks the shape of a decoded index object before trusting it. */
 export function validateIndexFile(value: unknown, what: string): IndexFile {
   const file = value as IndexFile;
-  if (!file || file.version !== 1 || !Array.isArray(file.packs)) throw new CorruptionError(`${what} has an unknown shape`);
-  for (const p of file.packs) {
-    if (!HEX64.test(p.id) || !Array.isArray(p.blobs)) throw new CorruptionError(`${what} lists a malformed pack`);
-    for (const b of p.blobs) {
-      if (!HEX64.test(b.id) || (b.type !== 'data' && b.type !== 'tree')) {
-        throw new CorruptionError(`${what} lists a malformed blob in pack ${p.id.slice(0, 12)}`);
-      }
+  if (!isObject(file) || file.version !== 1 || !Array.isArray(file.packs)) throw new CorruptionError(`${what} has an unknown shape`);
+  for (const p of file.packs as unknown[]) {
+    if (!isObject(p) || typeof p.id !== 'string' || !HEX64.test(p.id) || !Array.isArray(p.blobs) || !size(p.size, Number.MAX_SAFE_INTEGER)) {
+      throw new CorruptionError(`${what} lists a malformed pack`);
+    }
+    for (const b of p.blobs as unknown[]) {
+      const ok =
+        isObject(b) && typeof b.id === 'string' && HEX64.test(b.id) && (b.type === 'data' || b.type === 'tree') &&
+        size(b.offset, Number.MAX_SAFE_INTEGER) && size(b.length, MAX_BLOB_BYTES) && size(b.rawLength, MAX_BLOB_BYTES);
+      if (!ok) throw new CorruptionError(`${what} lists a malformed blob in pack ${p.id.slice(0, 12)}`);
     }
   }
   return file;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** A byte count or offset: a whole number from 0 to max (never sizes an allocation past it). */
+function size(v: unknown, max: number): boolean {
+  return Number.isSafeInteger(v) && (v as number) >= 0 && (v as number) <= max;
 }

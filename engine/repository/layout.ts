@@ -22,3 +22,10 @@ export const snapshotKey = (target: string, time: Date, id: string): string =>
 export const idOf = (key: string): string => key.slice(key.lastIndexOf('/') + 1);
 
 export const HEX64 = /^[0-9a-f]{64}$/;
+
+/**
+ * The largest blob the engine reads (plain or stored): chunks are at most 8 MiB, trees of huge
+ * directories larger; anything past this in an index or pack header is damage, and never sizes an
+ * allocation.
+ */
+export const MAX_BLOB_BYTES = 512 * 1024 * 1024;

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { open, seal, type Keyring } from '../crypto/keyring';
 import { CorruptionError } from '../errors';
+import { MAX_BLOB_BYTES } from './layout';
 
 /**
  * A pack is many sealed blobs in one object, so S3 sees few large objects:
@@ -80,7 +81,7 @@ export function parsePack(ring: Keyring, pack: Buffer, packId: string): PackEntr
   return decodeHeader(header, headerStart, what);
 }
 
-function decodeHeader(header: Buffer, dataEnd: number, what: string): PackEntry[] {
+export function decodeHeader(header: Buffer, dataEnd: number, what: string): PackEntry[] {
   if (header.length % ENTRY_BYTES !== 0) throw new CorruptionError(`${what} header has a partial entry`);
   const entries: PackEntry[] = [];
   let offset = 0;
@@ -89,12 +90,14 @@ function decodeHeader(header: Buffer, dataEnd: number, what: string): PackEntry[
     const type: BlobType | undefined = code === 0 ? 'data' : code === 1 ? 'tree' : undefined;
     if (!type) throw new CorruptionError(`${what} header has unknown blob type ${code}`);
     const length = header.readUInt32LE(pos + 33);
+    const rawLength = header.readUInt32LE(pos + 37);
+    if (length > MAX_BLOB_BYTES || rawLength > MAX_BLOB_BYTES) throw new CorruptionError(`${what} header lists a blob of impossible size`);
     entries.push({
       id: header.subarray(pos + 1, pos + 33).toString('hex'),
       type,
       offset,
       length,
-      rawLength: header.readUInt32LE(pos + 37),
+      rawLength,
     });
     offset += length;
   }

@@ -168,26 +168,38 @@ export async function verifyPostgresRestore(repo: Repository, ref: SnapshotRef, 
   for (const db of chosen(meta, ref, opts.databases)) {
     const scratch = `dbm_verify_${randomBytes(6).toString('hex')}`;
     await restorePostgres(repo, ref, conn, { databases: [db.name], as: scratch, lockWaitMs: opts.lockWaitMs });
-    const client = await connect(conn, scratch);
-    let counts: Record<string, number>;
     try {
-      counts = await countRows(client);
+      results.push({ ...(await compareWithManifest(conn, scratch, db)), database: db.name });
     } finally {
-      await client.end().catch(() => undefined);
       const admin = await connect(conn, conn.database ?? 'postgres');
       await admin.query(`DROP DATABASE IF EXISTS ${admin.escapeIdentifier(scratch)} WITH (FORCE)`).finally(() => admin.end());
     }
-    const tables = new Set([...Object.keys(db.rowCounts), ...Object.keys(counts)]);
-    const mismatches = [...tables]
-      .filter((t) => db.rowCounts[t] !== counts[t])
-      .map((t) => ({ table: t, expected: db.rowCounts[t] ?? 0, restored: counts[t] ?? 0 }));
-    results.push({
-      database: db.name,
-      ok: mismatches.length === 0,
-      tables: tables.size,
-      rows: Object.values(counts).reduce((a, b) => a + b, 0),
-      mismatches,
-    });
   }
   return results;
+}
+
+/** What a restore put on the server, checked against the manifest: each restored database's row counts. */
+export async function verifyRestoredDatabases(ref: SnapshotRef, conn: PgConnection, restored: RestoredDatabase[]): Promise<VerifiedDatabase[]> {
+  const meta = postgresMeta(ref);
+  const results: VerifiedDatabase[] = [];
+  for (const r of restored) {
+    const db = chosen(meta, ref, [r.from])[0];
+    results.push(await compareWithManifest(conn, r.to, db));
+  }
+  return results;
+}
+
+async function compareWithManifest(conn: PgConnection, database: string, db: PostgresMeta['databases'][number]): Promise<VerifiedDatabase> {
+  const client = await connect(conn, database);
+  let counts: Record<string, number>;
+  try {
+    counts = await countRows(client);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+  const tables = new Set([...Object.keys(db.rowCounts), ...Object.keys(counts)]);
+  const mismatches = [...tables]
+    .filter((t) => db.rowCounts[t] !== counts[t])
+    .map((t) => ({ table: t, expected: db.rowCounts[t] ?? 0, restored: counts[t] ?? 0 }));
+  return { database, ok: mismatches.length === 0, tables: tables.size, rows: Object.values(counts).reduce((a, b) => a + b, 0), mismatches };
 }

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { findSnapshot, restoreStream, restoreTree } from '../../../engine';
-import { restoreFiles, restoreMinio, restorePostgres, verifyMinio, verifyPostgresRestore } from '../../../engine/targets';
+import { restoreFiles, restoreMinio, restorePostgres, verifyMinio, verifyPostgresRestore, verifyRestoredDatabases, type VerifiedDatabase } from '../../../engine/targets';
 import { verifyRestoredTree } from '../../../engine/verify';
 import { EXIT, UsageError } from '../exitCodes';
 import { formatBytes, printJson, table } from '../output';
@@ -30,7 +30,8 @@ export function registerRestore(repo: Command): void {
     .option('--prefix <prefix>', 'with --minio: put keys under this prefix')
     .option('--minio-access-key <key>', 'MinIO access key (env DBM_MINIO_ACCESS_KEY)')
     .option('--minio-secret-key <key>', 'MinIO secret key (env DBM_MINIO_SECRET_KEY)')
-    .option('--verify', 'postgres: a restore test into a scratch database; files and minio: compare what was restored with the snapshot')
+    .option('--verify', 'after restoring, check what was restored against the snapshot (postgres: row counts against the manifest; files and minio: content)')
+    .option('--test', 'with --postgres: only a restore test (into a scratch database, compared with the manifest, then dropped); nothing is left behind')
     .option('--postgres-cluster <cluster>', 'point-in-time recovery of this cluster (base backup + archived WAL) into --to')
     .option('--target-time <time>', 'with --postgres-cluster: recover to this moment (e.g. 2026-11-26T10:30:00Z)')
     .option('--target-lsn <lsn>', 'with --postgres-cluster: recover to this WAL position')
@@ -50,7 +51,7 @@ export function registerRestore(repo: Command): void {
       if (!snapshot) throw new UsageError("give a snapshot id or 'latest' (or --postgres-cluster)");
       const modes = [!!opts.target, !!opts.stdout, !!opts.postgres, !!opts.minio, !!opts.original].filter(Boolean).length;
       if (modes !== 1) throw new UsageError('give exactly one of --target <dir>, --original, --stdout, --postgres <url> or --minio <endpoint>');
-      if ((opts.as || opts.force || opts.globals) && !opts.postgres) throw new UsageError('--as, --force and --globals go with --postgres');
+      if ((opts.as || opts.force || opts.globals || opts.test) && !opts.postgres) throw new UsageError('--as, --force, --globals and --test go with --postgres');
       const repository = await openRepo(flags);
       const ref = await findSnapshot(repository, snapshot, { target: opts.from, tags: opts.tag ? parseTags(opts.tag) : undefined });
       const wait = lockWaitMs(flags);
@@ -65,19 +66,27 @@ export function registerRestore(repo: Command): void {
       if (opts.postgres) {
         const conn = pgConnectionFrom(opts.postgres);
         const databases = opts.database ? [opts.database] : undefined;
-        if (opts.verify) {
+        const printChecks = (results: VerifiedDatabase[]): void => {
+          const rows = results.map((r) => [r.database, r.ok ? 'ok' : 'MISMATCH', String(r.tables), String(r.rows), r.mismatches.map((m) => `${m.table}: ${m.restored}/${m.expected}`).join('; ')]);
+          process.stdout.write(`${table(['DATABASE', 'RESULT', 'TABLES', 'ROWS', 'MISMATCHES'], rows)}\n`);
+          if (!results.every((r) => r.ok)) process.exitCode = EXIT.failure;
+        };
+        if (opts.test) {
+          if (opts.as || opts.force || opts.globals) throw new UsageError('--test restores into a scratch database and drops it: it takes no --as, --force or --globals (use --verify to restore and then check)');
           const results = await verifyPostgresRestore(repository, ref, conn, { databases, lockWaitMs: wait });
-          if (flags.json) printJson({ snapshot: ref.id, verified: results });
-          else {
-            const rows = results.map((r) => [r.database, r.ok ? 'ok' : 'MISMATCH', String(r.tables), String(r.rows), r.mismatches.map((m) => `${m.table}: ${m.restored}/${m.expected}`).join('; ')]);
-            process.stdout.write(`${table(['DATABASE', 'RESULT', 'TABLES', 'ROWS', 'MISMATCHES'], rows)}\n`);
-          }
+          if (flags.json) printJson({ snapshot: ref.id, tested: results });
+          else printChecks(results);
           if (!results.every((r) => r.ok)) process.exitCode = EXIT.failure;
           return;
         }
         const restored = await restorePostgres(repository, ref, conn, { databases, as: opts.as, force: opts.force, globals: opts.globals, lockWaitMs: wait });
-        if (flags.json) printJson({ snapshot: ref.id, restored });
-        else for (const r of restored) process.stdout.write(`restored database ${r.from} as ${r.to} (${r.tables} tables)\n`);
+        const verified = opts.verify ? await verifyRestoredDatabases(ref, conn, restored) : undefined;
+        if (flags.json) printJson({ snapshot: ref.id, restored, ...(verified ? { verified } : {}) });
+        else {
+          for (const r of restored) process.stdout.write(`restored database ${r.from} as ${r.to} (${r.tables} tables)\n`);
+          if (verified) printChecks(verified);
+        }
+        if (verified && !verified.every((r) => r.ok)) process.exitCode = EXIT.failure;
         return;
       }
 

@@ -138,10 +138,20 @@ describe('postgres through the repo CLI', () => {
     expect(again.code).toBe(2);
     expect(again.stderr).toMatch(/already exists/);
 
-    const verify = await runCli(['repo', 'restore', 'latest', '--postgres', url, '--verify', '--json'], env);
-    expect(verify.code).toBe(0);
-    expect(JSON.parse(verify.stdout).verified[0]).toMatchObject({ database: db, ok: true, tables: 3 });
+    // --test: the restore test alone, into a scratch database that is dropped
+    const test = await runCli(['repo', 'restore', 'latest', '--postgres', url, '--test', '--json'], env);
+    expect(test.code).toBe(0);
+    expect(JSON.parse(test.stdout).tested[0]).toMatchObject({ database: db, ok: true, tables: 3 });
     expect(await databaseExists(`dbm_verify_x`)).toBe(false);
+    expect((await runCli(['repo', 'restore', 'latest', '--postgres', url, '--test', '--as', 'x'], env)).code).toBe(2);
+
+    // --verify restores, then checks what it restored: the database is there (it used to print ok and create nothing)
+    const dr = unique('cli_dr');
+    const verify = await runCli(['repo', 'restore', 'latest', '--postgres', url, '--database', db, '--as', dr, '--verify'], env);
+    expect(verify.code, verify.stderr).toBe(0);
+    expect(verify.stdout).toMatch(new RegExp(`^restored database ${db} as ${dr} \\(3 tables\\)\n`));
+    expect(verify.stdout).toMatch(new RegExp(`^${dr} +ok +3 +\\d+`, 'm'));
+    expect(await contentFingerprint(dr)).toEqual(await contentFingerprint(db));
 
     const wrong = await runCli(['repo', 'backup', '--postgres', url], { ...env, PGPASSWORD: 'nope' });
     expect(wrong.code).toBe(1);
