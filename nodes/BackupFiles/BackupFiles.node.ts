@@ -1,9 +1,9 @@
 import { NodeConnectionTypes, type IExecuteFunctions, type INodeExecutionData, type INodeType, type INodeTypeDescription } from 'n8n-workflow';
-import type { BackupType } from '../../engine';
+import { newProgress, type BackupType } from '../../engine';
 import { backupFiles, backupScenarios } from '../../engine/targets';
 import { credentialTest } from '../shared/credentialTests';
 import { backupTypeProperty, jobIdProperty, tagsProperty } from '../shared/descriptions';
-import { reportStep } from '../shared/catalog';
+import { reportStep, withProgress } from '../shared/catalog';
 import { eachItem, parseTagList, snapshotJson, splitList } from '../shared/items';
 import { backupLimits } from '../shared/limits';
 import { allowedPath } from '../shared/pathPolicy';
@@ -100,7 +100,8 @@ export class BackupFiles implements INodeType {
       }
       const paths = splitList(this.getNodeParameter('paths', i) as string);
       for (const p of paths) allowedPath('backup source', p); // named as given in the snapshot, checked as really reached
-      const out = snapshotJson(await backupFiles(repo, paths, opts));
+      const progress = newProgress();
+      const out = snapshotJson(await withProgress(this, i, 'files', progress, () => backupFiles(repo, paths, { ...opts, progress })));
       return { ...out, recordedInJob: await reportStep(this, i, out as never) };
     });
   }

@@ -1,9 +1,9 @@
 import { NodeConnectionTypes, type IExecuteFunctions, type INodeExecutionData, type INodeType, type INodeTypeDescription } from 'n8n-workflow';
-import type { BackupType } from '../../engine';
+import { newProgress, type BackupType } from '../../engine';
 import { backupCluster, backupPostgres, type ClusterMeta, type DumpFormat, type PostgresMeta } from '../../engine/targets';
 import { credentialTest } from '../shared/credentialTests';
 import { backupTypeProperty, jobIdProperty, tagsProperty } from '../shared/descriptions';
-import { reportStep } from '../shared/catalog';
+import { reportStep, withProgress } from '../shared/catalog';
 import { eachItem, parseTagList, snapshotJson, splitList } from '../shared/items';
 import { backupLimits } from '../shared/limits';
 import { openRepository, pgConnectionOf } from '../shared/repository';
@@ -86,24 +86,32 @@ export class BackupPostgres implements INodeType {
     const conn = pgConnectionOf(await this.getCredentials('dbmPostgresApi'));
     return eachItem(this, async (i) => {
       if (this.getNodeParameter('mode', i, 'logical') === 'physical') {
-        const base = await backupCluster(repo, conn, {
-          cluster: this.getNodeParameter('cluster', i, 'main') as string,
-          type: this.getNodeParameter('backupType', i) as BackupType,
-          tags: parseTagList(this.getNodeParameter('tags', i, '') as string),
-        ...backupLimits(this),
-        });
+        const progress = newProgress();
+        const base = await withProgress(this, i, 'postgres-cluster', progress, () =>
+          backupCluster(repo, conn, {
+            cluster: this.getNodeParameter('cluster', i, 'main') as string,
+            type: this.getNodeParameter('backupType', i) as BackupType,
+            tags: parseTagList(this.getNodeParameter('tags', i, '') as string),
+            ...backupLimits(this),
+            progress,
+          }),
+        );
         const cluster = base.snapshot.meta as unknown as ClusterMeta;
         const out = snapshotJson(base);
         return { ...out, recordedInJob: await reportStep(this, i, out as never), cluster: cluster.cluster, timeline: cluster.timeline, startLsn: cluster.startLsn, stopLsn: cluster.stopLsn };
       }
-      const ref = await backupPostgres(repo, conn, {
-        databases: splitList(this.getNodeParameter('databases', i, '') as string),
-        globals: this.getNodeParameter('globals', i, true) as boolean,
-        format: this.getNodeParameter('format', i, 'plain') as DumpFormat,
-        type: this.getNodeParameter('backupType', i) as BackupType,
-        tags: parseTagList(this.getNodeParameter('tags', i, '') as string),
-        ...backupLimits(this),
-      });
+      const progress = newProgress();
+      const ref = await withProgress(this, i, 'postgres', progress, () =>
+        backupPostgres(repo, conn, {
+          databases: splitList(this.getNodeParameter('databases', i, '') as string),
+          globals: this.getNodeParameter('globals', i, true) as boolean,
+          format: this.getNodeParameter('format', i, 'plain') as DumpFormat,
+          type: this.getNodeParameter('backupType', i) as BackupType,
+          tags: parseTagList(this.getNodeParameter('tags', i, '') as string),
+          ...backupLimits(this),
+          progress,
+        }),
+      );
       const meta = ref.snapshot.meta as unknown as PostgresMeta;
       const out = snapshotJson(ref);
       return {

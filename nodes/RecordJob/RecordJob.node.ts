@@ -92,7 +92,8 @@ export class RecordJob implements INodeType {
             status: s.error || s.ok === false ? 'failed' : 'completed',
             // backups and restores name their snapshot snapshotId; verification reports, snapshot
             snapshot_id: ((s.snapshotId ?? s.snapshot) as string) ?? null,
-            bytes_read: (s.bytesRead as number) ?? null,
+            // a backup's or verification's bytes read; a restore's bytes written
+            bytes_read: ((s.bytesRead ?? s.bytesWritten) as number) ?? null,
             bytes_added: (s.bytesAdded as number) ?? null,
             bytes_stored: (s.bytesStored as number) ?? null,
             duration_ms: (s.durationMs as number) ?? null,
@@ -113,7 +114,7 @@ export class RecordJob implements INodeType {
 function stepDetails(item: Record<string, unknown>): Record<string, unknown> {
   const details: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(item)) {
-    if (['target', 'snapshotId', 'snapshot', 'bytesRead', 'bytesAdded', 'bytesStored', 'durationMs', 'error', 'body', 'headers', 'recorded'].includes(key)) continue;
+    if (['target', 'snapshotId', 'snapshot', 'bytesRead', 'bytesWritten', 'bytesAdded', 'bytesStored', 'durationMs', 'error', 'body', 'headers', 'recorded'].includes(key)) continue;
     if (JSON.stringify(value ?? null).length > 16_384) details[key] = Array.isArray(value) ? { count: value.length, truncated: true } : { truncated: true };
     else details[key] = value;
   }

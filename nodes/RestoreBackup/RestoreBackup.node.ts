@@ -104,8 +104,18 @@ export class RestoreBackup implements INodeType {
     return eachItem(this, async (i) => {
       const destination = this.getNodeParameter('destination', i) as string;
       if (destination === 'cluster') return recoverClusterItem(this, repo, i, repositoryConfigOf(await this.getCredentials('dbmRepositoryApi')));
+      const started = Date.now();
       const ref = await snapshotFromParameters(this, repo, i);
-      const base = { snapshotId: ref.id, target: ref.snapshot.target, time: ref.snapshot.time, destination };
+      // durationMs is read when the object is built, at the end of each branch below
+      const base = {
+        snapshotId: ref.id,
+        target: ref.snapshot.target,
+        time: ref.snapshot.time,
+        destination,
+        get durationMs() {
+          return Date.now() - started;
+        },
+      };
       if (destination === 'postgres') {
         const conn = pgConnectionOf(await this.getCredentials('dbmPostgresApi', i));
         const database = this.getNodeParameter('database', i, '') as string;

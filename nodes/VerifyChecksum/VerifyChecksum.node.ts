@@ -48,6 +48,7 @@ export class VerifyChecksum implements INodeType {
   async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
     const repo = await openRepository(await this.getCredentials('dbmRepositoryApi'));
     return eachItem(this, async (i) => {
+      const started = Date.now();
       const ref = await snapshotFromParameters(this, repo, i);
       const mode = this.getNodeParameter('mode', i) as string;
       const percent = mode === 'readData' ? 100 : mode === 'subset' ? (this.getNodeParameter('percent', i) as number) : 0;
@@ -63,7 +64,7 @@ export class VerifyChecksum implements INodeType {
       if (!check.ok && this.getNodeParameter('failOnError', i, true)) {
         throw new Error(`snapshot ${ref.id.slice(0, 8)} failed verification: ${check.errors.slice(0, 5).join('; ')}`);
       }
-      return { ...report, reportKey };
+      return { ...report, reportKey, durationMs: Date.now() - started };
     });
   }
 }

@@ -1,6 +1,6 @@
 import { NodeOperationError, type ICredentialDataDecryptedObject, type IExecuteFunctions } from 'n8n-workflow';
 import { Pool } from 'pg';
-import { ensureJob, recordStep } from '../../server/catalog/jobs';
+import { ensureJob, recordStep, reportLive } from '../../server/catalog/jobs';
 import { migrate } from '../../server/catalog/migrate';
 
 /** A connection pool to the catalog a credential names, its schema brought up to date. */
@@ -53,4 +53,46 @@ export async function reportStep(
     await pool.end();
   }
   return true;
+}
+
+/**
+ * Runs `work` while a backup node works on an item of a job: its progress (bytes read, files) goes to the
+ * catalog every few seconds, so `backup --wait` and the API show it moving. Without a job id or a
+ * catalog credential nothing is reported.
+ */
+export async function withProgress<T>(
+  ctx: IExecuteFunctions,
+  itemIndex: number,
+  target: string,
+  progress: { bytesRead: number; files: number },
+  work: () => Promise<T>,
+): Promise<T> {
+  const stop = await reportProgress(ctx, itemIndex, target, progress);
+  try {
+    return await work();
+  } finally {
+    await stop();
+  }
+}
+
+async function reportProgress(ctx: IExecuteFunctions, itemIndex: number, target: string, progress: { bytesRead: number; files: number }, everyMs = 3000): Promise<() => Promise<void>> {
+  const jobId = String(ctx.getNodeParameter('jobId', itemIndex, '') ?? '');
+  if (!jobId || !ctx.getNode().credentials?.dbmCatalogApi) return async () => undefined;
+  const pool = await openCatalog(await ctx.getCredentials('dbmCatalogApi', itemIndex));
+  let sent = -1;
+  let pending: Promise<void> = Promise.resolve();
+  const send = (): void => {
+    if (progress.bytesRead === sent) return;
+    sent = progress.bytesRead;
+    // a report that cannot be written never fails the backup
+    pending = reportLive(pool, jobId, target, { bytes_read: progress.bytesRead, files: progress.files }).catch(() => undefined);
+  };
+  const timer = setInterval(send, everyMs);
+  timer.unref();
+  return async () => {
+    clearInterval(timer);
+    send();
+    await pending;
+    await pool.end();
+  };
 }

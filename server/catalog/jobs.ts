@@ -22,6 +22,8 @@ export interface Job {
   finished_at: Date | null;
   heartbeat_at: Date | null;
   restart_of: string | null;
+  /** running targets' progress: bytes read so far, files */
+  live: Record<string, { bytes_read: number; files?: number }>;
 }
 
 export interface JobStep {
@@ -157,6 +159,11 @@ export async function markRunning(db: Pool, id: string, progress?: number): Prom
   );
   if (res.rows[0]?.was === 'queued') await appendJobLog(db, id, 'info', 'running');
   return res.rowCount === 1;
+}
+
+/** A running target's progress so far (also a heartbeat); a job that ended takes no more. */
+export async function reportLive(db: Pool, id: string, target: string, live: { bytes_read: number; files?: number }): Promise<void> {
+  await db.query(`UPDATE jobs SET live = live || jsonb_build_object($2::text, $3::jsonb), heartbeat_at = now() WHERE id = $1 AND status = 'running'`, [id, target, live]);
 }
 
 export async function recordStep(db: Pool, id: string, step: JobStep): Promise<void> {

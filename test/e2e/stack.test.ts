@@ -102,6 +102,7 @@ describe('data-backup-manager stack start, driven by the CLI', () => {
     const jobId = /backup job (job_\S+): completed/.exec(backup.stdout)![1];
     expect(backup.stdout).toMatch(/^postgres +completed +[0-9a-f]{12}/m);
     expect(backup.stdout).toMatch(/^files +completed +[0-9a-f]{12}/m);
+    expect(backup.stdout).toMatch(/^TARGET +STATUS +SNAPSHOT +READ +NEW +STORED +TOOK/m);
 
     // status, list, jobs show
     const status = JSON.parse((await run(['status', '--json', '--verbose', '--storage'])).stdout) as {
@@ -124,6 +125,8 @@ describe('data-backup-manager stack start, driven by the CLI', () => {
     const restore = await run(['restore', '--backup-id', jobId, '--targets', 'postgres,files', '--directory', into, '--database', 'shop', '--as', 'shop_restored', '--verify', '--wait', '--verbose'], 180_000);
     expect(restore.code, restore.stderr).toBe(EXIT.ok);
     expect(restore.stdout).toMatch(/restore job job_\S+: completed/);
+    expect(restore.stdout).toMatch(/^TARGET +STATUS +SNAPSHOT +WRITTEN +TOOK/m);
+    expect(restore.stdout).toMatch(/^files +completed +[0-9a-f]{12} +[\d.]+ \S*B +[\d.]+ ?m?s/m);
     const config = path.join(dataDir, 'config');
     expect(await describeTree(path.join(into, 'files', 'config'))).toEqual(await describeTree(config));
     expect(await databaseExistsAt(catalogUrl, 'shop_restored')).toBe(true);
@@ -186,9 +189,14 @@ describe('data-backup-manager stack start, driven by the CLI', () => {
     await fs.writeFile(path.join(huge, 'sparse.img'), '');
     await fs.truncate(path.join(huge, 'sparse.img'), 64 * 2 ** 30);
     const long = JSON.parse((await run(['backup', 'files', '--paths', huge, '--json'])).stdout) as { job_id: string };
-    const jobOf = async () => JSON.parse((await run(['jobs', 'show', long.job_id, '--json'])).stdout) as { status: string; error: string | null };
-    for (let i = 0; i < 100 && (await jobOf()).status !== 'running'; i++) await sleep(300);
-    await sleep(1000);
+    const jobOf = async () => JSON.parse((await run(['jobs', 'show', long.job_id, '--json'])).stdout) as { status: string; error: string | null; live: Record<string, { bytes_read: number }> };
+    // while it runs, the node reports the bytes it has read
+    let moving = 0;
+    for (let i = 0; i < 100 && moving === 0; i++) {
+      await sleep(300);
+      moving = (await jobOf()).live.files?.bytes_read ?? 0;
+    }
+    expect(moving).toBeGreaterThan(0);
     const n8nPid = pidListeningOn(Number(env.DBM_N8N_PORT));
     process.kill(n8nPid, 'SIGKILL');
     const killedAt = Date.now();
@@ -208,6 +216,7 @@ describe('data-backup-manager stack start, driven by the CLI', () => {
     const again2 = await run(['jobs', 'restart', long.job_id, '--wait'], 180_000);
     expect(again2.code, again2.stderr).toBe(EXIT.ok);
     expect(again2.stdout).toMatch(/backup job \S+: completed/);
+    expect(again2.stderr).toMatch(/^backup job_\S+: (queued|running) \d+ % \(\d+\/1 steps\)/m); // progress as plain lines off a terminal
 
     // the catalog PostgreSQL stopped hard: the stack starts it again, and the API answers again
     const pgCtl = (await fs.readdir('/usr/lib/postgresql')).sort().reverse().map((v) => `/usr/lib/postgresql/${v}/bin/pg_ctl`)[0];

@@ -4,7 +4,7 @@ import { homedir } from 'node:os';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EXIT, ExitError } from '../exitCodes';
-import { progressLine } from '../output';
+import { formatBytes, progressLine } from '../output';
 
 /** Where the CLI finds the API: flags, then DBM_API_URL / DBM_API_TOKEN, then the config file. */
 export interface ApiTarget {
@@ -143,7 +143,9 @@ export interface JobView {
   created_at: string;
   started_at: string | null;
   finished_at: string | null;
-  steps: { target: string; status: string; snapshot_id: string | null; bytes_read: number | null; bytes_added: number | null; duration_ms: number | null; error: string | null; details?: Record<string, unknown> }[];
+  steps: { target: string; status: string; snapshot_id: string | null; bytes_read: number | null; bytes_added: number | null; bytes_stored?: number | null; duration_ms: number | null; error: string | null; details?: Record<string, unknown> }[];
+  /** what running targets report while they work: bytes read so far, files */
+  live?: Record<string, { bytes_read: number; files?: number }>;
   log: { at: string; level: string; message: string }[];
 }
 
@@ -155,9 +157,25 @@ export async function waitForJob(api: ApiTarget, id: string, opts: { verbose?: b
   const started = Date.now();
   let job = await pollAcrossOutages(api, id, null);
   let shown = 0;
-  const stop = progressLine(() => `${job.kind} ${job.id}: ${job.status} ${Math.round(job.progress * 100)} % (${job.steps.length}/${job.targets.length || '?'} steps) ${Math.round((Date.now() - started) / 1000)} s`);
+  // what is moving now: the targets still at work, with the bytes they have read
+  const state = (): string => {
+    const live = Object.entries(job.live ?? {})
+      .filter(([target]) => !job.steps.some((s) => s.target === target))
+      .map(([target, l]) => `${target}: ${formatBytes(l.bytes_read)} read${l.files ? `, ${l.files} files` : ''}`)
+      .join('; ');
+    return `${job.kind} ${job.id}: ${job.status} ${Math.round(job.progress * 100)} % (${job.steps.length}/${job.targets.length || '?'} steps)${live ? ` — ${live}` : ''}`;
+  };
+  const stop = progressLine(() => `${state()} ${Math.round((Date.now() - started) / 1000)} s`);
+  // not on a terminal (a log, CI): a plain line when something changed, at most every 10 s
+  let printed = '';
+  let printedAt = 0;
   try {
     for (;;) {
+      if (!process.stderr.isTTY && Date.now() - printedAt >= 10_000 && state() !== printed) {
+        printed = state();
+        printedAt = Date.now();
+        process.stderr.write(`${printed}\n`);
+      }
       if (opts.verbose) {
         const clear = process.stderr.isTTY ? '\r\x1b[K' : '';
         for (const line of job.log.slice(shown)) process.stderr.write(`${clear}${line.at.slice(11, 19)} ${line.message}\n`);

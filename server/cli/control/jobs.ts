@@ -21,16 +21,23 @@ export function printJob(job: JobView): void {
   const took = job.finished_at && job.started_at ? ` in ${formatDurationMs(Date.parse(job.finished_at) - Date.parse(job.started_at))}` : '';
   process.stdout.write(`${job.kind} job ${job.id}: ${job.status}${took}${job.error ? ` — ${job.error}` : ''}\n`);
   if (job.steps.length > 0) {
+    const bytes = (n: number | null | undefined): string => (n == null ? '' : formatBytes(n));
+    // sizes say which: read from the source, NEW to the repository (plain), STORED after compression and encryption
+    const [sizes, heads]: [(s: JobView['steps'][number]) => string[], string[]] =
+      job.kind === 'backup'
+        ? [(s) => [bytes(s.bytes_read), bytes(s.bytes_added), bytes(s.bytes_stored)], ['READ', 'NEW', 'STORED']]
+        : job.kind === 'restore'
+          ? [(s) => [bytes(s.bytes_read)], ['WRITTEN']]
+          : [(s) => [bytes(s.bytes_read)], ['READ']];
     const rows = job.steps.map((s) => [
       s.target,
       s.status,
       s.snapshot_id ? s.snapshot_id.slice(0, 12) : '',
-      s.bytes_read == null ? '' : formatBytes(s.bytes_read),
-      s.bytes_added == null ? '' : formatBytes(s.bytes_added),
+      ...sizes(s),
       s.duration_ms == null ? '' : formatDurationMs(s.duration_ms),
       s.error ?? summary(s.details),
     ]);
-    process.stdout.write(`${table(['TARGET', 'STATUS', 'SNAPSHOT', 'READ', 'ADDED', 'TOOK', 'NOTE'], rows)}\n`);
+    process.stdout.write(`${table(['TARGET', 'STATUS', 'SNAPSHOT', ...heads, 'TOOK', 'NOTE'], rows)}\n`);
   }
 }
 
