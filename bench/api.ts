@@ -11,8 +11,8 @@ import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool } from 'pg';
 import { startApiServer } from '../server/serve';
-import { migrate } from '../server/catalog/migrate';
-import { createToken } from '../server/catalog/tokens';
+import { migrate } from '../catalog/migrate';
+import { createToken } from '../catalog/tokens';
 import { PostgresCluster } from '../server/stack/postgresCluster';
 
 const WORK = '/tmp/dbm-bench-api';

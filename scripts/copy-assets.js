@@ -4,7 +4,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 
 const root = path.resolve(__dirname, '..');
-for (const dir of ['nodes', 'credentials', 'server']) {
+for (const dir of ['nodes', 'credentials', 'catalog', 'server']) {
   const walk = (rel) => {
     const abs = path.join(root, rel);
     if (!fs.existsSync(abs)) return;

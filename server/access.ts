@@ -1,8 +1,8 @@
 import type { Context } from 'hono';
 import { checkDatabase, checkPath, UnsafePathError, type PathPolicy, type PathUse } from '../engine';
 import { roleAtLeast } from './auth';
-import type { Role } from './catalog/tokens';
-import type { JobKind } from './catalog/jobs';
+import type { Role } from '../catalog/tokens';
+import type { JobKind } from '../catalog/jobs';
 import type { AppDeps, AppEnv } from './context';
 import { ApiError } from './errors';
 

@@ -1,5 +1,5 @@
 import type { MiddlewareHandler } from 'hono';
-import { findToken, type Role } from './catalog/tokens';
+import { findToken, type Role } from '../catalog/tokens';
 import type { Actor, AppEnv } from './context';
 import { ApiError } from './errors';
 import type { Pool } from 'pg';

@@ -1,7 +1,7 @@
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import type { PathPolicy, Repository, Storage } from '../engine';
-import type { Role } from './catalog/tokens';
+import type { Role } from '../catalog/tokens';
 import type { WorkflowEndpoint } from './n8n/trigger';
 import type { N8nClient } from './stack/n8n';
 import type { ProvisionedStack } from './stack/provision';

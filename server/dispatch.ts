@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import { createJob, finishJob, newClaim, type Job, type JobKind } from './catalog/jobs';
+import { createJob, finishJob, newClaim, type Job, type JobKind } from '../catalog/jobs';
 import { ApiError } from './errors';
 import { triggerWorkflow, TriggerError, type WorkflowEndpoint } from './n8n/trigger';
 

@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
-import { finishJob, unfinishedJobs } from './catalog/jobs';
+import { finishJob, unfinishedJobs } from '../catalog/jobs';
 import type { N8nClient } from './stack/n8n';
 
 /**

@@ -1,7 +1,7 @@
 import { NodeConnectionTypes, type IDataObject, type IExecuteFunctions, type INodeExecutionData, type INodeType, type INodeTypeDescription } from 'n8n-workflow';
 import { failedVerifications, listSnapshots, repositoryStats } from '../../engine';
 import { pitrWindow, walClusters } from '../../engine/targets';
-import { recentFailures, stuckJobs } from '../../server/catalog/jobs';
+import { recentFailures, stuckJobs } from '../../catalog/jobs';
 import { openCatalog } from '../shared/catalog';
 import { credentialTest } from '../shared/credentialTests';
 import { eachItem, splitList } from '../shared/items';

@@ -1,5 +1,5 @@
 import { NodeConnectionTypes, type IExecuteFunctions, type INodeExecutionData, type INodeType, type INodeTypeDescription } from 'n8n-workflow';
-import { attachExecution, claimJob, ensureJob, failJobOfExecution, finishJob, markRunning, recordStep } from '../../server/catalog/jobs';
+import { attachExecution, claimJob, ensureJob, failJobOfExecution, finishJob, markRunning, recordStep } from '../../catalog/jobs';
 import { openCatalog } from '../shared/catalog';
 import { credentialTest } from '../shared/credentialTests';
 import { eachItem } from '../shared/items';

@@ -1,7 +1,7 @@
 import { NodeOperationError, type ICredentialDataDecryptedObject, type IExecuteFunctions } from 'n8n-workflow';
 import { Pool } from 'pg';
-import { ensureJob, recordStep, reportLive } from '../../server/catalog/jobs';
-import { migrate } from '../../server/catalog/migrate';
+import { ensureJob, recordStep, reportLive } from '../../catalog/jobs';
+import { migrate } from '../../catalog/migrate';
 
 /** A connection pool to the catalog a credential names, its schema brought up to date. */
 export async function openCatalog(creds: ICredentialDataDecryptedObject): Promise<Pool> {

@@ -1,6 +1,6 @@
 import { Hono } from 'hono';
 import { Repository } from '../../engine';
-import { findToken } from '../catalog/tokens';
+import { findToken } from '../../catalog/tokens';
 import type { TokenCache } from '../auth';
 import type { AppDeps, AppEnv } from '../context';
 

@@ -1,7 +1,7 @@
 import { Hono } from 'hono';
 import { requireJobRole, roleForJob } from '../access';
 import { requireRole } from '../auth';
-import { finishJob, getJob, jobLog } from '../catalog/jobs';
+import { finishJob, getJob, jobLog } from '../../catalog/jobs';
 import type { AppDeps, AppEnv } from '../context';
 import { dispatchJob, requestOf } from '../dispatch';
 import { ApiError } from '../errors';

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { z } from 'zod/v4';
 import { allowedDatabase, allowedPath, requireJobRole, roleForJob } from '../access';
 import { requireRole } from '../auth';
-import { getJob, newJobId } from '../catalog/jobs';
+import { getJob, newJobId } from '../../catalog/jobs';
 import type { AppDeps, AppEnv } from '../context';
 import { dispatchJob } from '../dispatch';
 import { ApiError } from '../errors';

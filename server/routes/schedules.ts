@@ -4,7 +4,7 @@ import { Hono } from 'hono';
 import { z } from 'zod/v4';
 import { allowedPath } from '../access';
 import { requireRole } from '../auth';
-import { deleteSchedule, getSchedule, insertSchedule, lastScheduledJob, listSchedules, setScheduleEnabled, type Schedule } from '../catalog/schedules';
+import { deleteSchedule, getSchedule, insertSchedule, lastScheduledJob, listSchedules, setScheduleEnabled, type Schedule } from '../../catalog/schedules';
 import type { AppDeps, AppEnv } from '../context';
 import { ApiError } from '../errors';
 import { createScheduleWorkflow } from '../stack/provision';

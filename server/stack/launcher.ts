@@ -5,8 +5,8 @@ import * as path from 'node:path';
 import { Pool } from 'pg';
 import pino from 'pino';
 import { openStorage, pathPolicyEnv, Repository, type PathPolicy } from '../../engine';
-import { migrate } from '../catalog/migrate';
-import { countTokens, createToken } from '../catalog/tokens';
+import { migrate } from '../../catalog/migrate';
+import { countTokens, createToken } from '../../catalog/tokens';
 import type { RepositoryAccess } from '../context';
 import { JobLogFiles } from '../jobLogFiles';
 import { startApiServer, type ApiServer } from '../serve';
@@ -15,7 +15,7 @@ import { ensureN8nInstalled, installCommunityPackage, N8nClient, N8nProcess, pro
 import { PostgresCluster } from './postgresCluster';
 import { provisionWorkflows, type ProvisionedStack, type StackSettings } from './provision';
 import { superviseCluster, superviseN8n } from './supervisor';
-import { failRunningExecutions } from '../catalog/jobs';
+import { failRunningExecutions } from '../../catalog/jobs';
 import { JobReconciler } from '../reconciler';
 
 /**

@@ -8,9 +8,9 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { findSnapshot, listSnapshots, openStorage, Repository, restoreTree } from '../../engine';
 import { ensureN8nInstalled, installCommunityPackage, N8nClient, N8nProcess, provisionOwner } from '../../server/stack/n8n';
 import { createScheduleWorkflow, provisionWorkflows } from '../../server/stack/provision';
-import { createJob, getJob, type JobKind } from '../../server/catalog/jobs';
+import { createJob, getJob, type JobKind } from '../../catalog/jobs';
 import { dispatchJob } from '../../server/dispatch';
-import { migrate } from '../../server/catalog/migrate';
+import { migrate } from '../../catalog/migrate';
 import { newCatalogDatabase } from '../support/catalog';
 import { startSmtpSink } from '../support/smtpSink';
 import { tempDir } from '../support/backends';
@@ -441,7 +441,7 @@ describe('the shipped workflows in a real n8n', () => {
 
   it('takes backup, verify, restore, cleanup and schedule requests through the REST API to completed jobs', async () => {
     const { createApp } = await import('../../server/app');
-    const { createToken } = await import('../../server/catalog/tokens');
+    const { createToken } = await import('../../catalog/tokens');
     const { token } = await createToken(catalog.pool, { name: 'e2e', role: 'admin' });
     const restoreDir = tempDir('dbm-restores-');
     const api = createApp({
@@ -577,7 +577,7 @@ describe('the shipped workflows in a real n8n', () => {
 
   it('restores a PostgreSQL cluster to a moment through the REST API and the restore workflow', async () => {
     const { createApp } = await import('../../server/app');
-    const { createToken } = await import('../../server/catalog/tokens');
+    const { createToken } = await import('../../catalog/tokens');
     const { backupCluster, stopCluster } = await import('../../engine/targets');
     const { archivingCluster, AS_ROOT, labelsAt, markMoment } = await import('../support/pitr');
     const base = tempDir('dbm-e2e-pitr-');

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { attachExecution, createJob, failJobOfExecution, finishJob, getJob, markRunning, recordStep } from '../../server/catalog/jobs';
-import { listMigrations, migrate } from '../../server/catalog/migrate';
+import { attachExecution, createJob, failJobOfExecution, finishJob, getJob, markRunning, recordStep } from '../../catalog/jobs';
+import { listMigrations, migrate } from '../../catalog/migrate';
 import { newCatalogDatabase } from '../support/catalog';
 
 describe('the catalog', () => {

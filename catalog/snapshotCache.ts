@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import type { SnapshotRef } from '../../engine';
+import type { SnapshotRef } from '../engine';
 
 /**
  * The catalog's cache of the repository's snapshot manifests. The repository
