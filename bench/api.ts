@@ -13,7 +13,7 @@ import { Pool } from 'pg';
 import { startApiServer } from '../server/serve';
 import { migrate } from '../catalog/migrate';
 import { createToken } from '../catalog/tokens';
-import { PostgresCluster } from '../server/stack/postgresCluster';
+import { PostgresCluster } from '../stack/postgresCluster';
 
 const WORK = '/tmp/dbm-bench-api';
 const JOBS = 10_000;

@@ -22,7 +22,7 @@ const opt = (name: string, dflt: string): string => {
 };
 const ROUNDS = Number(opt('rounds', '3'));
 const WORK = path.resolve(opt('dir', '/tmp/dbm-bench'));
-const CLI = path.resolve(__dirname, '../server/cli/main.js');
+const CLI = path.resolve(__dirname, '../cli/main.js');
 const PASSWORD = 'bench-passphrase';
 
 interface Timed {

@@ -12,13 +12,13 @@ import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from 'pg';
-import { PostgresCluster } from '../server/stack/postgresCluster';
+import { PostgresCluster } from '../stack/postgresCluster';
 
 const WORK = '/tmp/dbm-bench-pitr';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 30);
 const SCALE = Number(process.env.BENCH_SCALE ?? 20); // pgbench scale 20: ~300 MB
 const AS_ROOT = process.getuid?.() === 0;
-const CLI = path.join(__dirname, '..', 'server', 'cli', 'main.js');
+const CLI = path.join(__dirname, '..', 'cli', 'main.js');
 const LOAD = path.join(WORK, 'load.sql');
 const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
@@ -134,7 +134,7 @@ async function main(): Promise<void> {
     rounds.push(await round(cluster, url, 'wal-push (synchronous)', `${self} wal-push --cluster bench %p`));
     console.error('asynchronous round …');
     uploader = asPg(cli('wal-uploader', '--cluster', 'bench-async', '--spool', spool, '--parallel', '4'));
-    rounds.push(await round(cluster, url, 'wal-spool + wal-uploader (asynchronous)', `${q(process.execPath)} ${q(path.join(__dirname, '..', 'server', 'cli', 'wal-spool.js'))} ${q(spool)} %p`));
+    rounds.push(await round(cluster, url, 'wal-spool + wal-uploader (asynchronous)', `${q(process.execPath)} ${q(path.join(__dirname, '..', 'cli', 'wal-spool.js'))} ${q(spool)} %p`));
     // wait until the uploader drained the spool too
     const t0 = Date.now();
     while (spawnSync('sh', ['-c', `ls ${q(spool)} | grep -v status.json | wc -l`], { encoding: 'utf8' }).stdout.trim() !== '0' && Date.now() - t0 < 600_000) await sleep(250);

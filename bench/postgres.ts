@@ -12,7 +12,7 @@
 import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import * as path from 'node:path';
-import { PostgresCluster, psqlAsync } from '../server/stack/postgresCluster';
+import { PostgresCluster, psqlAsync } from '../stack/postgresCluster';
 import { generateTree } from './tree';
 
 const args = process.argv.slice(2);
@@ -22,7 +22,7 @@ const opt = (name: string, dflt: string): string => {
 };
 const WORK = path.resolve(opt('dir', '/tmp/dbm-bench-pg'));
 const ROWS = Number(opt('rows', '600000'));
-const CLI = path.resolve(__dirname, '../server/cli/main.js');
+const CLI = path.resolve(__dirname, '../cli/main.js');
 const PASSWORD = 'bench-pg-password';
 
 function time(cmd: string, argv: string[], env: NodeJS.ProcessEnv = {}): { seconds: number; stdout: string } {

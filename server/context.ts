@@ -3,8 +3,8 @@ import type { Logger } from 'pino';
 import type { PathPolicy, Repository, Storage } from '../engine';
 import type { Role } from '../catalog/tokens';
 import type { WorkflowEndpoint } from './n8n/trigger';
-import type { N8nClient } from './stack/n8n';
-import type { ProvisionedStack } from './stack/provision';
+import type { N8nClient } from '../stack/n8n';
+import type { ProvisionedStack } from '../stack/provision';
 
 /** Who is calling: the token's id, name and role. */
 export interface Actor {

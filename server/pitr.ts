@@ -25,7 +25,7 @@ export function shellWord(s: string): string {
 
 /** This program's CLI, as a command line for PostgreSQL. */
 export function cliCommand(): string {
-  return `${shellWord(process.execPath)} ${shellWord(path.join(__dirname, 'cli', 'main.js'))}`;
+  return `${shellWord(process.execPath)} ${shellWord(path.join(__dirname, '..', 'cli', 'main.js'))}`;
 }
 
 /** Writes a config file only its owner can read (it holds the passphrase). */

@@ -7,7 +7,7 @@ import { requireRole } from '../auth';
 import { deleteSchedule, getSchedule, insertSchedule, lastScheduledJob, listSchedules, setScheduleEnabled, type Schedule } from '../../catalog/schedules';
 import type { AppDeps, AppEnv } from '../context';
 import { ApiError } from '../errors';
-import { createScheduleWorkflow } from '../stack/provision';
+import { createScheduleWorkflow } from '../../stack/provision';
 import { BACKUP_TYPES, TARGETS } from './backups';
 import { SCHEDULE_NAME, scheduleNameParam } from './params';
 import { validationHook } from './validation';

@@ -3,7 +3,7 @@ import { chmodSync, promises as fs, readdirSync, readFileSync, readlinkSync, sta
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
-import { EXIT } from '../../server/cli/exitCodes';
+import { EXIT } from '../../cli/exitCodes';
 import { tempDir } from '../support/backends';
 import { CLI, runCli } from '../support/cli';
 import { freePort } from '../support/ports';

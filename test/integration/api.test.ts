@@ -9,7 +9,7 @@ import { createToken } from '../../catalog/tokens';
 import { newCatalogDatabase } from '../support/catalog';
 import { freePort } from '../support/ports';
 import { startApiServer } from '../../server/serve';
-import { EXIT } from '../../server/cli/exitCodes';
+import { EXIT } from '../../cli/exitCodes';
 import { finish, runCli, startCli } from '../support/cli';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { tempDir } from '../support/backends';

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 
-export const CLI = path.resolve(__dirname, '../../dist/server/cli/main.js');
+export const CLI = path.resolve(__dirname, '../../dist/cli/main.js');
 
 if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run 'npm run build' first (npm test does)`);
 

@@ -3,7 +3,7 @@ import { freePort } from './ports';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { PostgresCluster } from '../../server/stack/postgresCluster';
+import { PostgresCluster } from '../../stack/postgresCluster';
 
 /**
  * Starts what the tests need, for the whole run: a real S3 endpoint (s3rver,

@@ -3,7 +3,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from 'pg';
-import { PostgresCluster } from '../../server/stack/postgresCluster';
+import { PostgresCluster } from '../../stack/postgresCluster';
 import { CLI, type CliResult } from './cli';
 import { freePort } from './ports';
 

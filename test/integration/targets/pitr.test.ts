@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStorage, Repository } from '../../../engine';
 import { listWal, stopCluster } from '../../../engine/targets';
-import type { PostgresCluster } from '../../../server/stack/postgresCluster';
+import type { PostgresCluster } from '../../../stack/postgresCluster';
 import { tempDir } from '../../support/backends';
 import { CLI, type CliResult } from '../../support/cli';
 import { freePort } from '../../support/ports';

@@ -1,6 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { addPassphraseKey, addRecoveryKey, generateRecoveryKeyPair, removeKey, rotateKeys } from '../../../engine';
+import { addPassphraseKey, addRecoveryKey, generateRecoveryKeyPair, removeKey, rotateKeys } from '../../engine';
 import { UsageError } from '../exitCodes';
 import { printJson, table } from '../output';
 import { flagsOf, lockWaitMs, openRepo, passphraseFrom } from './context';

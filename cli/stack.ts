@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import * as path from 'node:path';
-import { pathList } from '../../engine';
+import { pathList } from '../engine';
 import { startStack } from '../stack/launcher';
 import { UsageError } from './exitCodes';
 

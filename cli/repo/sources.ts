@@ -1,4 +1,4 @@
-import { parsePgUrl, type MinioSource, type PgConnection } from '../../../engine/targets';
+import { parsePgUrl, type MinioSource, type PgConnection } from '../../engine/targets';
 import { UsageError } from '../exitCodes';
 
 /** A PostgreSQL URL from --postgres; the password may come from PGPASSWORD instead of the URL. */

@@ -34,7 +34,7 @@ export function ensureN8nInstalled(runtimeDir = defaultRuntimeDir(), log: (line:
   if (installedVersion(runtimeDir) === N8N_VERSION) return;
   mkdirSync(runtimeDir, { recursive: true });
   // The folder's package.json approves the install scripts n8n needs (node, sqlite3) and denies the rest.
-  copyFileSync(path.join(PROJECT_ROOT, 'server', 'stack', 'n8n-runtime.package.json'), path.join(runtimeDir, 'package.json'));
+  copyFileSync(path.join(PROJECT_ROOT, 'stack', 'n8n-runtime.package.json'), path.join(runtimeDir, 'package.json'));
   log(`installing n8n ${N8N_VERSION} into ${runtimeDir} (first time: a few minutes)`);
   const res = spawnSync('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: runtimeDir, stdio: 'inherit' });
   if (res.status !== 0 || installedVersion(runtimeDir) !== N8N_VERSION) throw new Error(`installing n8n into ${runtimeDir} failed`);

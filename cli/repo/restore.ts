@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
-import { findSnapshot, restoreStream, restoreTree } from '../../../engine';
-import { restoreFiles, restoreMinio, restorePostgres, verifyMinio, verifyPostgresRestore, verifyRestoredDatabases, type VerifiedDatabase } from '../../../engine/targets';
-import { verifyRestoredTree } from '../../../engine/verify';
+import { findSnapshot, restoreStream, restoreTree } from '../../engine';
+import { restoreFiles, restoreMinio, restorePostgres, verifyMinio, verifyPostgresRestore, verifyRestoredDatabases, type VerifiedDatabase } from '../../engine/targets';
+import { verifyRestoredTree } from '../../engine/verify';
 import { EXIT, UsageError } from '../exitCodes';
 import { formatBytes, printJson, table } from '../output';
 import { collect, flagsOf, lockWaitMs, openRepo, parseTags } from './context';

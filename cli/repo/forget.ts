@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { forgetSnapshots, parseDuration, prune, type GroupKey, type PruneReport, type RetentionPolicy } from '../../../engine';
+import { forgetSnapshots, parseDuration, prune, type GroupKey, type PruneReport, type RetentionPolicy } from '../../engine';
 import { UsageError } from '../exitCodes';
 import { formatBytes, printJson, table } from '../output';
 import { flagsOf, lockWaitMs, openRepo, wholeNumber, type RepoFlags } from './context';

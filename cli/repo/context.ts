@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Command } from 'commander';
-import { openStorage, parseDuration, Repository, type Storage } from '../../../engine';
-import type { RepositoryConfig } from '../../pitr';
+import { openStorage, parseDuration, Repository, type Storage } from '../../engine';
+import type { RepositoryConfig } from '../../server/pitr';
 import { UsageError } from '../exitCodes';
 
 /** Options every `repo` command shares; flags win over the environment. */

@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { failRunningExecutions } from '../../catalog/jobs';
+import { failRunningExecutions } from '../catalog/jobs';
 import type { N8nProcess } from './n8n';
 import type { PostgresCluster } from './postgresCluster';
 

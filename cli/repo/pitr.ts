@@ -2,8 +2,8 @@ import type { Command } from 'commander';
 import { promises as fs, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parseDuration, prune } from '../../../engine';
-import { forEachLimit } from '../../../engine/concurrency';
+import { parseDuration, prune } from '../../engine';
+import { forEachLimit } from '../../engine/concurrency';
 import {
   checkClusterName,
   checkWalName,
@@ -12,9 +12,9 @@ import {
   pitrWindow,
   pushWal,
   type RecoveryTarget,
-} from '../../../engine/targets';
-import { cliCommand, recoverCluster, shellWord, writeRepositoryConfig } from '../../pitr';
-import { SPOOL_MAX_BYTES, spoolBacklog, SpoolBehindError, spoolWal } from '../../walSpool';
+} from '../../engine/targets';
+import { cliCommand, recoverCluster, shellWord, writeRepositoryConfig } from '../../server/pitr';
+import { SPOOL_MAX_BYTES, spoolBacklog, SpoolBehindError, spoolWal } from '../../server/walSpool';
 import { EXIT, ExitError, UsageError } from '../exitCodes';
 import { formatBytes, printJson } from '../output';
 import { flagsOf, lockWaitMs, openRepo, repoConfigOf, wholeNumber } from './context';

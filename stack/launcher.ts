@@ -4,19 +4,19 @@ import { chmodSync, chownSync, existsSync, mkdirSync, lstatSync, readdirSync, re
 import * as path from 'node:path';
 import { Pool } from 'pg';
 import pino from 'pino';
-import { openStorage, pathPolicyEnv, Repository, type PathPolicy } from '../../engine';
-import { migrate } from '../../catalog/migrate';
-import { countTokens, createToken } from '../../catalog/tokens';
-import type { RepositoryAccess } from '../context';
-import { JobLogFiles } from '../jobLogFiles';
-import { startApiServer, type ApiServer } from '../serve';
-import { tlsCertificate } from '../tls';
+import { openStorage, pathPolicyEnv, Repository, type PathPolicy } from '../engine';
+import { migrate } from '../catalog/migrate';
+import { countTokens, createToken } from '../catalog/tokens';
+import type { RepositoryAccess } from '../server/context';
+import { JobLogFiles } from '../server/jobLogFiles';
+import { startApiServer, type ApiServer } from '../server/serve';
+import { tlsCertificate } from '../server/tls';
 import { ensureN8nInstalled, installCommunityPackage, N8nClient, N8nProcess, provisionOwner } from './n8n';
 import { PostgresCluster } from './postgresCluster';
 import { provisionWorkflows, type ProvisionedStack, type StackSettings } from './provision';
 import { superviseCluster, superviseN8n } from './supervisor';
-import { failRunningExecutions } from '../../catalog/jobs';
-import { JobReconciler } from '../reconciler';
+import { failRunningExecutions } from '../catalog/jobs';
+import { JobReconciler } from '../server/reconciler';
 
 /**
  * The product on one machine, on embedded defaults: a catalog PostgreSQL it

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { BACKUP_TYPES, backupStreams, backupTree, newProgress, type BackupType, type SnapshotRef } from '../../../engine';
-import { backupCluster, backupMinio, backupPostgres, backupScenarios, type MinioProgress } from '../../../engine/targets';
+import { BACKUP_TYPES, backupStreams, backupTree, newProgress, type BackupType, type SnapshotRef } from '../../engine';
+import { backupCluster, backupMinio, backupPostgres, backupScenarios, type MinioProgress } from '../../engine/targets';
 import { UsageError } from '../exitCodes';
 import { formatBytes, formatDurationMs, printJson, progressLine } from '../output';
 import { collect, flagsOf, lockWaitMs, openRepo, parseTags } from './context';

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { checkRepository } from '../../../engine';
+import { checkRepository } from '../../engine';
 import { EXIT, UsageError } from '../exitCodes';
 import { printJson } from '../output';
 import { flagsOf, lockWaitMs, openRepo } from './context';

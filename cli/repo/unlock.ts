@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { listLocks, removeStaleLocks } from '../../../engine';
+import { listLocks, removeStaleLocks } from '../../engine';
 import { flagsOf, openRepo } from './context';
 
 export function registerUnlock(repo: Command): void {

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { listSnapshots } from '../../../engine';
+import { listSnapshots } from '../../engine';
 import { formatBytes, printJson, table } from '../output';
 import { collect, flagsOf, openRepo, parseTags } from './context';
 

@@ -1,5 +1,5 @@
 import { Command, CommanderError } from 'commander';
-import { describeError } from '../../engine';
+import { describeError } from '../engine';
 import { EXIT, exitCodeFor } from './exitCodes';
 import { registerControl } from './control/commands';
 import { registerAudit, registerJobs } from './control/jobs';

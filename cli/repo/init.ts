@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { Repository } from '../../../engine';
+import { Repository } from '../../engine';
 import { printJson } from '../output';
 import { flagsOf, passphraseFrom, storageFrom } from './context';
 
