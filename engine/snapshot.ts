@@ -3,8 +3,8 @@ import { HEX64, SNAPSHOTS_PREFIX, idOf, snapshotKey } from './repository/layout'
 import type { Repository } from './repository/repository';
 import { listAll } from './storage/storage';
 
-export type BackupType = 'full' | 'incremental' | 'differential';
-export const BACKUP_TYPES: readonly BackupType[] = ['full', 'incremental', 'differential'];
+export const BACKUP_TYPES = ['full', 'incremental', 'differential'] as const;
+export type BackupType = (typeof BACKUP_TYPES)[number];
 
 export interface SnapshotStats {
   files: number;

@@ -33,9 +33,15 @@ export async function startApiServer(deps: AppDeps, opts: { port: number; host?:
     url: `${opts.tls ? 'https' : 'http'}://${shown}:${port}`,
     close: () =>
       new Promise((resolve) => {
-        server.close(() => resolve());
-        // keep-alive connections of waiting clients (a CLI following a job) would hold the close open
-        (server as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+        const http = server as { closeIdleConnections?: () => void; closeAllConnections?: () => void };
+        // A client polling on a keep-alive connection (a CLI following a job) keeps it busy, and close()
+        // waits for every connection: idle ones go now, busy ones after a grace for their request.
+        const force = setTimeout(() => http.closeAllConnections?.(), 2000);
+        server.close(() => {
+          clearTimeout(force);
+          resolve();
+        });
+        http.closeIdleConnections?.();
       }),
   };
 }

@@ -1,7 +1,7 @@
 import { zValidator } from '@hono/zod-validator';
 import { Hono } from 'hono';
 import { z } from 'zod/v4';
-import { parseDuration } from '../../engine';
+import { BACKUP_TYPES, parseDuration } from '../../engine';
 import { allowedPath } from '../access';
 import { requireRole } from '../auth';
 import { cached } from '../cached';
@@ -14,8 +14,17 @@ import { jobIdParam } from './params';
 import { validationHook } from './validation';
 
 export const TARGETS = BACKUP_TARGETS;
-export const BACKUP_TYPES = ['full', 'incremental', 'differential'] as const;
+export { BACKUP_TYPES };
 export const JOB_STATUSES = ['queued', 'running', 'completed', 'failed', 'cancelled'] as const;
+
+/** What a backup reads, as a backup request and a schedule both name it (one definition, so they cannot drift). */
+export const sourceFields = {
+  databases: z.array(z.string().min(1).max(63)).max(1000).optional(),
+  paths: z.array(z.string().min(1).max(4096).startsWith('/', 'must be an absolute path')).max(1000).optional(),
+  buckets: z.array(z.string().min(1).max(1024)).max(1000).optional(),
+  /** postgres-cluster: the name the cluster's WAL is archived under (default main) */
+  cluster: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be a cluster name (letters, digits, _ . -)').optional(),
+};
 
 export const createBackupBody = z
   .object({
@@ -23,12 +32,8 @@ export const createBackupBody = z
     targets: z.array(z.enum(TARGETS)).min(1).max(TARGETS.length),
     description: z.string().max(500).optional(),
     retention_days: z.number().int().positive().max(36500).optional(),
-    databases: z.array(z.string().min(1).max(63)).max(1000).optional(),
-    paths: z.array(z.string().min(1).max(4096).startsWith('/', 'must be an absolute path')).max(1000).optional(),
+    ...sourceFields,
     scenarios: z.array(z.string().min(1).max(255)).max(1000).optional(),
-    buckets: z.array(z.string().min(1).max(1024)).max(1000).optional(),
-    /** postgres-cluster: the name the cluster's WAL is archived under (default main) */
-    cluster: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be a cluster name (letters, digits, _ . -)').optional(),
   })
   .strict();
 

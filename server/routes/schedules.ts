@@ -8,7 +8,7 @@ import { deleteSchedule, getSchedule, insertSchedule, lastScheduledJob, listSche
 import type { AppDeps, AppEnv } from '../context';
 import { ApiError } from '../errors';
 import { createScheduleWorkflow } from '../../stack/provision';
-import { BACKUP_TYPES, TARGETS } from './backups';
+import { BACKUP_TYPES, sourceFields, TARGETS } from './backups';
 import { SCHEDULE_NAME, scheduleNameParam } from './params';
 import { validationHook } from './validation';
 
@@ -33,10 +33,7 @@ export const scheduleBody = z
     targets: z.array(z.enum(TARGETS)).min(1).max(TARGETS.length),
     type: z.enum(BACKUP_TYPES).default('incremental'),
     retention_days: z.number().int().positive().max(36500).optional(),
-    databases: z.array(z.string().min(1).max(63)).max(1000).optional(),
-    paths: z.array(z.string().min(1).max(4096).startsWith('/', 'must be an absolute path')).max(1000).optional(),
-    buckets: z.array(z.string().min(1).max(1024)).max(1000).optional(),
-    cluster: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be a cluster name (letters, digits, _ . -)').optional(),
+    ...sourceFields,
   })
   .strict();
 
