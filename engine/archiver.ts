@@ -380,6 +380,7 @@ class TreeArchiver {
       ctimeNs: st.ctimeNs.toString(),
       inode: st.ino.toString(),
     };
+    checkLimits(this.progress); // also between unchanged files, which read nothing
     this.progress.files++;
     const size = Number(st.size);
     if (

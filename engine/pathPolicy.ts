@@ -32,7 +32,7 @@ function realPath(p: string): string {
       return path.join(realpathSync(existing), ...rest.reverse());
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw err;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw new UnsafePathError(`cannot resolve ${JSON.stringify(existing)} (${code ?? (err as Error).message}), so it is not known where it leads`);
       const parent = path.dirname(existing);
       if (parent === existing) return path.join(existing, ...rest.reverse());
       rest.push(path.basename(existing));

@@ -32,7 +32,7 @@ export class JobReconciler {
 
   constructor(
     private readonly catalog: Pool,
-    private readonly n8n: Pick<N8nClient, 'execution'>,
+    private readonly n8n: Pick<N8nClient, 'execution' | 'executionStatus'>,
     private readonly opts: ReconcilerOptions = {},
   ) {}
 
@@ -74,7 +74,9 @@ export class JobReconciler {
   private async verdictOf(kind: string, executionId: string): Promise<Omit<Reconciled, 'id'> | null> {
     let execution: Execution;
     try {
-      execution = (await this.n8n.execution(executionId)) as Execution;
+      // every few seconds per running job: the status alone; the data (with the error) only for a failed one
+      execution = await this.n8n.executionStatus(executionId);
+      if (execution.status === 'error') execution = (await this.n8n.execution(executionId)) as Execution;
     } catch (err) {
       if (/: 404 /.test((err as Error).message)) return { status: 'failed', reason: `n8n has no record of execution ${executionId}: n8n was stopped or reset during the ${kind}` };
       return null; // n8n unreachable: the supervisor restarts it, and the next pass asks again

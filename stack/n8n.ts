@@ -239,6 +239,11 @@ export class N8nClient {
     }
   }
 
+  /** An execution's status alone (cheap: no execution data). */
+  executionStatus(id: string): Promise<{ id: string; status: string }> {
+    return this.call('GET', `/executions/${encodeURIComponent(id)}?includeData=false`);
+  }
+
   execution(id: string): Promise<{ id: string; status: string; data?: unknown }> {
     return this.call('GET', `/executions/${id}?includeData=true`);
   }

@@ -1,6 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chownSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 
 /**
@@ -103,13 +103,21 @@ export class PostgresCluster {
     this.run('pg_ctl', ['-D', this.opts.dataDir, '-o', conf, '-l', path.join(this.opts.dataDir, 'server.log'), '-w', '-t', '60', 'start']);
   }
 
-  /** Whether the server is up (pg_ctl status). */
+  /** Whether the server is up: its postmaster.pid names a living process (no child process spawned: this is polled). */
   isRunning(): boolean {
-    if (!this.initialized()) return false;
-    const bin = path.join(this.binDir, 'pg_ctl');
-    const args = ['-D', this.opts.dataDir, 'status'];
-    const [cmd, argv] = this.asPostgres ? ['runuser', ['-u', 'postgres', '--', bin, ...args]] : [bin, args];
-    return spawnSync(cmd, argv, { stdio: 'ignore' }).status === 0;
+    let pid: number;
+    try {
+      pid = Number(readFileSync(path.join(this.opts.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    } catch {
+      return false;
+    }
+    if (!Number.isInteger(pid) || pid <= 0) return false;
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === 'EPERM'; // alive, another user's
+    }
   }
 
   stop(): void {

@@ -30,22 +30,25 @@ export function superviseN8n(n8n: N8nProcess, catalog: Pool, log: (line: string)
   };
 }
 
-/** The embedded catalog PostgreSQL, checked every few seconds and started again when it is down. */
+/**
+ * The embedded catalog PostgreSQL, checked every few seconds and started again when it is down;
+ * when starting fails, the next try waits twice as long (up to a minute).
+ */
 export function superviseCluster(cluster: PostgresCluster, log: (line: string) => void, intervalMs = 5000): { stop(): void } {
   let stopped = false;
-  let failures = 0;
+  let backoff = 0;
+  let nextTry = 0;
   const timer = setInterval(() => {
-    if (stopped || cluster.isRunning()) return;
-    // back off when it keeps failing: every check, then every 2nd, 4th, … up to every 12th
-    failures++;
-    if (failures > 1 && failures % Math.min(2 ** Math.floor(Math.log2(failures)), 12) !== 0) return;
+    if (stopped || Date.now() < nextTry || cluster.isRunning()) return;
     log('the catalog PostgreSQL is down; starting it again');
     try {
       cluster.start();
-      failures = 0;
+      backoff = 0;
       log('the catalog PostgreSQL is running again');
     } catch (err) {
-      log(`the catalog PostgreSQL did not start: ${(err as Error).message.split('\n')[0]}`);
+      backoff = Math.min(Math.max(backoff * 2, intervalMs), 60_000);
+      nextTry = Date.now() + backoff;
+      log(`the catalog PostgreSQL did not start: ${(err as Error).message.split('\n')[0]}; next try in ${backoff / 1000} s`);
     }
   }, intervalMs);
   timer.unref();

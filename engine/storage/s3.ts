@@ -32,7 +32,7 @@ export class S3Storage implements Storage {
   constructor(opts: S3Options) {
     const url = new URL(opts.endpoint);
     this.region = opts.region ?? 'us-east-1';
-    this.client = createMinioClient(opts);
+    this.client = createMinioClient(opts, true);
     this.bucket = opts.bucket;
     this.prefix = (opts.prefix ?? '').replace(/^\/+|\/+$/g, '');
     this.location = `s3:${url.origin}/${this.bucket}${this.prefix ? `/${this.prefix}` : ''}`;
@@ -99,7 +99,11 @@ export class S3Storage implements Storage {
 }
 
 /** A minio client for an endpoint URL (MinIO, AWS S3, any S3 endpoint). */
-export function createMinioClient(opts: Pick<S3Options, 'endpoint' | 'accessKey' | 'secretKey' | 'region' | 'pathStyle' | 'timeoutMs'>): Minio.Client {
+export function createMinioClient(
+  opts: Pick<S3Options, 'endpoint' | 'accessKey' | 'secretKey' | 'region' | 'pathStyle' | 'timeoutMs'>,
+  /** the caller retries itself (the repository's storage, through storage/retry.ts): the client's own retry is off */
+  callerRetries = false,
+): Minio.Client {
   const url = new URL(opts.endpoint);
   const useSSL = url.protocol === 'https:';
   // Loaded on first use: the minio client costs ~30 MB and start-up time that local repositories need not pay.
@@ -114,8 +118,8 @@ export function createMinioClient(opts: Pick<S3Options, 'endpoint' | 'accessKey'
     region: opts.region ?? 'us-east-1',
     pathStyle: opts.pathStyle ?? true,
     transportAgent: stallGuardAgent(useSSL, opts.timeoutMs ?? 120_000),
-    // one retry layer, ours (storage/retry.ts): the client's own would also print to the console
-    retryOptions: { disableRetry: true },
+    // one retry layer where we have ours; the client's own also prints each retry to the console
+    ...(callerRetries ? { retryOptions: { disableRetry: true } } : {}),
   });
 }
 
