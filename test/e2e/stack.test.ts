@@ -221,17 +221,27 @@ describe('data-backup-manager stack start, driven by the CLI', () => {
     // the catalog PostgreSQL stopped hard: the stack starts it again, and the API answers again
     const pgCtl = (await fs.readdir('/usr/lib/postgresql')).sort().reverse().map((v) => `/usr/lib/postgresql/${v}/bin/pg_ctl`)[0];
     const asPg = process.getuid?.() === 0 ? ['runuser', '-u', 'postgres', '--'] : [];
-    const [cmd, ...args] = [...asPg, pgCtl, '-D', path.join(dataDir, 'postgres'), '-m', 'immediate', 'stop'];
+    // --no-wait: pg_ctl would wait for postmaster.pid to go, and the supervisor may already have written a new one
+    const pidOf = () => {
+      try {
+        return readFileSync(path.join(dataDir, 'postgres', 'postmaster.pid'), 'utf8').split('\n')[0];
+      } catch {
+        return undefined; // stopped, not yet started again
+      }
+    };
+    const crashedPid = pidOf();
+    const [cmd, ...args] = [...asPg, pgCtl, '-D', path.join(dataDir, 'postgres'), '-m', 'immediate', '--no-wait', 'stop'];
     const crash = spawnSync(cmd, args, { encoding: 'utf8' });
     expect(crash.status, crash.stderr).toBe(0);
     const crashedAt = Date.now();
     let back = await runCli(['status'], cli);
-    while (back.code !== EXIT.ok && Date.now() - crashedAt < 60_000) {
+    while ((back.code !== EXIT.ok || [undefined, crashedPid].includes(pidOf())) && Date.now() - crashedAt < 60_000) {
       expect([EXIT.unreachable, EXIT.ok]).toContain(back.code); // meanwhile: "the catalog database is unavailable", exit 3
       await sleep(1000);
       back = await runCli(['status'], cli);
     }
     expect(back.code, back.stderr).toBe(EXIT.ok);
+    expect(pidOf()).not.toBe(crashedPid); // it did stop, and was started again
 
     // a config file works too
     await fs.mkdir(path.join(base, 'data-backup-manager'), { recursive: true });
