@@ -5,7 +5,7 @@
  * costs a process start of ~20 ms instead of the whole CLI's ~200 ms.
  * Exit 0 when the segment is safely queued; 1 (with the reason) otherwise.
  */
-import { spoolWal } from '../server/walSpool';
+import { spoolWal } from '../engine/targets/postgresCluster/walSpool';
 
 async function main(): Promise<void> {
   const [spool, file, max] = process.argv.slice(2);

@@ -3,8 +3,6 @@ import type { Logger } from 'pino';
 import type { PathPolicy, Repository, Storage } from '../engine';
 import type { Role } from '../catalog/tokens';
 import type { WorkflowEndpoint } from './n8n/trigger';
-import type { N8nClient } from '../stack/n8n';
-import type { ProvisionedStack } from '../stack/provision';
 
 /** Who is calling: the token's id, name and role. */
 export interface Actor {
@@ -23,8 +21,8 @@ export interface AppDeps {
   catalog: Pool;
   /** the on-demand workflows' webhooks */
   n8n: WorkflowEndpoint;
-  /** n8n's public API, for schedules; absent when the server runs without it */
-  n8nApi?: { client: N8nClient; provisioned: ProvisionedStack };
+  /** n8n's public API, for schedules and cancelling; absent when the server runs without it */
+  n8nApi?: N8nControl;
   /** the repository, for health, storage status and `catalog rebuild`; absent when unknown */
   repository?: RepositoryAccess;
   /** what a request leaves out */
@@ -57,6 +55,35 @@ export interface AppDeps {
     timezone?: string;
   };
   log?: Logger;
+}
+
+/** A schedule as n8n runs it: one published workflow made from the scheduled-backup template. */
+export interface ScheduleWorkflow {
+  name: string;
+  cron: string;
+  type: string;
+  targets: string[];
+  databases: string[];
+  paths: string[];
+  scenariosRoot?: string;
+  buckets?: string[];
+  /** postgres-cluster: the cluster name its WAL is archived under */
+  cluster?: string;
+  retentionDays?: number;
+}
+
+/**
+ * What the API asks of n8n beyond webhooks. The stack implements it over n8n's
+ * public API (stack/provision.ts); the API knows no more of n8n than this.
+ */
+export interface N8nControl {
+  /** publishes the schedule's workflow; answers its id */
+  createSchedule(schedule: ScheduleWorkflow): Promise<string>;
+  activate(workflowId: string): Promise<unknown>;
+  deactivate(workflowId: string): Promise<unknown>;
+  deleteWorkflow(workflowId: string): Promise<unknown>;
+  /** stops a running execution; one that already ended is left as it is */
+  stopExecution(executionId: string): Promise<void>;
 }
 
 export interface RepositoryAccess {

@@ -7,16 +7,14 @@ import pino from 'pino';
 import { openStorage, pathPolicyEnv, Repository, type PathPolicy } from '../engine';
 import { migrate } from '../catalog/migrate';
 import { countTokens, createToken } from '../catalog/tokens';
-import type { RepositoryAccess } from '../server/context';
-import { JobLogFiles } from '../server/jobLogFiles';
-import { startApiServer, type ApiServer } from '../server/serve';
-import { tlsCertificate } from '../server/tls';
+import { startApiServer, tlsCertificate, type ApiServer, type RepositoryAccess } from '../server';
+import { JobLogFiles } from './jobLogFiles';
 import { ensureN8nInstalled, installCommunityPackage, N8nClient, N8nProcess, provisionOwner } from './n8n';
 import { PostgresCluster } from './postgresCluster';
-import { provisionWorkflows, type ProvisionedStack, type StackSettings } from './provision';
+import { n8nControl, provisionWorkflows, type ProvisionedStack, type StackSettings } from './provision';
 import { superviseCluster, superviseN8n } from './supervisor';
 import { failRunningExecutions } from '../catalog/jobs';
-import { JobReconciler } from '../server/reconciler';
+import { JobReconciler } from './reconciler';
 
 /**
  * The product on one machine, on embedded defaults: a catalog PostgreSQL it
@@ -248,7 +246,7 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
       {
         catalog: catalogPool,
         n8n: { url: n8n.baseUrl, webhookSecret },
-        n8nApi: { client: new N8nClient(n8n.baseUrl, state.apiKey), provisioned: state.provisioned },
+        n8nApi: n8nControl(new N8nClient(n8n.baseUrl, state.apiKey), state.provisioned),
         repository: repositoryAccess(repository, passphrase, opts.s3),
         defaults: { paths: backupPaths, scenariosRoot: opts.scenariosRoot, buckets: opts.buckets, cluster: opts.pitrCluster, restoreDir },
         policy,

@@ -1,3 +1,4 @@
+import type { N8nControl, ScheduleWorkflow } from '../server';
 import type { N8nClient } from './n8n';
 import { workflowFromTemplate } from './workflows';
 
@@ -81,19 +82,7 @@ export async function provisionWorkflows(client: N8nClient, settings: StackSetti
 export async function createScheduleWorkflow(
   client: N8nClient,
   stack: ProvisionedStack,
-  schedule: {
-    name: string;
-    cron: string;
-    type: string;
-    targets: string[];
-    databases: string[];
-    paths: string[];
-    scenariosRoot?: string;
-    buckets?: string[];
-    /** postgres-cluster: the cluster name its WAL is archived under */
-    cluster?: string;
-    retentionDays?: number;
-  },
+  schedule: ScheduleWorkflow,
 ): Promise<string> {
   const wf = workflowFromTemplate('backup-scheduled.json', {
     ...stack.credentials,
@@ -117,6 +106,17 @@ export async function createScheduleWorkflow(
     throw err;
   }
   return id;
+}
+
+/** What the API asks of n8n, over its public API and what provisioning made. */
+export function n8nControl(client: N8nClient, stack: ProvisionedStack): N8nControl {
+  return {
+    createSchedule: (schedule) => createScheduleWorkflow(client, stack, schedule),
+    activate: (id) => client.activate(id),
+    deactivate: (id) => client.deactivate(id),
+    deleteWorkflow: (id) => client.deleteWorkflow(id),
+    stopExecution: (id) => client.stopExecution(id),
+  };
 }
 
 /**

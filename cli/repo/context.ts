@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import { openStorage, parseDuration, Repository, type Storage } from '../../engine';
-import type { RepositoryConfig } from '../../server/pitr';
+import type { RepositoryConfig } from '../../engine/targets/postgresCluster/recoveryRunner';
 import { UsageError } from '../exitCodes';
 
 /** Options every `repo` command shares; flags win over the environment. */

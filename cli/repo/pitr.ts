@@ -13,11 +13,16 @@ import {
   pushWal,
   type RecoveryTarget,
 } from '../../engine/targets';
-import { cliCommand, recoverCluster, shellWord, writeRepositoryConfig } from '../../server/pitr';
-import { SPOOL_MAX_BYTES, spoolBacklog, SpoolBehindError, spoolWal } from '../../server/walSpool';
+import { commandLine, recoverCluster, shellWord, writeRepositoryConfig } from '../../engine/targets/postgresCluster/recoveryRunner';
+import { SPOOL_MAX_BYTES, spoolBacklog, SpoolBehindError, spoolWal } from '../../engine/targets/postgresCluster/walSpool';
 import { EXIT, ExitError, UsageError } from '../exitCodes';
 import { formatBytes, printJson } from '../output';
 import { flagsOf, lockWaitMs, openRepo, repoConfigOf, wholeNumber } from './context';
+
+/** This CLI, as PostgreSQL's restore_command and archive_command run it. */
+function cliArgv(): string[] {
+  return [process.execPath, path.join(__dirname, '..', 'main.js')];
+}
 
 /** PostgreSQL cluster commands: base backups are `repo backup --postgres-cluster`; these archive WAL and restore to a moment. */
 export function registerPitr(repo: Command): void {
@@ -151,7 +156,7 @@ export function registerPitr(repo: Command): void {
     .action((opts: { cluster: string; spool?: string }, cmd: Command) => {
       const flags = flagsOf(cmd);
       if (!flags.config) throw new UsageError('give --config <file>: PostgreSQL runs the commands without your environment (write one with: repo wal-config)');
-      const base = `${cliCommand()} repo --config ${shellWord(path.resolve(flags.config))}`;
+      const base = `${commandLine(cliArgv())} repo --config ${shellWord(path.resolve(flags.config))}`;
       const spoolCommand = opts.spool
         ? `${shellWord(process.execPath)} ${shellWord(path.join(__dirname, '..', 'wal-spool.js'))} ${shellWord(path.resolve(opts.spool))} %p`
         : null;
@@ -206,6 +211,7 @@ export async function restoreClusterCommand(
   const tl = opts.targetTimeline ?? 'current';
   if (tl !== 'current' && tl !== 'latest' && !/^\d+$/.test(tl)) throw new UsageError(`--target-timeline ${tl}: current, latest or a number`);
   const result = await recoverCluster(await openRepo(flags), {
+    cli: cliArgv(),
     cluster: checkClusterName(opts.postgresCluster),
     target,
     to: opts.to,

@@ -2,7 +2,7 @@ import { NodeConnectionTypes, type IDataObject, type IExecuteFunctions, type INo
 import { failedVerifications, listSnapshots, repositoryStats } from '../../engine';
 import { pitrWindow, walClusters } from '../../engine/targets';
 import { recentFailures, stuckJobs } from '../../catalog/jobs';
-import { openCatalog } from '../shared/catalog';
+import { sharedCatalog } from '../shared/catalog';
 import { credentialTest } from '../shared/credentialTests';
 import { eachItem, splitList } from '../shared/items';
 import { openRepository } from '../shared/repository';
@@ -51,49 +51,45 @@ export class BackupHealth implements INodeType {
 
   async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
     const repo = await openRepository(await this.getCredentials('dbmRepositoryApi'));
-    const catalog = await openCatalog(await this.getCredentials('dbmCatalogApi'));
-    try {
-      return await eachItem(this, async (i) => {
-        const problems: IDataObject[] = [];
-        for (const job of await stuckJobs(catalog, this.getNodeParameter('stuckMinutes', i, 60) as number)) {
-          problems.push({ kind: 'stuck_job', job_id: job.id, message: `job ${job.id} (${job.kind}) has shown no progress since ${(job.heartbeat_at ?? job.started_at ?? job.created_at).toISOString()}` });
+    const catalog = await sharedCatalog(await this.getCredentials('dbmCatalogApi'));
+    return await eachItem(this, async (i) => {
+      const problems: IDataObject[] = [];
+      for (const job of await stuckJobs(catalog, this.getNodeParameter('stuckMinutes', i, 60) as number)) {
+        problems.push({ kind: 'stuck_job', job_id: job.id, message: `job ${job.id} (${job.kind}) has shown no progress since ${(job.heartbeat_at ?? job.started_at ?? job.created_at).toISOString()}` });
+      }
+      for (const job of await recentFailures(catalog, this.getNodeParameter('failureHours', i, 24) as number)) {
+        problems.push({ kind: 'failed_job', job_id: job.id, message: `job ${job.id} (${job.kind}) failed: ${job.error ?? 'no reason recorded'}` });
+      }
+      const maxAgeMs = (this.getNodeParameter('maxAgeHours', i, 26) as number) * 3_600_000;
+      for (const target of splitList(this.getNodeParameter('targets', i, '') as string)) {
+        const latest = (await listSnapshots(repo, { target })).pop();
+        if (!latest) problems.push({ kind: 'missed_schedule', target, message: `there is no ${target} snapshot at all` });
+        else if (Date.now() - Date.parse(latest.snapshot.time) > maxAgeMs) {
+          problems.push({ kind: 'missed_schedule', target, message: `the newest ${target} snapshot is from ${latest.snapshot.time}` });
         }
-        for (const job of await recentFailures(catalog, this.getNodeParameter('failureHours', i, 24) as number)) {
-          problems.push({ kind: 'failed_job', job_id: job.id, message: `job ${job.id} (${job.kind}) failed: ${job.error ?? 'no reason recorded'}` });
+      }
+      for (const v of await failedVerifications(repo, 1)) {
+        problems.push({ kind: 'verification_failed', snapshot: v.snapshot, message: `snapshot ${v.snapshot.slice(0, 8)} (${v.target}) failed verification: ${v.errors.slice(0, 3).join('; ')}` });
+      }
+      // point-in-time recovery: every archived cluster's window, its gaps, and whether archiving still keeps up
+      const maxLagMs = (this.getNodeParameter('maxWalLagMinutes', i, 60) as number) * 60_000;
+      for (const cluster of await walClusters(repo)) {
+        const window = await pitrWindow(repo, cluster);
+        for (const gap of window.gaps) {
+          problems.push({ kind: 'wal_gap', cluster, message: `cluster ${cluster}: ${gap.count} WAL segment(s) missing (${gap.first} … ${gap.last}); nothing after ${gap.restorableUntil ?? 'it'} is restorable` });
         }
-        const maxAgeMs = (this.getNodeParameter('maxAgeHours', i, 26) as number) * 3_600_000;
-        for (const target of splitList(this.getNodeParameter('targets', i, '') as string)) {
-          const latest = (await listSnapshots(repo, { target })).pop();
-          if (!latest) problems.push({ kind: 'missed_schedule', target, message: `there is no ${target} snapshot at all` });
-          else if (Date.now() - Date.parse(latest.snapshot.time) > maxAgeMs) {
-            problems.push({ kind: 'missed_schedule', target, message: `the newest ${target} snapshot is from ${latest.snapshot.time}` });
-          }
+        if (window.baseBackups.length > 0 && window.latest && maxLagMs > 0 && Date.now() - Date.parse(window.latest) > maxLagMs) {
+          problems.push({ kind: 'wal_archive_lag', cluster, message: `cluster ${cluster}: the newest restorable moment is ${window.latest}; WAL archiving has stopped or fallen behind` });
         }
-        for (const v of await failedVerifications(repo, 1)) {
-          problems.push({ kind: 'verification_failed', snapshot: v.snapshot, message: `snapshot ${v.snapshot.slice(0, 8)} (${v.target}) failed verification: ${v.errors.slice(0, 3).join('; ')}` });
-        }
-        // point-in-time recovery: every archived cluster's window, its gaps, and whether archiving still keeps up
-        const maxLagMs = (this.getNodeParameter('maxWalLagMinutes', i, 60) as number) * 60_000;
-        for (const cluster of await walClusters(repo)) {
-          const window = await pitrWindow(repo, cluster);
-          for (const gap of window.gaps) {
-            problems.push({ kind: 'wal_gap', cluster, message: `cluster ${cluster}: ${gap.count} WAL segment(s) missing (${gap.first} … ${gap.last}); nothing after ${gap.restorableUntil ?? 'it'} is restorable` });
-          }
-          if (window.baseBackups.length > 0 && window.latest && maxLagMs > 0 && Date.now() - Date.parse(window.latest) > maxLagMs) {
-            problems.push({ kind: 'wal_archive_lag', cluster, message: `cluster ${cluster}: the newest restorable moment is ${window.latest}; WAL archiving has stopped or fallen behind` });
-          }
-        }
-        const stats = await repositoryStats(repo);
-        const capacity = (this.getNodeParameter('capacityGb', i, 0) as number) * 1e9;
-        const warn = this.getNodeParameter('warnPercent', i, 80) as number;
-        const usedPercent = capacity > 0 ? (100 * stats.bytes) / capacity : null;
-        if (usedPercent !== null && usedPercent > warn) {
-          problems.push({ kind: 'storage', message: `the repository uses ${usedPercent.toFixed(1)} % of ${capacity / 1e9} GB (warning above ${warn} %)` });
-        }
-        return { ok: problems.length === 0, problems, storage: { ...stats, usedPercent }, checkedAt: new Date().toISOString() };
-      });
-    } finally {
-      await catalog.end();
-    }
+      }
+      const stats = await repositoryStats(repo);
+      const capacity = (this.getNodeParameter('capacityGb', i, 0) as number) * 1e9;
+      const warn = this.getNodeParameter('warnPercent', i, 80) as number;
+      const usedPercent = capacity > 0 ? (100 * stats.bytes) / capacity : null;
+      if (usedPercent !== null && usedPercent > warn) {
+        problems.push({ kind: 'storage', message: `the repository uses ${usedPercent.toFixed(1)} % of ${capacity / 1e9} GB (warning above ${warn} %)` });
+      }
+      return { ok: problems.length === 0, problems, storage: { ...stats, usedPercent }, checkedAt: new Date().toISOString() };
+    });
   }
 }

@@ -1,6 +1,6 @@
 import { NodeConnectionTypes, type IExecuteFunctions, type INodeExecutionData, type INodeType, type INodeTypeDescription } from 'n8n-workflow';
 import { attachExecution, claimJob, ensureJob, failJobOfExecution, finishJob, markRunning, recordStep } from '../../catalog/jobs';
-import { openCatalog } from '../shared/catalog';
+import { sharedCatalog } from '../shared/catalog';
 import { credentialTest } from '../shared/credentialTests';
 import { eachItem } from '../shared/items';
 
@@ -57,56 +57,52 @@ export class RecordJob implements INodeType {
   methods = { credentialTest };
 
   async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
-    const pool = await openCatalog(await this.getCredentials('dbmCatalogApi'));
-    try {
-      const items = this.getInputData();
-      return await eachItem(this, async (i) => {
-        const operation = this.getNodeParameter('operation', i) as string;
-        const passThrough = { ...items[i].json };
-        if (operation === 'failExecution') {
-          const job = await failJobOfExecution(pool, String(this.getNodeParameter('executionId', i)), String(this.getNodeParameter('error', i, '')) || 'the workflow failed');
-          return { ...passThrough, jobId: job, recorded: job !== null };
-        }
-        const jobId = String(this.getNodeParameter('jobId', i, '') ?? '');
-        if (operation === 'claim') {
-          // The webhook's body is not trusted: what runs is the request the API recorded, taken once.
-          const job = await claimJob(pool, jobId, String(this.getNodeParameter('claim', i, '') ?? ''), String(this.getNodeParameter('executionId', i)));
-          return { jobId: job.id, kind: job.kind, body: { ...job.params, job_id: job.id } };
-        }
-        if (!jobId) return { ...passThrough, recorded: false };
-        if (operation === 'start') {
-          // A run the server did not start (a schedule) describes itself in its request body.
-          const body = (items[i].json.body ?? {}) as { type?: unknown; targets?: unknown };
-          await ensureJob(pool, jobId, 'backup', {
-            description: `started by workflow ${this.getWorkflow().name ?? ''}`.trim(),
-            type: typeof body.type === 'string' ? body.type : undefined,
-            targets: Array.isArray(body.targets) ? body.targets.map(String) : undefined,
-          });
-          await attachExecution(pool, jobId, String(this.getNodeParameter('executionId', i)));
-          return { ...passThrough, recorded: await markRunning(pool, jobId) };
-        }
-        if (operation === 'step') {
-          const s = items[i].json;
-          await recordStep(pool, jobId, {
-            target: String(s.target ?? 'all'),
-            status: s.error || s.ok === false ? 'failed' : 'completed',
-            // backups and restores name their snapshot snapshotId; verification reports, snapshot
-            snapshot_id: ((s.snapshotId ?? s.snapshot) as string) ?? null,
-            // a backup's or verification's bytes read; a restore's bytes written
-            bytes_read: ((s.bytesRead ?? s.bytesWritten) as number) ?? null,
-            bytes_added: (s.bytesAdded as number) ?? null,
-            bytes_stored: (s.bytesStored as number) ?? null,
-            duration_ms: (s.durationMs as number) ?? null,
-            error: (s.error as string) ?? null,
-            details: stepDetails(s),
-          });
-          return { ...passThrough, recorded: true };
-        }
-        return { ...passThrough, recorded: await finishJob(pool, jobId, { status: 'completed' }) };
-      });
-    } finally {
-      await pool.end();
-    }
+    const pool = await sharedCatalog(await this.getCredentials('dbmCatalogApi'));
+    const items = this.getInputData();
+    return await eachItem(this, async (i) => {
+      const operation = this.getNodeParameter('operation', i) as string;
+      const passThrough = { ...items[i].json };
+      if (operation === 'failExecution') {
+        const job = await failJobOfExecution(pool, String(this.getNodeParameter('executionId', i)), String(this.getNodeParameter('error', i, '')) || 'the workflow failed');
+        return { ...passThrough, jobId: job, recorded: job !== null };
+      }
+      const jobId = String(this.getNodeParameter('jobId', i, '') ?? '');
+      if (operation === 'claim') {
+        // The webhook's body is not trusted: what runs is the request the API recorded, taken once.
+        const job = await claimJob(pool, jobId, String(this.getNodeParameter('claim', i, '') ?? ''), String(this.getNodeParameter('executionId', i)));
+        return { jobId: job.id, kind: job.kind, body: { ...job.params, job_id: job.id } };
+      }
+      if (!jobId) return { ...passThrough, recorded: false };
+      if (operation === 'start') {
+        // A run the server did not start (a schedule) describes itself in its request body.
+        const body = (items[i].json.body ?? {}) as { type?: unknown; targets?: unknown };
+        await ensureJob(pool, jobId, 'backup', {
+          description: `started by workflow ${this.getWorkflow().name ?? ''}`.trim(),
+          type: typeof body.type === 'string' ? body.type : undefined,
+          targets: Array.isArray(body.targets) ? body.targets.map(String) : undefined,
+        });
+        await attachExecution(pool, jobId, String(this.getNodeParameter('executionId', i)));
+        return { ...passThrough, recorded: await markRunning(pool, jobId) };
+      }
+      if (operation === 'step') {
+        const s = items[i].json;
+        await recordStep(pool, jobId, {
+          target: String(s.target ?? 'all'),
+          status: s.error || s.ok === false ? 'failed' : 'completed',
+          // backups and restores name their snapshot snapshotId; verification reports, snapshot
+          snapshot_id: ((s.snapshotId ?? s.snapshot) as string) ?? null,
+          // a backup's or verification's bytes read; a restore's bytes written
+          bytes_read: ((s.bytesRead ?? s.bytesWritten) as number) ?? null,
+          bytes_added: (s.bytesAdded as number) ?? null,
+          bytes_stored: (s.bytesStored as number) ?? null,
+          duration_ms: (s.durationMs as number) ?? null,
+          error: (s.error as string) ?? null,
+          details: stepDetails(s),
+        });
+        return { ...passThrough, recorded: true };
+      }
+      return { ...passThrough, recorded: await finishJob(pool, jobId, { status: 'completed' }) };
+    });
   }
 }
 

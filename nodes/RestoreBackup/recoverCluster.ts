@@ -1,8 +1,12 @@
+import * as path from 'node:path';
 import { NodeOperationError, type IDataObject, type IExecuteFunctions } from 'n8n-workflow';
 import type { Repository } from '../../engine';
 import type { RecoveryTarget } from '../../engine/targets';
-import { recoverCluster, type RepositoryConfig } from '../../server/pitr';
+import { recoverCluster, type RepositoryConfig } from '../../engine/targets/postgresCluster/recoveryRunner';
 import { allowedPath } from '../shared/pathPolicy';
+
+/** Our CLI, shipped in this package: the restored cluster's restore_command runs it. */
+const CLI = [process.execPath, path.join(__dirname, '..', '..', 'cli', 'main.js')];
 
 /** The node's point-in-time recovery: a cluster to a moment, into a new data directory, optionally started. */
 export async function recoverClusterItem(ctx: IExecuteFunctions, repo: Repository, i: number, config: RepositoryConfig): Promise<IDataObject> {
@@ -20,7 +24,7 @@ export async function recoverClusterItem(ctx: IExecuteFunctions, repo: Repositor
     target = { time };
   }
   const port = Number(ctx.getNodeParameter('startPort', i, 0));
-  const result = await recoverCluster(repo, { cluster, target, to: allowedPath('restore destination', to), config, startPort: port > 0 ? port : undefined });
+  const result = await recoverCluster(repo, { cli: CLI, cluster, target, to: allowedPath('restore destination', to), config, startPort: port > 0 ? port : undefined });
   const { target: recoveredTo, ...rest } = result;
   return { ...rest, recoveredTo, target: 'postgres-cluster', cluster, destination: 'cluster', snapshotId: result.baseBackup };
 }

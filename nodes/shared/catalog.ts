@@ -3,8 +3,32 @@ import { Pool } from 'pg';
 import { ensureJob, recordStep, reportLive } from '../../catalog/jobs';
 import { migrate } from '../../catalog/migrate';
 
-/** A connection pool to the catalog a credential names, its schema brought up to date. */
+/** A new connection pool to the catalog a credential names, its schema brought up to date (the caller ends it). */
 export async function openCatalog(creds: ICredentialDataDecryptedObject): Promise<Pool> {
+  const pool = catalogPool(creds);
+  await migrate(pool);
+  return pool;
+}
+
+const shared = new Map<string, Promise<Pool>>();
+
+/**
+ * The catalog pool for a credential, shared by every node and item in this
+ * n8n process and migrated once, when first opened (not per item). Idle
+ * connections close after 10 s; the pool itself lives as long as n8n.
+ */
+export function sharedCatalog(creds: ICredentialDataDecryptedObject): Promise<Pool> {
+  const key = JSON.stringify(['host', 'port', 'database', 'user', 'password', 'sslmode'].map((k) => creds[k] ?? null));
+  let pool = shared.get(key);
+  if (!pool) {
+    pool = openCatalog(creds);
+    shared.set(key, pool);
+    pool.catch(() => shared.delete(key)); // a catalog down now may be up for the next item
+  }
+  return pool;
+}
+
+function catalogPool(creds: ICredentialDataDecryptedObject): Pool {
   const sslmode = String(creds.sslmode ?? 'disable');
   const pool = new Pool({
     host: String(creds.host ?? 'localhost'),
@@ -14,10 +38,10 @@ export async function openCatalog(creds: ICredentialDataDecryptedObject): Promis
     password: creds.password ? String(creds.password) : undefined,
     ssl: sslmode === 'disable' || sslmode === 'prefer' ? false : { rejectUnauthorized: sslmode === 'verify-full' },
     max: 2,
+    idleTimeoutMillis: 10_000,
     connectionTimeoutMillis: 10_000,
   });
   pool.on('error', () => undefined);
-  await migrate(pool);
   return pool;
 }
 
@@ -37,21 +61,17 @@ export async function reportStep(
     throw new NodeOperationError(ctx.getNode(), `job ID ${jobId} is given but the node has no Backup Catalog credential`, { itemIndex });
   }
   const creds = await ctx.getCredentials('dbmCatalogApi', itemIndex);
-  const pool = await openCatalog(creds);
-  try {
-    await ensureJob(pool, jobId, 'backup', { targets: [String(snapshot.target)] });
-    await recordStep(pool, jobId, {
-      target: String(snapshot.target),
-      status: 'completed',
-      snapshot_id: String(snapshot.snapshotId),
-      bytes_read: Number(snapshot.bytesRead),
-      bytes_added: Number(snapshot.bytesAdded),
-      bytes_stored: Number(snapshot.bytesStored),
-      duration_ms: Number(snapshot.durationMs),
-    });
-  } finally {
-    await pool.end();
-  }
+  const pool = await sharedCatalog(creds);
+  await ensureJob(pool, jobId, 'backup', { targets: [String(snapshot.target)] });
+  await recordStep(pool, jobId, {
+    target: String(snapshot.target),
+    status: 'completed',
+    snapshot_id: String(snapshot.snapshotId),
+    bytes_read: Number(snapshot.bytesRead),
+    bytes_added: Number(snapshot.bytesAdded),
+    bytes_stored: Number(snapshot.bytesStored),
+    duration_ms: Number(snapshot.durationMs),
+  });
   return true;
 }
 
@@ -78,7 +98,7 @@ export async function withProgress<T>(
 async function reportProgress(ctx: IExecuteFunctions, itemIndex: number, target: string, progress: { bytesRead: number; files: number }, everyMs = 3000): Promise<() => Promise<void>> {
   const jobId = String(ctx.getNodeParameter('jobId', itemIndex, '') ?? '');
   if (!jobId || !ctx.getNode().credentials?.dbmCatalogApi) return async () => undefined;
-  const pool = await openCatalog(await ctx.getCredentials('dbmCatalogApi', itemIndex));
+  const pool = await sharedCatalog(await ctx.getCredentials('dbmCatalogApi', itemIndex));
   let sent = -1;
   let pending: Promise<void> = Promise.resolve();
   const send = (): void => {
@@ -93,6 +113,5 @@ async function reportProgress(ctx: IExecuteFunctions, itemIndex: number, target:
     clearInterval(timer);
     send();
     await pending;
-    await pool.end();
   };
 }

@@ -1,7 +1,7 @@
 import type { ICredentialDataDecryptedObject } from 'n8n-workflow';
 import { openStorage, Repository } from '../../engine';
 import type { MinioSource, PgConnection } from '../../engine/targets';
-import type { RepositoryConfig } from '../../server/pitr';
+import type { RepositoryConfig } from '../../engine/targets/postgresCluster/recoveryRunner';
 
 /** The backup repository a credential names, opened (or created, when the credential allows it). */
 export async function openRepository(creds: ICredentialDataDecryptedObject): Promise<Repository> {

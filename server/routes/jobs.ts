@@ -56,7 +56,7 @@ export function jobRoutes(deps: AppDeps): Hono<AppEnv> {
     }
     let execution: 'stopped' | 'none' | 'unreachable' = 'none';
     if (job.n8n_execution_id && deps.n8nApi) {
-      execution = await deps.n8nApi.client.stopExecution(job.n8n_execution_id).then(
+      execution = await deps.n8nApi.stopExecution(job.n8n_execution_id).then(
         () => 'stopped' as const,
         (err: Error) => {
           deps.log?.warn({ err, job: id }, 'cannot stop the n8n execution of a cancelled job');

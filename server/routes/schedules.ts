@@ -7,7 +7,6 @@ import { requireRole } from '../auth';
 import { deleteSchedule, getSchedule, insertSchedule, lastScheduledJob, listSchedules, setScheduleEnabled, type Schedule } from '../../catalog/schedules';
 import type { AppDeps, AppEnv } from '../context';
 import { ApiError } from '../errors';
-import { createScheduleWorkflow } from '../../stack/provision';
 import { BACKUP_TYPES, sourceFields, TARGETS } from './backups';
 import { SCHEDULE_NAME, scheduleNameParam } from './params';
 import { validationHook } from './validation';
@@ -91,7 +90,7 @@ export function scheduleRoutes(deps: AppDeps): Hono<AppEnv> {
     const buckets = body.buckets?.length ? body.buckets : (d.buckets ?? []);
     if (body.targets.includes('minio') && buckets.length === 0) throw new ApiError(400, 'buckets: the minio target needs buckets', 'buckets');
     const workflowId = await n8nCall('create the schedule workflow', () =>
-      createScheduleWorkflow(api.client, api.provisioned, {
+      api.createSchedule({
         name: body.name,
         cron: body.cron,
         type: body.type,
@@ -117,7 +116,7 @@ export function scheduleRoutes(deps: AppDeps): Hono<AppEnv> {
       return c.json(schedule, 201);
     } catch (err) {
       // never a published workflow the catalog does not know about
-      await api.client.deleteWorkflow(workflowId).catch(() => undefined);
+      await api.deleteWorkflow(workflowId).catch(() => undefined);
       throw err;
     }
   });
@@ -126,7 +125,7 @@ export function scheduleRoutes(deps: AppDeps): Hono<AppEnv> {
     app.post(`/:name/${action}`, requireRole('admin'), async (c) => {
       const schedule = await existing(c.req.param('name'));
       const api = n8nApi();
-      await n8nCall(`${action} workflow ${schedule.workflow_id}`, () => (enabled ? api.client.activate(schedule.workflow_id) : api.client.deactivate(schedule.workflow_id)));
+      await n8nCall(`${action} workflow ${schedule.workflow_id}`, () => (enabled ? api.activate(schedule.workflow_id) : api.deactivate(schedule.workflow_id)));
       await setScheduleEnabled(deps.catalog, schedule.name, enabled);
       return c.json({ ...schedule, enabled });
     });
@@ -137,7 +136,7 @@ export function scheduleRoutes(deps: AppDeps): Hono<AppEnv> {
     const api = n8nApi();
     await n8nCall(`delete workflow ${schedule.workflow_id}`, async () => {
       try {
-        await api.client.deleteWorkflow(schedule.workflow_id);
+        await api.deleteWorkflow(schedule.workflow_id);
       } catch (err) {
         if (!/: 404 /.test((err as Error).message)) throw err; // already gone from n8n: forget it here too
       }

@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { findSnapshot, listSnapshots, openStorage, Repository, restoreTree } from '../../engine';
 import { ensureN8nInstalled, installCommunityPackage, N8nClient, N8nProcess, provisionOwner } from '../../stack/n8n';
-import { createScheduleWorkflow, provisionWorkflows } from '../../stack/provision';
+import { createScheduleWorkflow, n8nControl, provisionWorkflows } from '../../stack/provision';
 import { createJob, getJob, type JobKind } from '../../catalog/jobs';
 import { dispatchJob } from '../../server/dispatch';
 import { migrate } from '../../catalog/migrate';
@@ -249,7 +249,7 @@ describe('the shipped workflows in a real n8n', () => {
   }, 120_000);
 
   it('reconciles: a job whose n8n execution failed, vanished or never came is ended with the reason', async () => {
-    const { JobReconciler } = await import('../../server/reconciler');
+    const { JobReconciler } = await import('../../stack/reconciler');
     const failedRun = (await getJob(catalog.pool, 'job-e2e-fail'))!.n8n_execution_id!;
     // as if the error workflow could not reach the catalog: the job still says running
     const lost = await createJob(catalog.pool, { kind: 'backup', targets: ['postgres'] });
@@ -447,7 +447,7 @@ describe('the shipped workflows in a real n8n', () => {
     const api = createApp({
       catalog: catalog.pool,
       n8n: { url: n8n.baseUrl, webhookSecret: secret },
-      n8nApi: { client, provisioned },
+      n8nApi: n8nControl(client, provisioned),
       defaults: { restoreDir },
       policy: { backupRoots: [tmpdir()], restoreRoots: [restoreDir], protectedPaths: [guarded] },
     });

@@ -3,3 +3,5 @@ export * from './baseBackup';
 export * from './pitr';
 export * from './recover';
 export * from './wal';
+export * from './recoveryRunner';
+export * from './walSpool';

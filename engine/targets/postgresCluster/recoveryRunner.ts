@@ -1,14 +1,16 @@
 import { spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, promises as fs, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import type { Repository } from '../engine';
-import { restoreCluster, startRecoveredCluster, type ClusterRestoreResult, type RecoveryTarget } from '../engine/targets';
+import type { Repository } from '../../repository/repository';
+import { restoreCluster, type ClusterRestoreResult, type RecoveryTarget } from './pitr';
+import { startRecoveredCluster } from './recover';
 
 /**
  * Point-in-time recovery as the CLI and the RestoreBackup node run it: the
- * engine restores the base backup and writes the recovery settings; here is
- * what PostgreSQL needs to fetch WAL on its own (a restore_command calling
- * this program, and a config file it can read), and the optional start.
+ * base backup restored with its recovery settings, what PostgreSQL needs to
+ * fetch WAL on its own (a restore_command calling our CLI, and a config file
+ * it can read), and the optional start. The CLI's command line is the
+ * caller's to give: the engine does not know where programs are installed.
  */
 
 /** The settings `repo --config` reads: what restore_command cannot take from an environment. */
@@ -23,9 +25,9 @@ export function shellWord(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
-/** This program's CLI, as a command line for PostgreSQL. */
-export function cliCommand(): string {
-  return `${shellWord(process.execPath)} ${shellWord(path.join(__dirname, '..', 'cli', 'main.js'))}`;
+/** A program's argument vector as one command line for PostgreSQL. */
+export function commandLine(argv: readonly string[]): string {
+  return argv.map(shellWord).join(' ');
 }
 
 /** Writes a config file only its owner can read (it holds the passphrase). */
@@ -39,6 +41,8 @@ export function writeRepositoryConfig(file: string, config: RepositoryConfig, ow
 }
 
 export interface RecoveryRequest {
+  /** our CLI's argument vector, e.g. [process.execPath, '/…/dist/cli/main.js']: restore_command runs it */
+  cli: readonly string[];
   cluster: string;
   target: RecoveryTarget;
   to: string;
@@ -65,7 +69,7 @@ export async function recoverCluster(repo: Repository, req: RecoveryRequest): Pr
     writeRepositoryConfig(configFile, req.config, owner);
     written = true;
   }
-  const restoreCommand = `${cliCommand()} repo --config ${shellWord(configFile)} wal-fetch --cluster ${shellWord(req.cluster)} %f %p`;
+  const restoreCommand = `${commandLine(req.cli)} repo --config ${shellWord(configFile)} wal-fetch --cluster ${shellWord(req.cluster)} %f %p`;
   try {
     const result = await restoreCluster(repo, req.cluster, { target: req.target, to, restoreCommand, owner, timeline: req.timeline });
     let recovery: { seconds: number; timeline: number } | null = null;

@@ -1,7 +1,7 @@
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import { finishJob, unfinishedJobs } from '../catalog/jobs';
-import type { N8nClient } from '../stack/n8n';
+import type { N8nClient } from './n8n';
 
 /**
  * Every job ends. The reconciler compares the jobs the catalog says are
