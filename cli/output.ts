@@ -18,6 +18,11 @@ export function formatDurationMs(ms: number): string {
   return `${m}m${Math.round((ms % 60_000) / 1000)}s`;
 }
 
+/** An ISO time as the tables show it: UTC, to the second, without the T. */
+export function utcTime(iso: string | null | undefined): string {
+  return iso ? iso.replace('T', ' ').slice(0, 19) : '';
+}
+
 export function table(headers: string[], rows: string[][]): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]): string => cells.map((c, i) => (c ?? '').padEnd(widths[i])).join('  ').trimEnd();

@@ -1,9 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { describeError } from '../engine';
 import { EXIT, exitCodeFor } from './exitCodes';
-import { registerControl } from './control/commands';
-import { registerAudit, registerJobs } from './control/jobs';
-import { registerSchedules, registerTokens } from './control/schedules';
+import { registerControl } from './control';
 import { registerRepo } from './repo';
 import { registerStack } from './stack';
 
@@ -17,10 +15,6 @@ export function buildProgram(): Command {
     .option('--ca <file>', "a CA certificate to trust for the API (default: DBM_API_CA or the config file's \"ca\"; the stack's is <data>/secrets/tls-cert.pem)")
     .exitOverride();
   registerControl(program);
-  registerJobs(program);
-  registerAudit(program);
-  registerSchedules(program);
-  registerTokens(program);
   registerRepo(program);
   registerStack(program);
   // Sub-commands exit through our handler too.

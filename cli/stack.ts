@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { pathList } from '../engine';
 import { startStack } from '../stack/launcher';
 import { UsageError } from './exitCodes';
+import { csv } from './options';
 
 function port(name: string, fallback: number): number {
   const raw = process.env[name];
@@ -14,7 +15,7 @@ function port(name: string, fallback: number): number {
 
 function list(name: string): string[] | undefined {
   const raw = process.env[name];
-  return raw ? raw.split(',').map((x) => x.trim()).filter(Boolean) : undefined;
+  return raw ? csv(raw) : undefined;
 }
 
 function minioSource(): { endpoint: string; accessKey: string; secretKey: string; region?: string } | undefined {

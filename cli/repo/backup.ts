@@ -3,7 +3,8 @@ import { BACKUP_TYPES, backupStreams, backupTree, newProgress, type BackupType, 
 import { backupCluster, backupMinio, backupPostgres, backupScenarios, type MinioProgress } from '../../engine/targets';
 import { UsageError } from '../exitCodes';
 import { formatBytes, formatDurationMs, printJson, progressLine } from '../output';
-import { collect, flagsOf, lockWaitMs, openRepo, parseTags } from './context';
+import { collect, csv, parseTags } from '../options';
+import { flagsOf, lockWaitMs, openRepo } from './context';
 import { minioFrom, pgConnectionFrom } from './sources';
 
 export function registerBackup(repo: Command): void {
@@ -54,7 +55,7 @@ export function registerBackup(repo: Command): void {
         if (opts.stdin) {
           refs.push(await backupStreams(repository, [{ name: opts.name, open: () => process.stdin }], { ...common, target: opts.target ?? 'stdin' }));
         } else if (opts.postgres) {
-          const databases = opts.database ? String(opts.database).split(',').map((d: string) => d.trim()).filter(Boolean) : undefined;
+          const databases = opts.database ? csv(String(opts.database)) : undefined;
           refs.push(await backupPostgres(repository, pgConnectionFrom(opts.postgres), { ...common, databases, globals: opts.globals, format: opts.pgFormat }));
         } else if (opts.postgresCluster) {
           refs.push(await backupCluster(repository, pgConnectionFrom(opts.postgresCluster), { ...common, cluster: opts.cluster }));

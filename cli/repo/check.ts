@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { percent } from '../options';
 import { checkRepository } from '../../engine';
 import { EXIT, UsageError } from '../exitCodes';
 import { printJson } from '../output';
@@ -9,18 +10,13 @@ export function registerCheck(repo: Command): void {
     .command('check')
     .description('check the repository structure, and optionally read back its data')
     .option('--read-data', 'download and verify every pack')
-    .option('--read-data-subset <percent>', 'verify this share of the packs, e.g. 10%')
+    .option('--read-data-subset <percent>', 'verify this share of the packs, e.g. 10%', percent('--read-data-subset'))
     .option('--json', 'print JSON')
     .action(async (opts, cmd: Command) => {
       const flags = flagsOf(cmd);
-      let percent: number | undefined;
-      if (opts.readDataSubset !== undefined) {
-        const m = /^(\d+(?:\.\d+)?)%?$/.exec(opts.readDataSubset);
-        percent = m ? Number(m[1]) : NaN;
-        if (!(percent > 0 && percent <= 100)) throw new UsageError('--read-data-subset takes a percentage from 0 to 100, e.g. 10%');
-      }
+      if (opts.readDataSubset === 0) throw new UsageError('--read-data-subset 0% reads nothing: give more than 0, e.g. 10%');
       const repository = await openRepo(flags);
-      const report = await checkRepository(repository, { readData: opts.readData, readDataPercent: percent, lockWaitMs: lockWaitMs(flags) });
+      const report = await checkRepository(repository, { readData: opts.readData, readDataPercent: opts.readDataSubset, lockWaitMs: lockWaitMs(flags) });
       if (flags.json) printJson(report);
       else {
         for (const w of report.warnings) process.stdout.write(`warning: ${w}\n`);

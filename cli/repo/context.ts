@@ -109,22 +109,3 @@ export async function openRepo(flags: RepoFlags): Promise<Repository> {
 export function lockWaitMs(flags: RepoFlags): number | undefined {
   return flags.retryLock ? parseDuration(flags.retryLock) : undefined;
 }
-
-export function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
-}
-
-export function parseTags(values: string[] = []): Record<string, string> {
-  const tags: Record<string, string> = {};
-  for (const v of values) {
-    const eq = v.indexOf('=');
-    if (eq <= 0) throw new UsageError(`tag ${JSON.stringify(v)} is not key=value`);
-    tags[v.slice(0, eq)] = v.slice(eq + 1);
-  }
-  return tags;
-}
-
-export function wholeNumber(value: string, flag: string): number {
-  if (!/^\d+$/.test(value)) throw new UsageError(`${flag} takes a whole number, not ${JSON.stringify(value)}`);
-  return Number(value);
-}

@@ -2,7 +2,8 @@ import type { Command } from 'commander';
 import { forgetSnapshots, parseDuration, prune, type GroupKey, type PruneReport, type RetentionPolicy } from '../../engine';
 import { UsageError } from '../exitCodes';
 import { formatBytes, printJson, table } from '../output';
-import { flagsOf, lockWaitMs, openRepo, wholeNumber, type RepoFlags } from './context';
+import { csv, percent, wholeNumber } from '../options';
+import { flagsOf, lockWaitMs, openRepo, type RepoFlags } from './context';
 
 const KEEP_FLAGS: [string, keyof RetentionPolicy][] = [
   ['keepLast', 'last'],
@@ -33,11 +34,11 @@ export function registerForget(repo: Command): void {
       const flags = flagsOf(cmd);
       const policy: RetentionPolicy = {};
       for (const [flag, rule] of KEEP_FLAGS) {
-        if (opts[flag] !== undefined) policy[rule] = wholeNumber(opts[flag], `--${flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`);
+        if (opts[flag] !== undefined) policy[rule] = wholeNumber(`--${flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`)(opts[flag]);
       }
       if (opts.keepWithin !== undefined) policy.withinMs = parseDuration(opts.keepWithin);
       if (Object.keys(policy).length === 0) throw new UsageError('no keep rule given (--keep-last, --keep-daily, --keep-within, …)');
-      const groupBy = String(opts.groupBy).split(',').filter(Boolean) as GroupKey[];
+      const groupBy = csv(String(opts.groupBy)) as GroupKey[];
       for (const g of groupBy) if (!['target', 'tags', 'host', 'paths'].includes(g)) throw new UsageError(`--group-by: unknown key ${g}`);
       const repository = await openRepo(flags);
       const decisions = await forgetSnapshots(repository, { policy, groupBy, target: opts.target, dryRun: opts.dryRun, lockWaitMs: lockWaitMs(flags) });
@@ -69,14 +70,12 @@ export function registerForget(repo: Command): void {
     .command('prune')
     .description('delete data no snapshot needs (takes an exclusive lock)')
     .option('--dry-run', 'show what would be deleted')
-    .option('--max-unused <percent>', 'rewrite a pack when more than this share of it is unused', '5%')
+    .option('--max-unused <percent>', 'rewrite a pack when more than this share of it is unused (default 5%)', percent('--max-unused'), 5)
     .option('--json', 'print JSON')
     .action(async (opts, cmd: Command) => {
       const flags: RepoFlags = flagsOf(cmd);
-      const m = /^(\d+(?:\.\d+)?)%?$/.exec(opts.maxUnused);
-      if (!m || Number(m[1]) > 100) throw new UsageError('--max-unused takes a percentage from 0 to 100');
       const repository = await openRepo(flags);
-      const report = await prune(repository, { dryRun: opts.dryRun, maxUnusedPercent: Number(m[1]), lockWaitMs: lockWaitMs(flags) });
+      const report = await prune(repository, { dryRun: opts.dryRun, maxUnusedPercent: opts.maxUnused, lockWaitMs: lockWaitMs(flags) });
       if (flags.json) printJson(report);
       else printPrune(report);
     });

@@ -5,21 +5,22 @@ import { addRepoFlags } from './context';
 import { registerForget } from './forget';
 import { registerInit } from './init';
 import { registerKey } from './key';
-import { registerPitr } from './pitr';
+import { registerPitrRetention } from './pitrRetention';
+import { registerPitrWindow } from './pitrWindow';
 import { registerRestore } from './restore';
 import { registerSnapshots } from './snapshots';
 import { registerUnlock } from './unlock';
+import { registerWalCommands } from './walCommands';
+import { registerWalConfig } from './walConfig';
+import { registerWalFetch } from './walFetch';
+import { registerWalPush } from './walPush';
+import { registerWalUploader } from './walUploader';
 
 /** `repo …`: work on a repository directly, with no server, n8n or catalog (disaster recovery). */
 export function registerRepo(program: Command): void {
   const repo = addRepoFlags(program.command('repo').description('work on a backup repository directly (no server needed)'));
-  registerInit(repo);
-  registerBackup(repo);
-  registerRestore(repo);
-  registerSnapshots(repo);
-  registerCheck(repo);
-  registerForget(repo);
-  registerKey(repo);
-  registerUnlock(repo);
-  registerPitr(repo);
+  // PostgreSQL clusters: base backups are `repo backup --postgres-cluster` and restores `repo restore --postgres-cluster`
+  const commands = [registerInit, registerBackup, registerRestore, registerSnapshots, registerCheck, registerForget, registerKey, registerUnlock];
+  const pitr = [registerWalPush, registerWalFetch, registerWalUploader, registerPitrWindow, registerPitrRetention, registerWalCommands, registerWalConfig];
+  for (const register of [...commands, ...pitr]) register(repo);
 }

@@ -4,8 +4,9 @@ import { restoreFiles, restoreMinio, restorePostgres, verifyMinio, verifyPostgre
 import { verifyRestoredTree } from '../../engine/verify';
 import { EXIT, UsageError } from '../exitCodes';
 import { formatBytes, printJson, table } from '../output';
-import { collect, flagsOf, lockWaitMs, openRepo, parseTags } from './context';
-import { restoreClusterCommand } from './pitr';
+import { collect, parseTags } from '../options';
+import { flagsOf, lockWaitMs, openRepo } from './context';
+import { restoreClusterCommand } from './restoreCluster';
 import { minioFrom, pgConnectionFrom } from './sources';
 
 export function registerRestore(repo: Command): void {

@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { listSnapshots } from '../../engine';
 import { formatBytes, printJson, table } from '../output';
-import { collect, flagsOf, openRepo, parseTags } from './context';
+import { collect, parseTags } from '../options';
+import { flagsOf, openRepo } from './context';
 
 export function registerSnapshots(repo: Command): void {
   repo

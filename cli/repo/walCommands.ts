@@ -1,0 +1,32 @@
+import type { Command } from 'commander';
+import * as path from 'node:path';
+import { commandLine, shellWord } from '../../engine/targets/postgresCluster/recoveryRunner';
+import { UsageError } from '../exitCodes';
+import { flagsOf } from './context';
+import { cliArgv } from './restoreCluster';
+
+/** `repo wal-commands`: the archive_command and restore_command lines for postgresql.conf. */
+export function registerWalCommands(repo: Command): void {
+  repo
+    .command('wal-commands')
+    .description("print PostgreSQL's archive_command and restore_command for this repository (with --config)")
+    .requiredOption('--cluster <name>', 'the cluster')
+    .option('--spool <dir>', 'asynchronous archiving through this spool')
+    .action((opts: { cluster: string; spool?: string }, cmd: Command) => {
+      const flags = flagsOf(cmd);
+      if (!flags.config) throw new UsageError('give --config <file>: PostgreSQL runs the commands without your environment (write one with: repo wal-config)');
+      const base = `${commandLine(cliArgv())} repo --config ${shellWord(path.resolve(flags.config))}`;
+      const spoolCommand = opts.spool
+        ? `${shellWord(process.execPath)} ${shellWord(path.join(__dirname, '..', 'wal-spool.js'))} ${shellWord(path.resolve(opts.spool))} %p`
+        : null;
+      process.stdout.write(
+        [
+          "archive_mode = 'on'",
+          `archive_command = '${(spoolCommand ?? `${base} wal-push --cluster ${shellWord(opts.cluster)} %p`).replace(/'/g, "''")}'`,
+          `restore_command = '${`${base} wal-fetch --cluster ${shellWord(opts.cluster)} %f %p`.replace(/'/g, "''")}'`,
+          ...(opts.spool ? [`# and keep running: data-backup-manager repo --config ${flags.config} wal-uploader --cluster ${opts.cluster} --spool ${opts.spool}`] : []),
+          '',
+        ].join('\n'),
+      );
+    });
+}
