@@ -5,6 +5,7 @@ import { authenticate, requireRole, TokenCache } from './auth';
 import { recordAudit } from '../catalog/audit';
 import { catalogUnavailable } from '../catalog/availability';
 import type { AppDeps, AppEnv } from './context';
+import { describe } from './describe';
 import { ApiError } from './errors';
 import { createMetrics } from './metrics';
 import { openApiDocument } from './openapi';
@@ -45,16 +46,17 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.use('/api/v1/*', refuseNulBytes);
 
   app.route('/health', healthRoutes(deps, tokens));
-  app.get('/api/v1/openapi.json', (c) => c.json(openApiDocument(API_VERSION)));
+  let document: Record<string, unknown> | undefined; // made once, from the routes, when first asked for
+  app.get('/api/v1/openapi.json', describe({ operationId: 'getOpenApi', summary: 'This document', answers: 'json', public: true }), (c) => c.json((document ??= openApiDocument(app, API_VERSION))));
   app.use('/api/v1/*', authenticate(deps.catalog, tokens));
   app.use('/metrics', authenticate(deps.catalog, tokens));
-  app.get('/metrics', requireRole('viewer'), async (c) => c.body(await metrics.metrics(), 200, { 'content-type': metrics.contentType }));
+  app.get('/metrics', describe({ operationId: 'getMetrics', summary: 'Prometheus metrics: jobs, last successes, repository size', answers: 'text' }), requireRole('viewer'), async (c) => c.body(await metrics.metrics(), 200, { 'content-type': metrics.contentType }));
   app.route('/api/v1/backup', backupRoutes(deps));
   app.route('/api/v1/jobs', jobRoutes(deps));
   app.route('/api/v1/restore', restoreRoutes(deps));
   app.route('/api/v1/schedules', scheduleRoutes(deps));
   app.route('/api/v1/cleanup', cleanupRoutes(deps));
-  app.get('/api/v1/storage/status', requireRole('viewer'), async (c) => c.json(await storage.status()));
+  app.get('/api/v1/storage/status', describe({ operationId: 'getStorageStatus', summary: 'Repository size, objects, dedup and compression ratios, growth, capacity warnings', answers: 'json' }), requireRole('viewer'), async (c) => c.json(await storage.status()));
   app.route('/api/v1', adminRoutes(deps, tokens));
 
   app.notFound((c) => c.json({ error: { status: 404, message: `no route ${c.req.method} ${c.req.path}` } }, 404));

@@ -1,6 +1,7 @@
 import type { MiddlewareHandler } from 'hono';
 import { findToken, type Role } from '../catalog/tokens';
 import type { Actor, AppEnv } from './context';
+import { documented } from './describe';
 import { ApiError } from './errors';
 import type { Pool } from 'pg';
 
@@ -56,11 +57,12 @@ export function authenticate(db: Pool, cache: TokenCache): MiddlewareHandler<App
 
 /** Roles: viewer reads; operator also backs up, verifies and restores; admin also manages schedules, cleanup and tokens. */
 export function requireRole(role: Role): MiddlewareHandler<AppEnv> {
-  return async (c, next) => {
+  const check: MiddlewareHandler<AppEnv> = async (c, next) => {
     const actor = c.get('actor');
     if (!roleAtLeast(actor.role, role)) {
       throw new ApiError(403, `${c.req.method} ${c.req.path} needs the ${role} role; token "${actor.name}" is ${actor.role}`);
     }
     await next();
   };
+  return documented(check, { role }); // the OpenAPI document reads the role from here
 }

@@ -10,6 +10,8 @@ import type { StorageMonitor } from './storageStatus';
 export function createMetrics(catalog: Pool, storage: StorageMonitor): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'dbm_api_' });
+  // prom-client's gauges named like counters (promtool refuses them); their by-type twins stay
+  for (const gaugeNamedTotal of ['active_handles_total', 'active_requests_total', 'active_resources_total']) registry.removeSingleMetric(`dbm_api_nodejs_${gaugeNamedTotal}`);
   const gauge = (name: string, help: string, labelNames: string[], collect: (g: Gauge) => Promise<void>): void => {
     new Gauge({
       name,
@@ -27,7 +29,7 @@ export function createMetrics(catalog: Pool, storage: StorageMonitor): Registry 
       g.set({ kind: r.kind, status: r.status }, r.n);
     }
   });
-  gauge('dbm_job_duration_seconds_sum', 'Total run time of finished jobs by kind and outcome', ['kind', 'status'], async (g) => {
+  gauge('dbm_job_run_seconds', 'Run time of all finished jobs together, by kind and outcome', ['kind', 'status'], async (g) => {
     const rows = (
       await catalog.query<{ kind: string; status: string; s: number }>(
         `SELECT kind, status, coalesce(sum(extract(epoch FROM finished_at - coalesce(started_at, created_at))), 0)::float8 AS s

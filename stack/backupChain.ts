@@ -8,21 +8,8 @@
 
 export const CHAIN_START = 'What to back up';
 
-export interface WorkflowNode {
-  name: string;
-  type: string;
-  position: [number, number];
-  [key: string]: unknown;
-}
-
-type Connections = Record<string, { main: { node: string; type: string; index: number }[][] }>;
-
-export interface Workflow {
-  name: string;
-  nodes: WorkflowNode[];
-  connections: Connections;
-  [key: string]: unknown;
-}
+import type { Connections, Workflow } from './workflows';
+export type { Workflow } from './workflows';
 
 const STICKY = 'n8n-nodes-base.stickyNote';
 

@@ -210,7 +210,7 @@ export class N8nClient {
     return this.call('POST', '/credentials', { name, type, data });
   }
 
-  createWorkflow(workflow: Record<string, unknown>): Promise<{ id: string }> {
+  createWorkflow(workflow: object): Promise<{ id: string }> {
     return this.call('POST', '/workflows', workflow);
   }
 

@@ -1,6 +1,6 @@
 import type { N8nControl, ScheduleWorkflow } from '../server';
 import type { N8nClient } from './n8n';
-import { workflowFromTemplate } from './workflows';
+import { workflowFromTemplate, type Workflow } from './workflows';
 
 /** What the shipped workflows need to know about this installation. */
 export interface StackSettings {
@@ -48,7 +48,7 @@ export async function provisionWorkflows(client: N8nClient, settings: StackSetti
     const { host, port, secure, user, password } = settings.smtp;
     credentials.CRED_smtp = await cred('Alert e-mail', 'smtp', { host, port, secure: secure ?? false, user: user ?? '', password: password ?? '' });
   }
-  const withMail = (wf: Record<string, unknown>): Record<string, unknown> => {
+  const withMail = (wf: Workflow): Workflow => {
     const mailed = settings.smtp ? withEmailAlert(wf, settings.smtp, credentials.CRED_smtp) : wf;
     return settings.alertUrl ? mailed : withoutNode(mailed, 'Send alert');
   };
@@ -123,20 +123,18 @@ export function n8nControl(client: N8nClient, stack: ProvisionedStack): N8nContr
  * Beside a workflow's "Send alert" webhook call, an e-mail with the same
  * content (n8n's Send Email node over the configured SMTP server).
  */
-function withEmailAlert(wf: Record<string, unknown>, smtp: NonNullable<StackSettings['smtp']>, credentialId: string): Record<string, unknown> {
-  const nodes = wf.nodes as { name: string; parameters: Record<string, unknown>; position: number[] }[];
-  const alert = nodes.find((n) => n.name === 'Send alert');
+function withEmailAlert(wf: Workflow, smtp: NonNullable<StackSettings['smtp']>, credentialId: string): Workflow {
+  const alert = wf.nodes.find((n) => n.name === 'Send alert');
   if (!alert) return wf;
-  const connections = wf.connections as Record<string, { main: { node: string; type: string; index: number }[][] }>;
-  const feeder = Object.entries(connections).find(([, c]) => c.main.some((out) => out.some((t) => t.node === 'Send alert')));
+  const feeder = Object.entries(wf.connections).find(([, c]) => c.main.some((out) => out.some((t) => t.node === 'Send alert')));
   if (!feeder) return wf;
-  const body = String(alert.parameters.jsonBody).replace(/^=\{\{\s*JSON\.stringify\(/, '').replace(/\)\s*\}\}$/, '');
-  nodes.push({
+  const body = String(alert.parameters?.jsonBody).replace(/^=\{\{\s*JSON\.stringify\(/, '').replace(/\)\s*\}\}$/, '');
+  wf.nodes.push({
     id: '7f0c1f1e-0009-4000-8000-000000000001',
     name: 'Send e-mail',
     type: 'n8n-nodes-base.emailSend',
     typeVersion: 2.1,
-    position: [alert.position[0], alert.position[1] + 160],
+    position: [alert.position[0], alert.position[1] - 160], // above the alert: the shipped layouts keep that free
     parameters: {
       fromEmail: smtp.from,
       toEmail: smtp.to,
@@ -146,15 +144,15 @@ function withEmailAlert(wf: Record<string, unknown>, smtp: NonNullable<StackSett
       options: {},
     },
     credentials: { smtp: { id: credentialId, name: 'Alert e-mail' } },
-  } as never);
+  });
   for (const out of feeder[1].main) if (out.some((t) => t.node === 'Send alert')) out.push({ node: 'Send e-mail', type: 'main', index: 0 });
   return wf;
 }
 
 /** A workflow without one of its nodes, and without the connections to it. */
-function withoutNode(wf: Record<string, unknown>, name: string): Record<string, unknown> {
-  const connections = wf.connections as Record<string, { main: { node: string }[][] }>;
+function withoutNode(wf: Workflow, name: string): Workflow {
+  const connections = { ...wf.connections };
   delete connections[name];
   for (const c of Object.values(connections)) c.main = c.main.map((out) => out.filter((t) => t.node !== name));
-  return { ...wf, nodes: (wf.nodes as { name: string }[]).filter((n) => n.name !== name), connections };
+  return { ...wf, nodes: wf.nodes.filter((n) => n.name !== name), connections };
 }

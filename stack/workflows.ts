@@ -1,6 +1,24 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 
+/** A workflow as n8n exports and imports it, as far as we read or change it. */
+export interface WorkflowNode {
+  name: string;
+  type: string;
+  position: [number, number];
+  parameters?: Record<string, unknown>;
+  [key: string]: unknown;
+}
+
+export type Connections = Record<string, { main: { node: string; type: string; index: number }[][] }>;
+
+export interface Workflow {
+  name: string;
+  nodes: WorkflowNode[];
+  connections: Connections;
+  [key: string]: unknown;
+}
+
 /** The shipped workflows' folder (from src or from dist). */
 function workflowsDir(): string {
   for (let dir = __dirname; dir !== path.dirname(dir); dir = path.dirname(dir)) {
@@ -21,7 +39,7 @@ function workflowsDir(): string {
  * land inside JSON strings, so they are escaped for that; a placeholder left
  * unfilled is an error, never a broken workflow in n8n.
  */
-export function workflowFromTemplate(file: string, values: Record<string, unknown>): Record<string, unknown> {
+export function workflowFromTemplate(file: string, values: Record<string, unknown>): Workflow {
   let text = readFileSync(path.join(workflowsDir(), file), 'utf8');
   for (const [key, value] of Object.entries(values)) {
     const raw = typeof value === 'string' ? value : JSON.stringify(value);
@@ -29,5 +47,5 @@ export function workflowFromTemplate(file: string, values: Record<string, unknow
   }
   const left = [...new Set(text.match(/__[A-Z][A-Za-z_]*__/g) ?? [])];
   if (left.length > 0) throw new Error(`workflow ${file}: no value for ${left.join(', ')}`);
-  return JSON.parse(text) as Record<string, unknown>;
+  return JSON.parse(text) as Workflow;
 }

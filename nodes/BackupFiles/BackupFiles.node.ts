@@ -93,7 +93,7 @@ export class BackupFiles implements INodeType {
           if (!o.snapshot) rows.push({ scenario: o.scenario, error: o.error });
           else {
             const out = snapshotJson(o.snapshot);
-            rows.push({ scenario: o.scenario, ...out, recordedInJob: await reportStep(this, i, out as never) });
+            rows.push({ scenario: o.scenario, ...out, recordedInJob: await reportStep(this, i, out) });
           }
         }
         return rows;
@@ -102,7 +102,7 @@ export class BackupFiles implements INodeType {
       for (const p of paths) allowedPath('backup source', p); // named as given in the snapshot, checked as really reached
       const progress = newProgress();
       const out = snapshotJson(await withProgress(this, i, 'files', progress, () => backupFiles(repo, paths, { ...opts, progress })));
-      return { ...out, recordedInJob: await reportStep(this, i, out as never) };
+      return { ...out, recordedInJob: await reportStep(this, i, out) };
     });
   }
 }

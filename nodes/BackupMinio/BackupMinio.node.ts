@@ -57,7 +57,7 @@ export class BackupMinio implements INodeType {
         }),
       );
       const out = snapshotJson(ref);
-      return { ...out, objectsDownloaded: progress.objectsDownloaded, objectsUnchanged: progress.objectsUnchanged, recordedInJob: await reportStep(this, i, out as never) };
+      return { ...out, objectsDownloaded: progress.objectsDownloaded, objectsUnchanged: progress.objectsUnchanged, recordedInJob: await reportStep(this, i, out) };
     });
   }
 }

@@ -1,6 +1,6 @@
 import { NodeConnectionTypes, type IExecuteFunctions, type INodeExecutionData, type INodeType, type INodeTypeDescription } from 'n8n-workflow';
 import { newProgress, type BackupType } from '../../engine';
-import { backupCluster, backupPostgres, type ClusterMeta, type DumpFormat, type PostgresMeta } from '../../engine/targets';
+import { backupCluster, backupPostgres, clusterMetaOf, postgresMeta, type ClusterMeta, type DumpFormat } from '../../engine/targets';
 import { credentialTest } from '../shared/credentialTests';
 import { backupTypeProperty, jobIdProperty, tagsProperty } from '../shared/descriptions';
 import { reportStep, withProgress } from '../shared/catalog';
@@ -96,9 +96,9 @@ export class BackupPostgres implements INodeType {
             progress,
           }),
         );
-        const cluster = base.snapshot.meta as unknown as ClusterMeta;
+        const cluster = clusterMetaOf(base) as ClusterMeta; // backupCluster always writes it
         const out = snapshotJson(base);
-        return { ...out, recordedInJob: await reportStep(this, i, out as never), cluster: cluster.cluster, timeline: cluster.timeline, startLsn: cluster.startLsn, stopLsn: cluster.stopLsn };
+        return { ...out, recordedInJob: await reportStep(this, i, out), cluster: cluster.cluster, timeline: cluster.timeline, startLsn: cluster.startLsn, stopLsn: cluster.stopLsn };
       }
       const progress = newProgress();
       const ref = await withProgress(this, i, 'postgres', progress, () =>
@@ -112,11 +112,11 @@ export class BackupPostgres implements INodeType {
           progress,
         }),
       );
-      const meta = ref.snapshot.meta as unknown as PostgresMeta;
+      const meta = postgresMeta(ref);
       const out = snapshotJson(ref);
       return {
         ...out,
-        recordedInJob: await reportStep(this, i, out as never),
+        recordedInJob: await reportStep(this, i, out),
         serverVersion: meta.serverVersion,
         databases: meta.databases.map((d) => ({ name: d.name, sizeBytes: d.sizeBytes, tables: Object.keys(d.rowCounts).length })),
       };

@@ -1,4 +1,4 @@
-import { NodeOperationError, type ICredentialDataDecryptedObject, type IExecuteFunctions } from 'n8n-workflow';
+import { NodeOperationError, type ICredentialDataDecryptedObject, type IDataObject, type IExecuteFunctions } from 'n8n-workflow';
 import { Pool } from 'pg';
 import { ensureJob, recordStep, reportLive } from '../../catalog/jobs';
 import { migrate } from '../../catalog/migrate';
@@ -53,7 +53,7 @@ function catalogPool(creds: ICredentialDataDecryptedObject): Pool {
 export async function reportStep(
   ctx: IExecuteFunctions,
   itemIndex: number,
-  snapshot: { target: unknown; snapshotId: unknown; bytesRead: unknown; bytesAdded: unknown; bytesStored: unknown; durationMs: unknown },
+  snapshot: IDataObject, // snapshotJson's output
 ): Promise<boolean> {
   const jobId = String(ctx.getNodeParameter('jobId', itemIndex, '') ?? '');
   if (!jobId) return false;

@@ -1,4 +1,3 @@
-import { zValidator } from '@hono/zod-validator';
 import { Hono } from 'hono';
 import { z } from 'zod/v4';
 import { BACKUP_TYPES, parseDuration } from '../../engine';
@@ -9,12 +8,15 @@ import { BACKUP_TARGETS, getJob, listJobs, statusSummary, stuckJobs, type Job } 
 import { listSchedules } from '../../catalog/schedules';
 import type { AppDeps, AppEnv } from '../context';
 import { dispatchJob } from '../dispatch';
+import { describe, jsonBody, queryOf } from '../describe';
 import { ApiError } from '../errors';
 import { jobIdParam } from './params';
-import { validationHook } from './validation';
 
 export const TARGETS = BACKUP_TARGETS;
 export { BACKUP_TYPES };
+/** `verbose=true` adds the recent jobs. */
+export const statusQuery = z.object({ verbose: z.enum(['true', 'false']).optional() });
+
 export const JOB_STATUSES = ['queued', 'running', 'completed', 'failed', 'cancelled'] as const;
 
 /** What a backup reads, as a backup request and a schedule both name it (one definition, so they cannot drift). */
@@ -76,7 +78,7 @@ export const verifyBody = z
 export function backupRoutes(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
 
-  app.post('/create', requireRole('operator'), zValidator('json', createBackupBody, validationHook), async (c) => {
+  app.post('/create', describe({ operationId: 'createBackup', summary: 'Start a backup of one or more targets', answers: 'job' }), requireRole('operator'), jsonBody(createBackupBody), async (c) => {
     const body = c.req.valid('json');
     body.paths?.forEach((p, i) => allowedPath(deps, 'backup source', p, `paths.${i}`));
     const request = { ...body, ...withDefaults(deps, body) };
@@ -105,12 +107,12 @@ export function backupRoutes(deps: AppDeps): Hono<AppEnv> {
       schedules: { total: schedules.length, enabled: schedules.filter((s) => s.enabled).length },
     };
   });
-  app.get('/status', requireRole('viewer'), async (c) => {
-    const verbose = c.req.query('verbose') === 'true';
+  app.get('/status', describe({ operationId: 'getBackupStatus', summary: 'Job counts, running and stuck jobs, the last success per target', answers: 'json' }), requireRole('viewer'), queryOf(statusQuery), async (c) => {
+    const verbose = c.req.valid('query').verbose === 'true';
     return c.json({ ...(await status()), ...(verbose ? { recent: (await listJobs(deps.catalog, { limit: 10, offset: 0 })).jobs.map(brief) } : {}) });
   });
 
-  app.get('/list', requireRole('viewer'), zValidator('query', listQuery, validationHook), async (c) => {
+  app.get('/list', describe({ operationId: 'listJobs', summary: 'Jobs, newest first, filtered and paged', answers: 'json' }), requireRole('viewer'), queryOf(listQuery), async (c) => {
     const q = c.req.valid('query');
     const { total, jobs } = await listJobs(deps.catalog, { ...q, kind: q.kind === 'all' ? undefined : q.kind });
     return c.json({
@@ -122,7 +124,7 @@ export function backupRoutes(deps: AppDeps): Hono<AppEnv> {
     });
   });
 
-  app.post('/verify/:id', requireRole('operator'), zValidator('json', verifyBody, validationHook), async (c) => {
+  app.post('/verify/:id', describe({ operationId: 'verifyBackup', summary: 'Verify a backup job\'s snapshots, one snapshot, or the latest of a target', answers: 'job', params: { id: 'a job id, a snapshot id, or latest (with body.target)' } }), requireRole('operator'), jsonBody(verifyBody), async (c) => {
     const id = c.req.param('id');
     const body = c.req.valid('json');
     const snapshots = await snapshotsToVerify(deps, id, body.target);

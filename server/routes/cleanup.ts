@@ -1,12 +1,11 @@
-import { zValidator } from '@hono/zod-validator';
 import { Hono } from 'hono';
 import { z } from 'zod/v4';
 import { parseDuration } from '../../engine';
 import { requireRole } from '../auth';
 import type { AppDeps, AppEnv } from '../context';
+import { describe, jsonBody } from '../describe';
 import { dispatchJob } from '../dispatch';
 import { TARGETS } from './backups';
-import { validationHook } from './validation';
 
 export const cleanupBody = z
   .object({
@@ -33,7 +32,7 @@ export const cleanupBody = z
  */
 export function cleanupRoutes(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
-  app.post('/', requireRole('admin'), zValidator('json', cleanupBody, validationHook), async (c) => {
+  app.post('/', describe({ operationId: 'startCleanup', summary: 'Apply retention: forget snapshots older than a duration and prune (a dry run unless dry_run is false)', answers: 'job' }), requireRole('admin'), jsonBody(cleanupBody), async (c) => {
     const body = c.req.valid('json');
     const job = await dispatchJob(deps, {
       kind: 'cleanup',

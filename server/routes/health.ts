@@ -3,6 +3,7 @@ import { Repository } from '../../engine';
 import { findToken } from '../../catalog/tokens';
 import type { TokenCache } from '../auth';
 import type { AppDeps, AppEnv } from '../context';
+import { describe } from '../describe';
 
 type Check = { status: 'ok' | 'down'; latency_ms: number; error?: string } & Record<string, unknown>;
 
@@ -12,7 +13,7 @@ type Check = { status: 'ok' | 'down'; latency_ms: number; error?: string } & Rec
  */
 export function healthRoutes(deps: AppDeps, tokens: TokenCache): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
-  app.get('/', async (c) => {
+  app.get('/', describe({ operationId: 'getHealth', summary: 'Catalog, repository and n8n: up or down (with a token: latency and errors too); 503 when one is down', answers: 'json', public: true }), async (c) => {
     const probe = async (check: () => Promise<Record<string, unknown> | void>): Promise<Check> => {
       const started = performance.now();
       try {

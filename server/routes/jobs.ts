@@ -4,20 +4,21 @@ import { requireRole } from '../auth';
 import { finishJob, getJob, jobLog } from '../../catalog/jobs';
 import type { AppDeps, AppEnv } from '../context';
 import { dispatchJob, requestOf } from '../dispatch';
+import { describe } from '../describe';
 import { ApiError } from '../errors';
 import { jobIdParam } from './params';
 
 /** `/api/v1/jobs`: a job with its progress, steps and log; restarting one that failed or is stuck. */
 export function jobRoutes(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
-  app.get('/:id', requireRole('viewer'), async (c) => {
+  app.get('/:id', describe({ operationId: 'getJob', summary: 'A job with its progress, steps and log', answers: 'json', params: { id: 'job id' } }), requireRole('viewer'), async (c) => {
     const id = jobIdParam(c.req.param('id'));
     const job = await getJob(deps.catalog, id);
     if (!job) throw new ApiError(404, `no job ${id}`);
     return c.json({ ...job, log: await jobLog(deps.catalog, id) });
   });
 
-  app.post('/:id/restart', requireRole('operator'), async (c) => {
+  app.post('/:id/restart', describe({ operationId: 'restartJob', summary: 'Run a failed, cancelled or stuck job again (needs the role its creation needed)', answers: 'job', params: { id: 'job id' } }), requireRole('operator'), async (c) => {
     const id = jobIdParam(c.req.param('id'));
     const job = await getJob(deps.catalog, id);
     if (!job) throw new ApiError(404, `no job ${id}`);
@@ -46,7 +47,7 @@ export function jobRoutes(deps: AppDeps): Hono<AppEnv> {
   });
   // Cancel: the job ends now, as cancelled (a late report cannot complete it), then its n8n execution is stopped;
   // the running node sees n8n's cancel signal and stops without committing a snapshot.
-  app.post('/:id/cancel', requireRole('operator'), async (c) => {
+  app.post('/:id/cancel', describe({ operationId: 'cancelJob', summary: 'End a queued or running job as cancelled and stop its n8n execution', answers: 'json', params: { id: 'job id' } }), requireRole('operator'), async (c) => {
     const id = jobIdParam(c.req.param('id'));
     const job = await getJob(deps.catalog, id);
     if (!job) throw new ApiError(404, `no job ${id}`);

@@ -1,4 +1,3 @@
-import { zValidator } from '@hono/zod-validator';
 import { Hono } from 'hono';
 import * as path from 'node:path';
 import { z } from 'zod/v4';
@@ -7,10 +6,10 @@ import { requireRole } from '../auth';
 import { getJob, newJobId } from '../../catalog/jobs';
 import type { AppDeps, AppEnv } from '../context';
 import { dispatchJob } from '../dispatch';
+import { describe, jsonBody } from '../describe';
 import { ApiError } from '../errors';
 import { TARGETS } from './backups';
 import { jobIdParam } from './params';
-import { validationHook } from './validation';
 
 export const restoreBody = z
   .object({
@@ -58,7 +57,7 @@ type RestoreBody = z.infer<typeof restoreBody>;
 /** `/api/v1/restore`: a restore is a job the restore workflow runs, one step per snapshot. */
 export function restoreRoutes(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
-  app.post('/create', requireRole('operator'), zValidator('json', restoreBody, validationHook), async (c) => {
+  app.post('/create', describe({ operationId: 'createRestore', summary: 'Restore a backup job\'s snapshots, one snapshot, or the latest of targets', answers: 'job' }), requireRole('operator'), jsonBody(restoreBody), async (c) => {
     const body = c.req.valid('json');
     const jobId = newJobId();
     const restores = body.cluster
@@ -76,7 +75,7 @@ export function restoreRoutes(deps: AppDeps): Hono<AppEnv> {
     return c.json({ job_id: job.id, status: 'queued', restores }, 202);
   });
 
-  app.get('/:id', requireRole('viewer'), async (c) => {
+  app.get('/:id', describe({ operationId: 'getRestore', summary: 'A restore job', answers: 'json', params: { id: 'job id' } }), requireRole('viewer'), async (c) => {
     const id = jobIdParam(c.req.param('id'));
     const job = await getJob(deps.catalog, id);
     if (!job || job.kind !== 'restore') throw new ApiError(404, `no restore job ${id}`);

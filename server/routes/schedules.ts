@@ -1,4 +1,3 @@
-import { zValidator } from '@hono/zod-validator';
 import { Cron } from 'croner';
 import { Hono } from 'hono';
 import { z } from 'zod/v4';
@@ -6,10 +5,10 @@ import { allowedPath } from '../access';
 import { requireRole } from '../auth';
 import { deleteSchedule, getSchedule, insertSchedule, lastScheduledJob, listSchedules, setScheduleEnabled, type Schedule } from '../../catalog/schedules';
 import type { AppDeps, AppEnv } from '../context';
+import { describe, jsonBody } from '../describe';
 import { ApiError } from '../errors';
 import { BACKUP_TYPES, sourceFields, TARGETS } from './backups';
 import { SCHEDULE_NAME, scheduleNameParam } from './params';
-import { validationHook } from './validation';
 
 /** A cron expression n8n's Schedule Trigger runs: five fields, or six with seconds first. */
 const cron = z.string().max(200).superRefine((value, ctx) => {
@@ -60,7 +59,7 @@ export function scheduleRoutes(deps: AppDeps): Hono<AppEnv> {
     }
   };
 
-  app.get('/', requireRole('viewer'), async (c) => {
+  app.get('/', describe({ operationId: 'listSchedules', summary: 'Schedules with their next run and last outcome', answers: 'json' }), requireRole('viewer'), async (c) => {
     const timezone = deps.settings?.timezone;
     const schedules = await listSchedules(deps.catalog);
     return c.json({
@@ -78,7 +77,7 @@ export function scheduleRoutes(deps: AppDeps): Hono<AppEnv> {
     });
   });
 
-  app.post('/', requireRole('admin'), zValidator('json', scheduleBody, validationHook), async (c) => {
+  app.post('/', describe({ operationId: 'createSchedule', summary: 'Create a schedule (a published n8n workflow)', answers: 'created' }), requireRole('admin'), jsonBody(scheduleBody), async (c) => {
     const body = c.req.valid('json');
     body.paths?.forEach((p, i) => allowedPath(deps, 'backup source', p, `paths.${i}`));
     const api = n8nApi();
@@ -122,7 +121,7 @@ export function scheduleRoutes(deps: AppDeps): Hono<AppEnv> {
   });
 
   for (const [action, enabled] of [['enable', true], ['disable', false]] as const) {
-    app.post(`/:name/${action}`, requireRole('admin'), async (c) => {
+    app.post(`/:name/${action}`, describe({ operationId: `${action}Schedule`, summary: `${action === 'enable' ? 'Enable' : 'Disable'} a schedule`, answers: 'json', params: { name: 'schedule name' } }), requireRole('admin'), async (c) => {
       const schedule = await existing(c.req.param('name'));
       const api = n8nApi();
       await n8nCall(`${action} workflow ${schedule.workflow_id}`, () => (enabled ? api.activate(schedule.workflow_id) : api.deactivate(schedule.workflow_id)));
@@ -131,7 +130,7 @@ export function scheduleRoutes(deps: AppDeps): Hono<AppEnv> {
     });
   }
 
-  app.delete('/:name', requireRole('admin'), async (c) => {
+  app.delete('/:name', describe({ operationId: 'deleteSchedule', summary: 'Delete a schedule and its workflow', answers: 'json', params: { name: 'schedule name' } }), requireRole('admin'), async (c) => {
     const schedule = await existing(c.req.param('name'));
     const api = n8nApi();
     await n8nCall(`delete workflow ${schedule.workflow_id}`, async () => {

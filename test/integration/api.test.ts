@@ -1,8 +1,11 @@
+import { spawnSync } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Pool } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Validator } from '@seriousme/openapi-schema-validator';
 import { createApp } from '../../server/app';
+import { openApiDocument } from '../../server/openapi';
 import { claimJob, createJob, finishJob, getJob, markRunning, recordStep } from '../../catalog/jobs';
 import { migrate } from '../../catalog/migrate';
 import { createToken } from '../../catalog/tokens';
@@ -415,10 +418,40 @@ describe('the REST API against a real catalog', () => {
     expect(text).toMatch(/^dbm_last_success_timestamp_seconds\{target="postgres"\} \d+/m);
     expect(text).toMatch(/^dbm_backup_bytes\{target="postgres",stage="read"\} \d+/m);
     expect(text).toMatch(/^dbm_api_process_resident_memory_bytes \d+/m);
+    // every name and help text as Prometheus's own linter wants them (.ci/run installs promtool: apt-get install prometheus)
+    const promtool = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+    expect(promtool.error, 'promtool is not installed: apt-get install prometheus').toBeUndefined();
+    expect(`${promtool.stdout}${promtool.stderr}`.trim()).toBe('');
+    expect(promtool.status).toBe(0);
     const doc = (await (await app.request('/api/v1/openapi.json')).json()) as { openapi: string; paths: Record<string, Record<string, { requestBody?: { content: { 'application/json': { schema: { properties: Record<string, unknown> } } } } }>> };
     expect(doc.openapi).toBe('3.1.0');
     expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/api/v1/backup/create', '/api/v1/backup/list', '/api/v1/restore/create', '/api/v1/schedules', '/api/v1/cleanup', '/api/v1/storage/status']));
     expect(Object.keys(doc.paths['/api/v1/backup/create'].post.requestBody!.content['application/json'].schema.properties)).toContain('retention_days');
+  });
+
+  it('describes itself from its routes: valid OpenAPI 3.1, lint-clean, an operationId, summary and role on every operation', async () => {
+    const doc = (await (await app.request('/api/v1/openapi.json')).json()) as { paths: Record<string, Record<string, { operationId: string; summary: string; 'x-role'?: string; security?: unknown[] }>> };
+    const validation = await new Validator().validate(doc);
+    expect(validation.errors ?? [], 'the OpenAPI 3.1 schema').toEqual([]);
+    expect(validation.valid).toBe(true);
+    const { createConfig, lintFromString } = await import('@redocly/openapi-core');
+    const problems = await lintFromString({ source: JSON.stringify(doc), absoluteRef: 'openapi.json', config: await createConfig({ extends: ['recommended'] }) });
+    expect(problems.map((p) => `${p.severity} ${p.ruleId}: ${p.message} (${p.location[0]?.pointer ?? ''})`)).toEqual([]);
+    const operations = Object.entries(doc.paths).flatMap(([path, ops]) => Object.entries(ops).map(([method, op]) => ({ at: `${method.toUpperCase()} ${path}`, ...op })));
+    expect(operations.length).toBeGreaterThanOrEqual(25); // every route the seed names
+    for (const op of operations) {
+      expect(op.operationId, op.at).toMatch(/^[a-z][A-Za-z]+$/);
+      expect(op.summary, op.at).toBeTruthy();
+      expect(op['x-role'] ?? (op.security?.length === 0 ? 'public' : undefined), `${op.at} names its role or is public`).toBeTruthy();
+    }
+    expect(new Set(operations.map((o) => o.operationId)).size).toBe(operations.length);
+    // the roles are the ones the routes check
+    const role = (at: string) => operations.find((o) => o.at === at)?.['x-role'];
+    expect([role('POST /api/v1/schedules'), role('POST /api/v1/backup/create'), role('GET /api/v1/jobs/{id}'), role('DELETE /api/v1/tokens/{id}')]).toEqual(['admin', 'operator', 'viewer', 'admin']);
+    const refused = await app.request('/api/v1/schedules', { method: 'POST', headers: { authorization: `Bearer ${token.operator}`, 'content-type': 'application/json' }, body: '{}' });
+    expect(refused.status).toBe(403);
+    // a route nobody described cannot slip in
+    expect(() => openApiDocument({ routes: [{ method: 'GET', path: '/api/v1/undocumented', handler: () => undefined }] }, '1')).toThrow(/GET \/api\/v1\/undocumented has no describe\(\)/);
   });
 
   it('reports health per dependency: 503 while n8n is down; up or down only without a token, details with one', async () => {

@@ -29,6 +29,12 @@ export interface ClusterMeta {
   stoppedAt: string;
 }
 
+/** A snapshot's cluster metadata, when it is a base backup; null otherwise. */
+export function clusterMetaOf(ref: SnapshotRef): ClusterMeta | null {
+  const meta = ref.snapshot.meta;
+  return meta && typeof meta.stopWal === 'string' && typeof meta.cluster === 'string' ? (meta as unknown as ClusterMeta) : null;
+}
+
 /**
  * A physical base backup: `pg_basebackup` as one tar on its standard output,
  * streamed into the repository (no copy of the cluster on disk), with the WAL

@@ -5,7 +5,7 @@ import { BackupError, InvalidInputError } from '../../errors';
 import type { Repository } from '../../repository/repository';
 import { restoreStream } from '../../restorer';
 import { listSnapshots, type SnapshotRef } from '../../snapshot';
-import { BASE_ENTRY, CLUSTER_TARGET, type ClusterMeta } from './baseBackup';
+import { BASE_ENTRY, CLUSTER_TARGET, clusterMetaOf, type ClusterMeta } from './baseBackup';
 import { withLock } from '../../repository/lock';
 import { deleteWal, isSegment, listWal, parseLsn, parseSegmentName, segmentName, segmentOf, walHeader } from './wal';
 
@@ -31,8 +31,10 @@ export interface PitrWindow {
 export async function baseBackups(repo: Repository, cluster: string): Promise<BaseBackup[]> {
   const refs = await listSnapshots(repo, { target: CLUSTER_TARGET, tags: { cluster } });
   return refs
-    .filter((r: SnapshotRef) => r.snapshot.meta && (r.snapshot.meta as unknown as ClusterMeta).stopWal)
-    .map((r) => ({ id: r.id, meta: r.snapshot.meta as unknown as ClusterMeta, ref: r }))
+    .flatMap((r: SnapshotRef) => {
+      const meta = clusterMetaOf(r);
+      return meta ? [{ id: r.id, meta, ref: r }] : [];
+    })
     .sort((a, b) => a.meta.stoppedAt.localeCompare(b.meta.stoppedAt));
 }
 
