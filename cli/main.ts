@@ -1,9 +1,28 @@
 #!/usr/bin/env node
-/** Entry point of `data-backup-manager`. Checks the runtime before loading anything that needs it. */
+/**
+ * Entry point of `data-backup-manager`. Checks the runtime before loading anything that needs it:
+ * on a Node too old (the system's Node 20, say), it runs itself again on the Node 24 the project
+ * pins in node_modules (`npm ci` installs it), or says what it needs.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import * as path from 'node:path';
+
 const [major, minor] = process.versions.node.split('.').map(Number);
 if (major < 22 || (major === 22 && minor < 15)) {
-  process.stderr.write(`error: data-backup-manager needs Node.js >= 22.15 (zstd); this is ${process.version}\n`);
-  process.exit(1);
+  const root = path.join(__dirname, '..', '..');
+  const pinned = path.join(root, 'node_modules', 'node', 'bin', 'node');
+  if (existsSync(pinned) && !process.env.DBM_NODE_REEXEC) {
+    const child = spawn(pinned, [__filename, ...process.argv.slice(2)], { stdio: 'inherit', env: { ...process.env, DBM_NODE_REEXEC: '1' } });
+    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => child.kill(signal));
+    child.on('exit', (code, signal) => process.exit(code ?? (signal === 'SIGINT' ? 130 : 1)));
+  } else {
+    process.stderr.write(
+      `error: data-backup-manager needs Node.js >= 22.15 (for zstd); this is ${process.version} at ${process.execPath}.\n` +
+        `Install Node.js 24 (https://nodejs.org/en/download), or run \`npm ci\` in ${root}, which puts one in its node_modules for this program to use.\n`,
+    );
+    process.exit(1);
+  }
+} else {
+  void import('./program').then(({ run }) => run(process.argv));
 }
-
-void import('./program').then(({ run }) => run(process.argv));

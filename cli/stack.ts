@@ -96,7 +96,13 @@ export function registerStack(program: Command): void {
         );
       }
       const ca = running.tlsCertFile ? ` DBM_API_CA=${running.tlsCertFile}` : '';
-      lines.push('', `  try:         DBM_API_URL=${running.apiUrl}${ca} DBM_API_TOKEN=<token> data-backup-manager status`, 'ready', '');
+      lines.push(
+        '',
+        `  try:         DBM_API_URL=${running.apiUrl}${ca} DBM_API_TOKEN=<token> data-backup-manager status`,
+        `               (\`npm link\` in ${path.resolve(__dirname, '..', '..')} puts data-backup-manager on your PATH; or run ${path.resolve(__dirname, 'main.js')})`,
+        'ready',
+        '',
+      );
       process.stdout.write(lines.join('\n'));
       await new Promise<void>((resolve) => {
         const stop = (): void => resolve();

@@ -163,7 +163,7 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
 
     // n8n with our package
     const userFolder = path.join(dataDir, 'n8n');
-    ensureN8nInstalled(undefined, log);
+    await ensureN8nInstalled(undefined, log);
     const installed = installCommunityPackage(userFolder);
     const timezone = opts.timezone ?? Intl.DateTimeFormat().resolvedOptions().timeZone;
     const configDir = ownConfigDir(dataDir, { repository, apiPort: opts.apiPort, n8nPort: opts.n8nPort });

@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -29,15 +29,54 @@ function installedVersion(runtimeDir: string): string | null {
   return existsSync(pkg) ? (JSON.parse(readFileSync(pkg, 'utf8')) as { version: string }).version : null;
 }
 
-/** Installs n8n into its own folder unless the right version is there (~4 minutes, ~3 GB, the first time). */
-export function ensureN8nInstalled(runtimeDir = defaultRuntimeDir(), log: (line: string) => void = () => undefined): void {
+/** About how many packages n8n 2.39 installs (measured), for the progress lines. */
+const N8N_PACKAGES = 1600;
+
+/** Packages unpacked so far under a node_modules folder (scoped ones counted one by one). */
+function packagesIn(nodeModules: string): number {
+  let n = 0;
+  for (const entry of readdirSync(nodeModules, { withFileTypes: true })) {
+    if (!entry.isDirectory() || entry.name.startsWith('.')) continue;
+    n += entry.name.startsWith('@') ? readdirSync(path.join(nodeModules, entry.name)).length : 1;
+  }
+  return n;
+}
+
+/**
+ * Installs n8n into its own folder unless the right version is there (~4 minutes, ~3 GB, the first
+ * time), saying how far it got every 15 s: a first start is otherwise silent for minutes.
+ */
+export async function ensureN8nInstalled(runtimeDir = defaultRuntimeDir(), log: (line: string) => void = () => undefined): Promise<void> {
   if (installedVersion(runtimeDir) === N8N_VERSION) return;
   mkdirSync(runtimeDir, { recursive: true });
   // The folder's package.json approves the install scripts n8n needs (node, sqlite3) and denies the rest.
   copyFileSync(path.join(PROJECT_ROOT, 'stack', 'n8n-runtime.package.json'), path.join(runtimeDir, 'package.json'));
-  log(`installing n8n ${N8N_VERSION} into ${runtimeDir} (first time: a few minutes)`);
-  const res = spawnSync('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: runtimeDir, stdio: 'inherit' });
-  if (res.status !== 0 || installedVersion(runtimeDir) !== N8N_VERSION) throw new Error(`installing n8n into ${runtimeDir} failed`);
+  log(`installing n8n ${N8N_VERSION} into ${runtimeDir} (first time only: about 5 minutes and 3 GB)`);
+  const started = Date.now();
+  const progress = setInterval(() => {
+    let unpacked = 0;
+    try {
+      unpacked = packagesIn(path.join(runtimeDir, 'node_modules'));
+    } catch {
+      // nothing unpacked yet
+    }
+    const seconds = Math.round((Date.now() - started) / 1000);
+    const took = `${Math.floor(seconds / 60)} min ${seconds % 60} s`;
+    const share = Math.min(99, Math.round((unpacked / N8N_PACKAGES) * 100));
+    // npm first resolves the whole tree (a minute or two, nothing on disk), then unpacks it
+    log(unpacked === 0 ? `installing n8n: resolving its ~${N8N_PACKAGES} packages, ${took}` : `installing n8n: ${unpacked} of about ${N8N_PACKAGES} packages unpacked (${share} %), ${took}`);
+  }, 15_000);
+  try {
+    const code = await new Promise<number | null>((resolve, reject) => {
+      const child = spawn('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: runtimeDir, stdio: ['ignore', 'inherit', 'inherit'] });
+      child.on('error', reject);
+      child.on('exit', resolve);
+    });
+    if (code !== 0 || installedVersion(runtimeDir) !== N8N_VERSION) throw new Error(`installing n8n into ${runtimeDir} failed (npm exited with ${code})`);
+  } finally {
+    clearInterval(progress);
+  }
+  log(`n8n ${N8N_VERSION} installed in ${Math.round((Date.now() - started) / 1000)} s`);
 }
 
 /**

@@ -25,7 +25,9 @@ export interface ProvisionedStack {
   workflows: Record<string, string>;
 }
 
-const SHIPPED = ['backup-on-demand.json', 'restore-on-demand.json', 'verify-on-demand.json', 'retention.json', 'monitor.json'] as const;
+/** What provisioning publishes (the error workflow first); backup-scheduled.json is the template of each schedule. */
+export const PUBLISHED_WORKFLOWS = ['error-alert.json', 'backup-on-demand.json', 'restore-on-demand.json', 'verify-on-demand.json', 'retention.json', 'monitor.json'] as const;
+const SHIPPED = PUBLISHED_WORKFLOWS.slice(1);
 
 /**
  * Creates the credentials the shipped workflows use and imports and publishes

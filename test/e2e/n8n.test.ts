@@ -64,7 +64,7 @@ describe('the shipped workflows in a real n8n', () => {
     Repository.open(openStorage(`s3://${bucket}/repo`, { endpoint: s3.endpoint, accessKey: s3.accessKey, secretKey: s3.secretKey }), { passphrase });
 
   beforeAll(async () => {
-    ensureN8nInstalled();
+    await ensureN8nInstalled();
     const userFolder = tempDir('dbm-n8n-');
     chmodSync(userFolder, 0o755); // restore_command runs the installed package's CLI as PostgreSQL's user
     installCommunityPackage(userFolder);

@@ -1,4 +1,5 @@
-import { promises as fs } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, promises as fs, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { acquireLock } from '../../engine';
@@ -148,5 +149,28 @@ describe('repo CLI exit codes', () => {
     const r = await runCli(['repo', 'check', '--read-data'], env);
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/error: pack [0-9a-f]{12} has size 500/);
+  });
+});
+
+describe('the installed command', () => {
+  it('is on PATH after `npm link` and finds a Node it can run on when the one on PATH is too old', () => {
+    const root = path.resolve(__dirname, '..', '..');
+    const prefix = tempDir('dbm-prefix-');
+    const link = spawnSync('npm', ['link', '--no-audit', '--no-fund'], { cwd: root, env: { ...process.env, npm_config_prefix: prefix }, encoding: 'utf8' });
+    expect(link.status, link.stderr).toBe(0);
+    // the system's own Node (20 on these machines), not the one npm scripts put first on PATH
+    const systemNode = ['/usr/bin/node', '/usr/local/bin/node'].find((n) => existsSync(n));
+    const env = { PATH: [path.join(prefix, 'bin'), ...(systemNode ? [path.dirname(systemNode)] : []), '/usr/bin', '/bin'].join(':'), HOME: tempDir() };
+    const version = spawnSync('data-backup-manager', ['--version'], { env, encoding: 'utf8' });
+    expect(version.stderr).toBe('');
+    expect(version.stdout.trim()).toBe(JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')).version);
+    // exit codes come through the second Node unchanged
+    expect(spawnSync('data-backup-manager', ['repo', '--repo', tempDir(), 'snapshots'], { env, encoding: 'utf8' }).status).toBe(2);
+    if (systemNode && Number(spawnSync(systemNode, ['-p', 'process.versions.node.split(".")[0]'], { encoding: 'utf8' }).stdout) < 22) {
+      // and without the pinned Node, the old one says what it needs
+      const alone = spawnSync(systemNode, [path.join(root, 'dist', 'cli', 'main.js'), '--version'], { env: { ...env, DBM_NODE_REEXEC: '1' }, encoding: 'utf8' });
+      expect(alone.status).toBe(1);
+      expect(alone.stderr).toMatch(/needs Node\.js >= 22\.15 \(for zstd\); this is v\d+.*\nInstall Node\.js 24 .*or run `npm ci` in /);
+    }
   });
 });

@@ -2,6 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { withBackupChain, type Workflow } from '../../stack/backupChain';
+import { PUBLISHED_WORKFLOWS } from '../../stack/provision';
 import { workflowFromTemplate } from '../../stack/workflows';
 
 const dir = path.join(__dirname, '..', '..', 'workflows');
@@ -84,5 +85,16 @@ describe('the shipped workflows', () => {
     const edited = structuredClone(onDemand);
     (edited.nodes.find((n) => n.name === 'Verify files') as { parameters: Record<string, unknown> }).parameters.readData = true;
     expect(withBackupChain(edited, scheduled)).not.toEqual(scheduled);
+  });
+
+  it('are counted and listed in the README as they are', () => {
+    const root = path.join(__dirname, '..', '..');
+    const readme = readFileSync(path.join(root, 'README.md'), 'utf8');
+    const nodes = readdirSync(path.join(root, 'nodes')).filter((d) => readdirSync(path.join(root, 'nodes', d)).some((f) => f.endsWith('.node.ts')));
+    const credentials = readdirSync(path.join(root, 'credentials')).filter((f) => f.endsWith('.credentials.ts'));
+    expect(readme).toContain(`done: ${nodes.length} nodes, ${credentials.length} credentials, ${files.length} workflows`);
+    for (const file of files) expect(readme, file).toMatch(new RegExp(`^\\| \`${file.replace('.', '\\.')}\` \\|`, 'm'));
+    expect(readme).toContain(`"provisioned n8n: ${PUBLISHED_WORKFLOWS.length} workflows"`);
+    expect(files.filter((f) => !(PUBLISHED_WORKFLOWS as readonly string[]).includes(f))).toEqual(['backup-scheduled.json']);
   });
 });
