@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Pool } from 'pg';
+import { targetNames } from '../engine/targets/registry';
 
 /** Jobs in the catalog: what was asked, how it went, per target. */
 export type JobKind = 'backup' | 'restore' | 'verify' | 'cleanup';
@@ -306,9 +307,6 @@ export interface StatusSummary {
   failed_24h: number;
 }
 
-/** The targets a backup job can have (the engine's registry, as the API knows them). */
-export const BACKUP_TARGETS = ['postgres', 'files', 'scenarios', 'minio', 'postgres-cluster'] as const;
-
 /** What `status` shows, from the catalog alone (cheap enough to poll). */
 export async function statusSummary(db: Pool): Promise<StatusSummary> {
   const [counts, running, last, failure, failed] = await Promise.all([
@@ -321,7 +319,7 @@ export async function statusSummary(db: Pool): Promise<StatusSummary> {
          CROSS JOIN LATERAL (
            SELECT job_id, snapshot_id, recorded_at, bytes_added FROM job_steps s JOIN jobs j ON j.id = s.job_id AND j.kind = 'backup'
             WHERE s.target = t.target AND s.status = 'completed' ORDER BY s.recorded_at DESC LIMIT 1) s`,
-      [BACKUP_TARGETS],
+      [targetNames()],
     ),
     db.query(`SELECT id, kind, targets, error, finished_at FROM jobs WHERE status = 'failed' ORDER BY finished_at DESC NULLS LAST LIMIT 1`),
     db.query<{ n: string }>(`SELECT count(*) AS n FROM jobs WHERE status = 'failed' AND finished_at > now() - interval '24 hours'`),

@@ -63,12 +63,8 @@ export interface ScheduleWorkflow {
   cron: string;
   type: string;
   targets: string[];
-  databases: string[];
-  paths: string[];
-  scenariosRoot?: string;
-  buckets?: string[];
-  /** postgres-cluster: the cluster name its WAL is archived under */
-  cluster?: string;
+  /** what the targets read (the registry's source fields: paths, databases, buckets, cluster …), defaults filled in */
+  sources: Record<string, unknown>;
   retentionDays?: number;
 }
 

@@ -92,12 +92,8 @@ export async function createScheduleWorkflow(
     SCHEDULE_NAME: schedule.name,
     CRON: schedule.cron,
     BACKUP_TYPE: schedule.type,
-    DATABASES: schedule.databases,
-    PATHS: schedule.paths,
     TARGETS: schedule.targets,
-    SCENARIOS_ROOT: JSON.stringify(schedule.scenariosRoot ?? ''),
-    BUCKETS: schedule.buckets ?? [],
-    CLUSTER: JSON.stringify(schedule.cluster ?? 'main'),
+    SOURCES: schedule.sources,
     RETENTION_DAYS: schedule.retentionDays ?? 0,
   });
   const id = (await client.createWorkflow(wf)).id;

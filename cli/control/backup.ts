@@ -2,13 +2,13 @@ import type { Command } from 'commander';
 import { csv, wholeNumber } from '../options';
 import { apiTarget, call } from './client';
 import { followJob } from './jobs';
-import { sourceFields, withSourceOptions } from './sources';
+import { sourceFields, targetList, withSourceOptions } from './sources';
 
 /** `backup <targets>`: a backup job now, through the API. */
 export function registerBackup(program: Command): void {
   withSourceOptions(program
     .command('backup <targets>'))
-    .description('back up targets now (comma-separated: postgres,files,scenarios,minio,postgres-cluster)')
+    .description(`back up targets now (comma-separated: ${targetList()})`)
     .option('--type <type>', 'full, incremental or differential', 'incremental')
     .option('--retention-days <n>', 'after the backup, forget snapshots older than this many days', wholeNumber('--retention-days'))
     .option('--description <text>', 'what this backup is for')

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { printJson, table } from '../output';
 import { csv, days } from '../options';
 import { apiTarget, call } from './client';
-import { sourceFields, withSourceOptions } from './sources';
+import { sourceFields, targetList, withSourceOptions } from './sources';
 
 interface ScheduleView {
   name: string;
@@ -41,7 +41,7 @@ export function registerSchedules(program: Command): void {
     .description('create and enable a schedule')
     .requiredOption('--name <name>', 'lowercase letters, digits, - and _')
     .requiredOption('--cron <expr>', 'five fields (minute hour day month weekday), or six with seconds first')
-    .requiredOption('--targets <list>', 'postgres,files,scenarios,minio,postgres-cluster', csv)
+    .requiredOption('--targets <list>', targetList(), csv)
     .option('--type <type>', 'full, incremental or differential', 'incremental')
     .option('--retention <days>', 'forget snapshots older than this many days after each run (e.g. 30 or 30d)', days('--retention'))
     .option('--json', 'print JSON')

@@ -1,6 +1,6 @@
 import { NodeConnectionTypes, type IExecuteFunctions, type INodeExecutionData, type INodeType, type INodeTypeDescription } from 'n8n-workflow';
 import { newProgress, type BackupType } from '../../engine';
-import { backupCluster, backupPostgres, clusterMetaOf, postgresMeta, type ClusterMeta, type DumpFormat } from '../../engine/targets';
+import { backupCluster, backupPostgres, CLUSTER_TARGET, clusterMetaOf, postgresMeta, type ClusterMeta, type DumpFormat } from '../../engine/targets';
 import { credentialTest } from '../shared/credentialTests';
 import { backupTypeProperty, jobIdProperty, tagsProperty } from '../shared/descriptions';
 import { reportStep, withProgress } from '../shared/catalog';
@@ -87,7 +87,7 @@ export class BackupPostgres implements INodeType {
     return eachItem(this, async (i) => {
       if (this.getNodeParameter('mode', i, 'logical') === 'physical') {
         const progress = newProgress();
-        const base = await withProgress(this, i, 'postgres-cluster', progress, () =>
+        const base = await withProgress(this, i, CLUSTER_TARGET, progress, () =>
           backupCluster(repo, conn, {
             cluster: this.getNodeParameter('cluster', i, 'main') as string,
             type: this.getNodeParameter('backupType', i) as BackupType,

@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import { NodeOperationError, type IDataObject, type IExecuteFunctions } from 'n8n-workflow';
 import type { Repository } from '../../engine';
-import type { RecoveryTarget } from '../../engine/targets';
+import { CLUSTER_TARGET, type RecoveryTarget } from '../../engine/targets';
 import { recoverCluster, type RepositoryConfig } from '../../engine/targets/postgresCluster/recoveryRunner';
 import { allowedPath } from '../shared/pathPolicy';
 
@@ -26,5 +26,5 @@ export async function recoverClusterItem(ctx: IExecuteFunctions, repo: Repositor
   const port = Number(ctx.getNodeParameter('startPort', i, 0));
   const result = await recoverCluster(repo, { cli: CLI, cluster, target, to: allowedPath('restore destination', to), config, startPort: port > 0 ? port : undefined });
   const { target: recoveredTo, ...rest } = result;
-  return { ...rest, recoveredTo, target: 'postgres-cluster', cluster, destination: 'cluster', snapshotId: result.baseBackup };
+  return { ...rest, recoveredTo, target: CLUSTER_TARGET, cluster, destination: 'cluster', snapshotId: result.baseBackup };
 }

@@ -1,10 +1,11 @@
 import { Hono } from 'hono';
 import { z } from 'zod/v4';
 import { BACKUP_TYPES, parseDuration } from '../../engine';
-import { allowedPath } from '../access';
 import { requireRole } from '../auth';
 import { cached } from '../cached';
-import { BACKUP_TARGETS, getJob, listJobs, statusSummary, stuckJobs, type Job } from '../../catalog/jobs';
+import { getJob, listJobs, statusSummary, stuckJobs, type Job } from '../../catalog/jobs';
+import { targetNames } from '../../engine/targets/registry';
+import { checkSourcePaths, sourceDefaults, sourceFields, targetEnum } from '../targetFields';
 import { listSchedules } from '../../catalog/schedules';
 import type { AppDeps, AppEnv } from '../context';
 import { dispatchJob } from '../dispatch';
@@ -12,32 +13,24 @@ import { describe, jsonBody, queryOf } from '../describe';
 import { ApiError } from '../errors';
 import { jobIdParam } from './params';
 
-export const TARGETS = BACKUP_TARGETS;
 export { BACKUP_TYPES };
 /** `verbose=true` adds the recent jobs. */
 export const statusQuery = z.object({ verbose: z.enum(['true', 'false']).optional() });
 
 export const JOB_STATUSES = ['queued', 'running', 'completed', 'failed', 'cancelled'] as const;
 
-/** What a backup reads, as a backup request and a schedule both name it (one definition, so they cannot drift). */
-export const sourceFields = {
-  databases: z.array(z.string().min(1).max(63)).max(1000).optional(),
-  paths: z.array(z.string().min(1).max(4096).startsWith('/', 'must be an absolute path')).max(1000).optional(),
-  buckets: z.array(z.string().min(1).max(1024)).max(1000).optional(),
-  /** postgres-cluster: the name the cluster's WAL is archived under (default main) */
-  cluster: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be a cluster name (letters, digits, _ . -)').optional(),
-};
-
-export const createBackupBody = z
-  .object({
-    type: z.enum(BACKUP_TYPES).default('incremental'),
-    targets: z.array(z.enum(TARGETS)).min(1).max(TARGETS.length),
-    description: z.string().max(500).optional(),
-    retention_days: z.number().int().positive().max(36500).optional(),
-    ...sourceFields,
-    scenarios: z.array(z.string().min(1).max(255)).max(1000).optional(),
-  })
-  .strict();
+/** A backup request: the targets and, from the target registry, what each reads. */
+export function createBackupBody() {
+  return z
+    .object({
+      type: z.enum(BACKUP_TYPES).default('incremental'),
+      targets: z.array(targetEnum()).min(1).max(targetNames().length),
+      description: z.string().max(500).optional(),
+      retention_days: z.number().int().positive().max(36500).optional(),
+      ...sourceFields(),
+    })
+    .strict();
+}
 
 /** `since`: an ISO date or a duration back from now (7d, 12h). */
 const since = z.string().max(100).transform((value, ctx) => {
@@ -50,9 +43,10 @@ const since = z.string().max(100).transform((value, ctx) => {
   return date;
 });
 
-export const listQuery = z
+export const listQuery = () =>
+  z
   .object({
-    target: z.enum(TARGETS).optional(),
+    target: targetEnum().optional(),
     type: z.enum(BACKUP_TYPES).optional(),
     status: z.enum(JOB_STATUSES).optional(),
     kind: z.enum(['backup', 'restore', 'verify', 'cleanup', 'all']).default('backup'),
@@ -62,12 +56,13 @@ export const listQuery = z
   })
   .strict();
 
-export const verifyBody = z
+export const verifyBody = () =>
+  z
   .object({
     mode: z.enum(['read-data', 'structure', 'subset']).default('read-data'),
     percent: z.number().int().min(1).max(100).optional(),
     restore_test: z.boolean().optional(),
-    target: z.enum(TARGETS).optional(),
+    target: targetEnum().optional(),
   })
   .strict();
 
@@ -78,10 +73,10 @@ export const verifyBody = z
 export function backupRoutes(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
 
-  app.post('/create', describe({ operationId: 'createBackup', summary: 'Start a backup of one or more targets', answers: 'job' }), requireRole('operator'), jsonBody(createBackupBody), async (c) => {
+  app.post('/create', describe({ operationId: 'createBackup', summary: 'Start a backup of one or more targets', answers: 'job' }), requireRole('operator'), jsonBody(createBackupBody()), async (c) => {
     const body = c.req.valid('json');
-    body.paths?.forEach((p, i) => allowedPath(deps, 'backup source', p, `paths.${i}`));
-    const request = { ...body, ...withDefaults(deps, body) };
+    checkSourcePaths(deps, body);
+    const request = { ...body, ...sourceDefaults(deps, body.targets, body) };
     const job = await dispatchJob(deps, {
       kind: 'backup',
       type: body.type,
@@ -112,7 +107,7 @@ export function backupRoutes(deps: AppDeps): Hono<AppEnv> {
     return c.json({ ...(await status()), ...(verbose ? { recent: (await listJobs(deps.catalog, { limit: 10, offset: 0 })).jobs.map(brief) } : {}) });
   });
 
-  app.get('/list', describe({ operationId: 'listJobs', summary: 'Jobs, newest first, filtered and paged', answers: 'json' }), requireRole('viewer'), queryOf(listQuery), async (c) => {
+  app.get('/list', describe({ operationId: 'listJobs', summary: 'Jobs, newest first, filtered and paged', answers: 'json' }), requireRole('viewer'), queryOf(listQuery()), async (c) => {
     const q = c.req.valid('query');
     const { total, jobs } = await listJobs(deps.catalog, { ...q, kind: q.kind === 'all' ? undefined : q.kind });
     return c.json({
@@ -124,7 +119,7 @@ export function backupRoutes(deps: AppDeps): Hono<AppEnv> {
     });
   });
 
-  app.post('/verify/:id', describe({ operationId: 'verifyBackup', summary: 'Verify a backup job\'s snapshots, one snapshot, or the latest of a target', answers: 'job', params: { id: 'a job id, a snapshot id, or latest (with body.target)' } }), requireRole('operator'), jsonBody(verifyBody), async (c) => {
+  app.post('/verify/:id', describe({ operationId: 'verifyBackup', summary: 'Verify a backup job\'s snapshots, one snapshot, or the latest of a target', answers: 'job', params: { id: 'a job id, a snapshot id, or latest (with body.target)' } }), requireRole('operator'), jsonBody(verifyBody()), async (c) => {
     const id = c.req.param('id');
     const body = c.req.valid('json');
     const snapshots = await snapshotsToVerify(deps, id, body.target);
@@ -138,26 +133,6 @@ export function backupRoutes(deps: AppDeps): Hono<AppEnv> {
     return c.json({ job_id: job.id, status: 'queued', snapshots }, 202);
   });
   return app;
-}
-
-/** What a backup request leaves out, from the installation's settings; what cannot be filled is a 400. */
-function withDefaults(deps: AppDeps, body: z.infer<typeof createBackupBody>): Record<string, unknown> {
-  const d = deps.defaults ?? {};
-  const out: Record<string, unknown> = {};
-  if (body.targets.includes('files') && !body.paths?.length) {
-    if (!d.paths?.length) throw new ApiError(400, 'paths: the files target needs paths (none given and no default configured: DBM_BACKUP_PATHS)', 'paths');
-    out.paths = d.paths;
-  }
-  if (body.targets.includes('scenarios')) {
-    if (!d.scenariosRoot) throw new ApiError(400, 'targets: the scenarios target needs a scenarios directory (DBM_SCENARIOS_DIR is not set)', 'targets');
-    out.scenarios_root = d.scenariosRoot;
-  }
-  if (body.targets.includes('postgres-cluster') && !body.cluster) out.cluster = d.cluster ?? 'main';
-  if (body.targets.includes('minio') && !body.buckets?.length) {
-    if (!d.buckets?.length) throw new ApiError(400, 'buckets: the minio target needs buckets (none given and DBM_MINIO_BUCKETS is not set)', 'buckets');
-    out.buckets = d.buckets;
-  }
-  return out;
 }
 
 /** The snapshots a verify call means: a backup job's, one snapshot, or the latest (of a target). */

@@ -5,9 +5,10 @@ import { requireRole } from '../auth';
 import type { AppDeps, AppEnv } from '../context';
 import { describe, jsonBody } from '../describe';
 import { dispatchJob } from '../dispatch';
-import { TARGETS } from './backups';
+import { targetEnum } from '../targetFields';
 
-export const cleanupBody = z
+export const cleanupBody = () =>
+  z
   .object({
     older_than: z.string().max(50).superRefine((value, ctx) => {
       try {
@@ -20,7 +21,7 @@ export const cleanupBody = z
     }),
     /** true unless asked otherwise: cleanup says what it would remove */
     dry_run: z.boolean().default(true),
-    target: z.enum(TARGETS).optional(),
+    target: targetEnum().optional(),
   })
   .strict();
 
@@ -32,7 +33,7 @@ export const cleanupBody = z
  */
 export function cleanupRoutes(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
-  app.post('/', describe({ operationId: 'startCleanup', summary: 'Apply retention: forget snapshots older than a duration and prune (a dry run unless dry_run is false)', answers: 'job' }), requireRole('admin'), jsonBody(cleanupBody), async (c) => {
+  app.post('/', describe({ operationId: 'startCleanup', summary: 'Apply retention: forget snapshots older than a duration and prune (a dry run unless dry_run is false)', answers: 'job' }), requireRole('admin'), jsonBody(cleanupBody()), async (c) => {
     const body = c.req.valid('json');
     const job = await dispatchJob(deps, {
       kind: 'cleanup',

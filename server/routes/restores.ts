@@ -8,14 +8,17 @@ import type { AppDeps, AppEnv } from '../context';
 import { dispatchJob } from '../dispatch';
 import { describe, jsonBody } from '../describe';
 import { ApiError } from '../errors';
-import { TARGETS } from './backups';
+import { CLUSTER_TARGET } from '../../engine/targets/postgresCluster/baseBackup';
+import { targetEntry, targetNames } from '../../engine/targets/registry';
+import { targetEnum } from '../targetFields';
 import { jobIdParam } from './params';
 
-export const restoreBody = z
+export const restoreBody = () =>
+  z
   .object({
     backup_job_id: z.string().regex(/^[A-Za-z0-9_.-]{1,100}$/, 'must be a job id').optional(),
     snapshot: z.string().regex(/^([0-9a-f]{8,64}|latest)$/, 'must be a snapshot id (hex) or "latest"').optional(),
-    targets: z.array(z.enum(TARGETS)).min(1).max(TARGETS.length).optional(),
+    targets: z.array(targetEnum()).min(1).max(targetNames().length).optional(),
     destination: z
       .object({
         /** files, scenarios: restore under this directory (default: <data>/restores/<job-id>) */
@@ -52,12 +55,12 @@ export const restoreBody = z
   .refine((b) => !(b.backup_job_id && b.snapshot), { message: 'give backup_job_id or snapshot, not both', path: ['snapshot'] })
   .refine((b) => b.backup_job_id || b.snapshot || b.targets || b.cluster, { message: 'name what to restore: backup_job_id, snapshot, or targets (their latest backups)', path: ['targets'] });
 
-type RestoreBody = z.infer<typeof restoreBody>;
+type RestoreBody = z.infer<ReturnType<typeof restoreBody>>;
 
 /** `/api/v1/restore`: a restore is a job the restore workflow runs, one step per snapshot. */
 export function restoreRoutes(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
-  app.post('/create', describe({ operationId: 'createRestore', summary: 'Restore a backup job\'s snapshots, one snapshot, or the latest of targets', answers: 'job' }), requireRole('operator'), jsonBody(restoreBody), async (c) => {
+  app.post('/create', describe({ operationId: 'createRestore', summary: 'Restore a backup job\'s snapshots, one snapshot, or the latest of targets', answers: 'job' }), requireRole('operator'), jsonBody(restoreBody()), async (c) => {
     const body = c.req.valid('json');
     const jobId = newJobId();
     const restores = body.cluster
@@ -93,7 +96,7 @@ async function resolveSnapshots(deps: AppDeps, body: RestoreBody): Promise<{ sna
   const job = await getJob(deps.catalog, body.backup_job_id);
   if (!job) throw new ApiError(404, `no backup job ${body.backup_job_id}`, 'backup_job_id');
   if (job.kind !== 'backup') throw new ApiError(400, `job ${job.id} is a ${job.kind} job, not a backup`, 'backup_job_id');
-  const steps = job.steps.filter((s) => s.status === 'completed' && s.snapshot_id && (!body.targets || body.targets.includes(s.target as never)));
+  const steps = job.steps.filter((s) => s.status === 'completed' && s.snapshot_id && (!body.targets || body.targets.includes(s.target)));
   const missing = (body.targets ?? []).filter((t) => !steps.some((s) => s.target === t));
   if (missing.length > 0) throw new ApiError(409, `backup job ${job.id} (${job.status}) has no snapshot of ${missing.join(', ')}`, 'targets');
   if (steps.length === 0) throw new ApiError(409, `backup job ${job.id} (${job.status}) has no snapshots to restore`, 'backup_job_id');
@@ -102,12 +105,12 @@ async function resolveSnapshots(deps: AppDeps, body: RestoreBody): Promise<{ sna
 
 /** A cluster to a moment: the restore node picks the base backup; the data directory is new. */
 function clusterRestore(deps: AppDeps, body: RestoreBody, jobId: string): Record<string, unknown> {
-  const dir = body.data_directory ?? (deps.defaults?.restoreDir ? path.join(deps.defaults.restoreDir, jobId, 'postgres-cluster') : undefined);
+  const dir = body.data_directory ?? (deps.defaults?.restoreDir ? path.join(deps.defaults.restoreDir, jobId, CLUSTER_TARGET) : undefined);
   if (!dir) throw new ApiError(400, 'data_directory: a cluster restore needs a new data directory', 'data_directory');
   allowedPath(deps, 'restore destination', dir, 'data_directory');
   return {
     snapshot: 'latest',
-    target: 'postgres-cluster',
+    target: CLUSTER_TARGET,
     destination: 'cluster',
     cluster: body.cluster,
     recovery_target: body.target_time ? 'time' : body.target_lsn ? 'lsn' : 'latest',
@@ -121,14 +124,15 @@ function clusterRestore(deps: AppDeps, body: RestoreBody, jobId: string): Record
 /** Where one snapshot goes: the restore node's destination and its parameters. */
 function destinationOf(deps: AppDeps, body: RestoreBody, target: string, jobId: string): Record<string, unknown> {
   const d = body.destination;
-  if (target === 'postgres-cluster') {
-    throw new ApiError(400, 'targets: a postgres-cluster base backup is restored to a moment: give cluster and target_time, target_lsn or neither (latest)', 'targets');
+  const kind = targetEntry(target)?.restoresTo;
+  if (kind === 'cluster') {
+    throw new ApiError(400, `targets: a ${target} base backup is restored to a moment: give cluster and target_time, target_lsn or neither (latest)`, 'targets');
   }
-  if (target === 'postgres') {
+  if (kind === 'database') {
     allowedDatabase(deps, d.as ?? d.database, d.as ? 'destination.as' : 'destination.database');
     return { destination: 'postgres', database: d.database, as: d.as, force: d.force === true };
   }
-  if (target === 'minio') return { destination: 'minio', bucket: d.bucket, prefix: d.prefix };
+  if (kind === 'bucket') return { destination: 'minio', bucket: d.bucket, prefix: d.prefix };
   if (d.original) return { destination: 'original' };
   const base = d.directory ?? (deps.defaults?.restoreDir ? path.join(deps.defaults.restoreDir, jobId) : undefined);
   if (!base) throw new ApiError(400, 'destination.directory: a files restore needs a directory (or destination.original: true)', 'destination.directory');

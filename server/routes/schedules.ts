@@ -1,13 +1,14 @@
 import { Cron } from 'croner';
 import { Hono } from 'hono';
 import { z } from 'zod/v4';
-import { allowedPath } from '../access';
 import { requireRole } from '../auth';
 import { deleteSchedule, getSchedule, insertSchedule, lastScheduledJob, listSchedules, setScheduleEnabled, type Schedule } from '../../catalog/schedules';
 import type { AppDeps, AppEnv } from '../context';
 import { describe, jsonBody } from '../describe';
 import { ApiError } from '../errors';
-import { BACKUP_TYPES, sourceFields, TARGETS } from './backups';
+import { targetNames } from '../../engine/targets/registry';
+import { checkSourcePaths, sourceDefaults, sourceFields, targetEnum } from '../targetFields';
+import { BACKUP_TYPES } from './backups';
 import { SCHEDULE_NAME, scheduleNameParam } from './params';
 
 /** A cron expression n8n's Schedule Trigger runs: five fields, or six with seconds first. */
@@ -24,14 +25,15 @@ const cron = z.string().max(200).superRefine((value, ctx) => {
   }
 });
 
-export const scheduleBody = z
+export const scheduleBody = () =>
+  z
   .object({
     name: z.string().regex(SCHEDULE_NAME, 'must be lowercase letters, digits, - and _ (at most 63), starting with a letter or digit'),
     cron,
-    targets: z.array(z.enum(TARGETS)).min(1).max(TARGETS.length),
+    targets: z.array(targetEnum()).min(1).max(targetNames().length),
     type: z.enum(BACKUP_TYPES).default('incremental'),
     retention_days: z.number().int().positive().max(36500).optional(),
-    ...sourceFields,
+    ...sourceFields(),
   })
   .strict();
 
@@ -77,31 +79,14 @@ export function scheduleRoutes(deps: AppDeps): Hono<AppEnv> {
     });
   });
 
-  app.post('/', describe({ operationId: 'createSchedule', summary: 'Create a schedule (a published n8n workflow)', answers: 'created' }), requireRole('admin'), jsonBody(scheduleBody), async (c) => {
+  app.post('/', describe({ operationId: 'createSchedule', summary: 'Create a schedule (a published n8n workflow)', answers: 'created' }), requireRole('admin'), jsonBody(scheduleBody()), async (c) => {
     const body = c.req.valid('json');
-    body.paths?.forEach((p, i) => allowedPath(deps, 'backup source', p, `paths.${i}`));
+    checkSourcePaths(deps, body);
     const api = n8nApi();
     if (await getSchedule(deps.catalog, body.name)) throw new ApiError(409, `schedule ${body.name} exists`, 'name');
-    const d = deps.defaults ?? {};
-    const paths = body.paths?.length ? body.paths : (d.paths ?? []);
-    if (body.targets.includes('files') && paths.length === 0) throw new ApiError(400, 'paths: the files target needs paths (none given and no default configured)', 'paths');
-    if (body.targets.includes('scenarios') && !d.scenariosRoot) throw new ApiError(400, 'targets: the scenarios target needs DBM_SCENARIOS_DIR', 'targets');
-    const buckets = body.buckets?.length ? body.buckets : (d.buckets ?? []);
-    if (body.targets.includes('minio') && buckets.length === 0) throw new ApiError(400, 'buckets: the minio target needs buckets', 'buckets');
-    const workflowId = await n8nCall('create the schedule workflow', () =>
-      api.createSchedule({
-        name: body.name,
-        cron: body.cron,
-        type: body.type,
-        targets: body.targets,
-        databases: body.databases ?? [],
-        paths,
-        scenariosRoot: d.scenariosRoot,
-        buckets,
-        cluster: body.cluster ?? d.cluster,
-        retentionDays: body.retention_days,
-      }),
-    );
+    const { name, cron, targets, type, retention_days: retentionDays, ...given } = body;
+    const sources = { ...given, ...sourceDefaults(deps, targets, body) };
+    const workflowId = await n8nCall('create the schedule workflow', () => api.createSchedule({ name, cron, type, targets, sources, retentionDays }));
     try {
       const schedule = await insertSchedule(deps.catalog, {
         name: body.name,
@@ -110,7 +95,7 @@ export function scheduleRoutes(deps: AppDeps): Hono<AppEnv> {
         type: body.type,
         targets: body.targets,
         retention_days: body.retention_days ?? null,
-        params: { databases: body.databases ?? [], paths, buckets, ...(body.targets.includes('postgres-cluster') ? { cluster: body.cluster ?? d.cluster ?? 'main' } : {}) },
+        params: sources,
       });
       return c.json(schedule, 201);
     } catch (err) {

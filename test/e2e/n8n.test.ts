@@ -273,7 +273,7 @@ describe('the shipped workflows in a real n8n', () => {
     const dir = path.join(tempDir(), 'scheduled');
     await fs.mkdir(dir);
     await fs.writeFile(path.join(dir, 'state.txt'), 'scheduled');
-    const id = await createScheduleWorkflow(client, provisioned, { name: 'every-5s', cron: '*/5 * * * * *', type: 'incremental', targets: ['postgres', 'files'], databases: [db], paths: [dir], retentionDays: 30 });
+    const id = await createScheduleWorkflow(client, provisioned, { name: 'every-5s', cron: '*/5 * * * * *', type: 'incremental', targets: ['postgres', 'files'], sources: { databases: [db], paths: [dir] }, retentionDays: 30 });
     const storage = openStorage(`s3://${bucket}/repo`, { endpoint: s3.endpoint, accessKey: s3.accessKey, secretKey: s3.secretKey });
     const started = Date.now();
     let fired: string[] = [];
