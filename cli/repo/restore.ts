@@ -26,6 +26,7 @@ export function registerRestore(repo: Command): void {
     .option('--as <name>', 'with --postgres: restore the database under this new name')
     .option('--force', 'with --postgres: replace an existing database of the same name')
     .option('--globals', 'with --postgres: also restore roles and tablespaces')
+    .option('--db-owner <role>', 'with --postgres: the role to own the restored database, instead of its recorded owner')
     .option('--minio <endpoint>', 'restore objects into this MinIO/S3 endpoint')
     .option('--bucket <bucket>', 'with --minio: into this bucket instead of the original')
     .option('--prefix <prefix>', 'with --minio: put keys under this prefix')
@@ -80,7 +81,7 @@ export function registerRestore(repo: Command): void {
           if (!results.every((r) => r.ok)) process.exitCode = EXIT.failure;
           return;
         }
-        const restored = await restorePostgres(repository, ref, conn, { databases, as: opts.as, force: opts.force, globals: opts.globals, lockWaitMs: wait });
+        const restored = await restorePostgres(repository, ref, conn, { databases, as: opts.as, force: opts.force, globals: opts.globals, owner: opts.dbOwner, lockWaitMs: wait });
         const verified = opts.verify ? await verifyRestoredDatabases(ref, conn, restored) : undefined;
         if (flags.json) printJson({ snapshot: ref.id, restored, ...(verified ? { verified } : {}) });
         else {

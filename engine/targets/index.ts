@@ -32,6 +32,7 @@ export * from './minio';
 export * from './scenarios';
 export * from './postgres/backup';
 export * from './postgres/connection';
+export * from './postgres/databaseProperties';
 export * from './postgres/restore';
 export { findPgTool } from './postgres/tools';
 export * from './postgresCluster';

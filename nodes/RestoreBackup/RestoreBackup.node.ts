@@ -65,6 +65,7 @@ export class RestoreBackup implements INodeType {
         description: 'Whether to replace a database of the same name (it is swapped only once the restored copy has fully loaded)',
       },
       { displayName: 'Restore Roles and Tablespaces', name: 'globals', type: 'boolean', default: false, displayOptions: { show: { destination: ['postgres'] } } },
+      { displayName: 'Owner', name: 'owner', type: 'string', default: '', displayOptions: { show: { destination: ['postgres'] } }, description: 'The role to own the restored database, instead of the one it had (empty: the one it had)' },
       { displayName: 'Bucket', name: 'bucket', type: 'string', default: '', displayOptions: { show: { destination: ['minio'] } }, description: 'Into this bucket instead of the original' },
       { displayName: 'Prefix', name: 'prefix', type: 'string', default: '', displayOptions: { show: { destination: ['minio'] } } },
       { displayName: 'Cluster', name: 'cluster', type: 'string', default: '', displayOptions: { show: { destination: ['cluster'] } }, description: 'The name its WAL is archived under' },
@@ -124,6 +125,7 @@ export class RestoreBackup implements INodeType {
           as: (this.getNodeParameter('as', i, '') as string) || undefined,
           force: this.getNodeParameter('force', i, false) as boolean,
           globals: this.getNodeParameter('globals', i, false) as boolean,
+          owner: (this.getNodeParameter('owner', i, '') as string) || undefined,
           protectedDatabases: pathPolicyFromEnv(process.env)?.protectedDatabases,
         });
         return { ...base, restored: restored.map((r) => ({ ...r })) };

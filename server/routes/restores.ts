@@ -31,6 +31,8 @@ export const restoreBody = () =>
         as: z.string().min(1).max(63).optional(),
         /** postgres: replace the existing database (safely: loaded aside, swapped when complete) */
         force: z.boolean().optional(),
+        /** postgres: the role to own the restored database (default: the one it had) */
+        owner: z.string().min(1).max(63).optional(),
         /** minio: into this bucket and prefix */
         bucket: z.string().min(3).max(63).optional(),
         prefix: z.string().max(1024).optional(),
@@ -130,7 +132,7 @@ function destinationOf(deps: AppDeps, body: RestoreBody, target: string, jobId: 
   }
   if (kind === 'database') {
     allowedDatabase(deps, d.as ?? d.database, d.as ? 'destination.as' : 'destination.database');
-    return { destination: 'postgres', database: d.database, as: d.as, force: d.force === true };
+    return { destination: 'postgres', database: d.database, as: d.as, force: d.force === true, owner: d.owner };
   }
   if (kind === 'bucket') return { destination: 'minio', bucket: d.bucket, prefix: d.prefix };
   if (d.original) return { destination: 'original' };

@@ -64,10 +64,14 @@ export async function contentFingerprint(database: string): Promise<Record<strin
   });
 }
 
-/** The schema as pg_dump prints it (less the random \\restrict token of PostgreSQL ≥ 15.14's pg_dump). */
-export function schemaOf(database: string): string {
+/**
+ * The schema as pg_dump prints it (less the random \\restrict token of PostgreSQL ≥ 15.14's pg_dump);
+ * with `create`, the database itself too (owner, encoding, locale, settings, grants).
+ */
+export function schemaOf(database: string, opts: { create?: boolean } = {}): string {
   const conn = pgConnection();
-  const res = spawnSync(findPgTool('pg_dump', 0).path, ['--schema-only', '--no-password'], { env: childEnv(conn, database), encoding: 'utf8' });
+  const args = ['--schema-only', '--no-password', ...(opts.create ? ['--create'] : [])];
+  const res = spawnSync(findPgTool('pg_dump', 0).path, args, { env: childEnv(conn, database), encoding: 'utf8' });
   if (res.status !== 0) throw new Error(res.stderr);
   return res.stdout.replace(/^\\(un)?restrict .*$/gm, '');
 }

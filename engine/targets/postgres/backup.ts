@@ -5,6 +5,7 @@ import type { Repository } from '../../repository/repository';
 import type { SnapshotRef } from '../../snapshot';
 import { startTool } from '../childProcess';
 import { childEnv, connect, describeServer, pgError, type PgConnection } from './connection';
+import { readDatabaseProperties, type DatabaseProperties } from './databaseProperties';
 import { findPgTool } from './tools';
 
 export type DumpFormat = 'custom' | 'plain';
@@ -33,7 +34,8 @@ export interface PostgresMeta {
   pgDumpVersion: string;
   format: DumpFormat;
   globals: string | null;
-  databases: { name: string; entry: string; sizeBytes: number; rowCounts: Record<string, number> }[];
+  /** `properties`: the database itself (owner, locale, settings, grants …); absent in snapshots made before it was kept */
+  databases: { name: string; entry: string; sizeBytes: number; rowCounts: Record<string, number>; properties?: DatabaseProperties }[];
 }
 
 /** A snapshot entry name for a database: any database name, made safe as a file name. */
@@ -66,6 +68,8 @@ export async function backupPostgres(repo: Repository, conn: PgConnection, opts:
   let serverVersion: string;
   let serverVersionNum: number;
   let sizes: Map<string, number>;
+  let databases: string[];
+  const properties = new Map<string, DatabaseProperties>();
   try {
     serverVersion = (await admin.query<{ v: string }>('SELECT current_setting($1) AS v', ['server_version'])).rows[0].v;
     serverVersionNum = Number((await admin.query<{ v: string }>('SELECT current_setting($1) AS v', ['server_version_num'])).rows[0].v);
@@ -73,14 +77,16 @@ export async function backupPostgres(repo: Repository, conn: PgConnection, opts:
       'SELECT datname, pg_database_size(oid)::text AS size FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY datname',
     );
     sizes = new Map(res.rows.map((r) => [r.datname, Number(r.size)]));
+    databases = opts.databases?.length ? opts.databases : [...sizes.keys()];
+    for (const db of databases) {
+      if (!sizes.has(db)) throw new InvalidInputError(`database ${JSON.stringify(db)} does not exist on ${describeServer(conn)}`);
+      // what pg_dump without --create leaves out: the database itself
+      properties.set(db, await readDatabaseProperties(admin, db));
+    }
   } catch (err) {
-    throw pgError(conn, err);
+    throw err instanceof InvalidInputError ? err : pgError(conn, err);
   } finally {
     await admin.end().catch(() => undefined);
-  }
-  const databases = opts.databases?.length ? opts.databases : [...sizes.keys()];
-  for (const db of databases) {
-    if (!sizes.has(db)) throw new InvalidInputError(`database ${JSON.stringify(db)} does not exist on ${describeServer(conn)}`);
   }
   const major = Math.floor(serverVersionNum / 10000);
   const pgDump = findPgTool('pg_dump', major);
@@ -111,12 +117,12 @@ export async function backupPostgres(repo: Repository, conn: PgConnection, opts:
     });
   }
   for (const db of databases) {
-    entries.push(databaseEntry(conn, db, format, pgDump.path, meta, sizes.get(db) ?? 0));
+    entries.push(databaseEntry(conn, db, format, pgDump.path, meta, sizes.get(db) ?? 0, properties.get(db)));
   }
   return backupStreams(repo, entries, { ...opts, target: opts.target ?? 'postgres', meta: meta as unknown as Record<string, unknown> });
 }
 
-function databaseEntry(conn: PgConnection, db: string, format: DumpFormat, pgDump: string, meta: PostgresMeta, sizeBytes: number): StreamEntry {
+function databaseEntry(conn: PgConnection, db: string, format: DumpFormat, pgDump: string, meta: PostgresMeta, sizeBytes: number, properties?: DatabaseProperties): StreamEntry {
   let session: Client;
   let tool: ReturnType<typeof startTool>;
   let counting: Promise<Record<string, number>>;
@@ -145,7 +151,7 @@ function databaseEntry(conn: PgConnection, db: string, format: DumpFormat, pgDum
         await tool.done;
         const rowCounts = await counting;
         await session.query('COMMIT');
-        meta.databases.push({ name: db, entry: entryName(db, format), sizeBytes, rowCounts });
+        meta.databases.push({ name: db, entry: entryName(db, format), sizeBytes, rowCounts, properties });
       } catch (err) {
         throw err instanceof BackupError ? err : pgError(conn, err, db);
       } finally {

@@ -8,6 +8,7 @@ import type { SnapshotRef } from '../../snapshot';
 import { startTool } from '../childProcess';
 import { countRows, type PostgresMeta } from './backup';
 import { childEnv, connect, describeServer, pgError, type PgConnection } from './connection';
+import { createDatabaseOptions, propertyStatements, rolesNamed, withOwner } from './databaseProperties';
 import { findPgTool } from './tools';
 
 export interface PostgresRestoreOptions {
@@ -22,6 +23,8 @@ export interface PostgresRestoreOptions {
   lockWaitMs?: number;
   /** names never restored into or over (the product's own catalog): refused before anything is written */
   protectedDatabases?: string[];
+  /** the role to own the restored databases, instead of their recorded owner (say, when that role does not exist here) */
+  owner?: string;
 }
 
 export interface RestoredDatabase {
@@ -117,6 +120,8 @@ export async function restorePostgres(repo: Repository, ref: SnapshotRef, conn: 
     const serverMajor = Math.floor(Number((await admin.query<{ v: string }>('SELECT current_setting($1) AS v', ['server_version_num'])).rows[0].v) / 10000);
     const toolMajor = Math.max(major, serverMajor);
     if (opts.globals) await restoreGlobals(repo, ref, meta, conn, toolMajor, opts.lockWaitMs);
+    const serverVersion = Number((await admin.query<{ v: string }>('SELECT current_setting($1) AS v', ['server_version_num'])).rows[0].v);
+    for (const db of dbs) await checkPropertiesFit(admin, conn, db, opts.owner);
     for (const db of dbs) {
       const target = opts.as ?? db.name;
       const present = await exists(admin, target);
@@ -126,9 +131,14 @@ export async function restorePostgres(repo: Repository, ref: SnapshotRef, conn: 
         );
       }
       const loadInto = present ? `${target.slice(0, 40)}_dbm_restore_${randomBytes(4).toString('hex')}` : target;
-      await admin.query(`CREATE DATABASE ${admin.escapeIdentifier(loadInto)} TEMPLATE template0`);
+      const q = { ident: (x: string) => admin.escapeIdentifier(x), literal: (x: string) => admin.escapeLiteral(x) };
+      // the database as it was (owner, encoding, locale …), or, for snapshots from before that was kept, as template0 makes it
+      const properties = db.properties && withOwner(db.properties, opts.owner);
+      const options = properties ? createDatabaseOptions(properties, q, serverVersion) : `TEMPLATE template0${opts.owner ? ` OWNER ${q.ident(opts.owner)}` : ''}`;
+      await admin.query(`CREATE DATABASE ${admin.escapeIdentifier(loadInto)} ${options}`);
       try {
         await loadDump(repo, ref, meta, db.entry, conn, loadInto, toolMajor, opts.lockWaitMs);
+        for (const statement of properties ? propertyStatements(loadInto, properties, q) : []) await admin.query(statement);
       } catch (err) {
         await admin.query(`DROP DATABASE IF EXISTS ${admin.escapeIdentifier(loadInto)} WITH (FORCE)`).catch(() => undefined);
         throw err;
@@ -145,6 +155,30 @@ export async function restorePostgres(repo: Repository, ref: SnapshotRef, conn: 
     await admin.end().catch(() => undefined);
   }
   return restored;
+}
+
+/**
+ * Before anything is written: the roles a database's properties name (owner, per-role settings,
+ * grantees) and its tablespace exist on the server, or the restore is refused naming them.
+ */
+async function checkPropertiesFit(admin: Client, conn: PgConnection, db: PostgresMeta['databases'][number], owner?: string): Promise<void> {
+  if (owner && (await admin.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [owner])).rowCount !== 1) {
+    throw new InvalidInputError(`the role ${JSON.stringify(owner)} given to own the restored database does not exist on ${describeServer(conn)}`);
+  }
+  const p = db.properties && withOwner(db.properties, owner);
+  if (!p) return;
+  const named = rolesNamed(p);
+  const present = new Set((await admin.query<{ rolname: string }>('SELECT rolname FROM pg_roles WHERE rolname = ANY($1)', [named])).rows.map((r) => r.rolname));
+  const missing = named.filter((r) => !present.has(r));
+  if (missing.length > 0) {
+    const ownerMissing = missing.includes(p.owner) ? ` (${p.owner} owns it)` : '';
+    throw new InvalidInputError(
+      `database ${JSON.stringify(db.name)} names roles that do not exist on ${describeServer(conn)}: ${missing.join(', ')}${ownerMissing}; restore the globals too (--globals), create them, or choose another owner (--db-owner)`,
+    );
+  }
+  if ((await admin.query('SELECT 1 FROM pg_tablespace WHERE spcname = $1', [p.tablespace])).rowCount !== 1) {
+    throw new InvalidInputError(`database ${JSON.stringify(db.name)} was in tablespace ${JSON.stringify(p.tablespace)}, which does not exist on ${describeServer(conn)}; restore the globals too (--globals) or create it`);
+  }
 }
 
 /** Roles and tablespaces; ones that exist already are left as they are. */

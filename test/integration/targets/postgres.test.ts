@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { listSnapshots } from '../../../engine';
 import { backupPostgres, restorePostgres, verifyPostgresRestore, type PostgresMeta } from '../../../engine/targets';
-import { backends, newRepository, PASSPHRASE } from '../../support/backends';
+import { backends, localBackend, newRepository, PASSPHRASE } from '../../support/backends';
 import { runCli } from '../../support/cli';
 import { contentFingerprint, databaseExists, fillDatabase, pgConnection, recreateDatabase, schemaOf, withClient } from '../../support/postgres';
 
@@ -101,6 +101,67 @@ describe.each(backends)('postgres target on $name storage', (backend) => {
     const ref = await backupPostgres(repo, conn, { databases: [db], globals: false });
     const copy = `${db} copy`;
     await restorePostgres(repo, ref, conn, { as: copy });
+    expect(await contentFingerprint(copy)).toEqual(await contentFingerprint(db));
+  });
+});
+
+describe('postgres target: the database itself', () => {
+  /** A database with everything pg_dump without --create leaves out; its pg_dump --create is what a restore must give back. */
+  async function peculiarDatabase(db: string, roles: { owner: string; reader: string }, provider: 'libc' | 'icu'): Promise<void> {
+    await withClient('postgres', async (c) => {
+      for (const r of [roles.owner, roles.reader]) await c.query(`CREATE ROLE ${r} LOGIN`);
+      const locale = provider === 'icu' ? `ENCODING 'UTF8' LOCALE_PROVIDER icu ICU_LOCALE 'de-DE' LC_COLLATE 'C.UTF-8' LC_CTYPE 'C.UTF-8'` : `ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C'`;
+      await c.query(`CREATE DATABASE ${db} OWNER ${roles.owner} TEMPLATE template0 ${locale} CONNECTION LIMIT 7`);
+      await c.query(`COMMENT ON DATABASE ${db} IS 'the shop''s data'`);
+      await c.query(`ALTER DATABASE ${db} SET work_mem TO '8MB'`);
+      await c.query(`ALTER DATABASE ${db} SET search_path TO "$user", public, "Odd, Schema"`);
+      await c.query(`ALTER ROLE ${roles.reader} IN DATABASE ${db} SET statement_timeout TO '5s'`);
+      await c.query(`REVOKE ALL ON DATABASE ${db} FROM PUBLIC`);
+      await c.query(`GRANT CONNECT, TEMPORARY ON DATABASE ${db} TO ${roles.reader}`);
+      await c.query(`GRANT CREATE ON DATABASE ${db} TO ${roles.reader} WITH GRANT OPTION`);
+    });
+    if (provider === 'icu') await fillDatabase(db, 100);
+    else await withClient(db, (c) => c.query(`CREATE TABLE notes (id int PRIMARY KEY, body text); INSERT INTO notes SELECT i, 'café ünïcode ' || i FROM generate_series(1, 100) i`)); // LATIN1 has no ✓
+  }
+
+  it.each(['libc', 'icu'] as const)('keeps owner, encoding, locale (%s), comment, settings, per-role settings and grants, under a new name and over the original', async (provider) => {
+    if (provider === 'icu') {
+      const icu = await withClient('postgres', async (c) => (await c.query("SELECT 1 FROM pg_collation WHERE collprovider = 'i' LIMIT 1")).rowCount === 1);
+      expect(icu, 'this PostgreSQL is built without ICU').toBe(true);
+    }
+    const { repo } = await newRepository(localBackend);
+    const db = unique('props');
+    await peculiarDatabase(db, { owner: unique('alice'), reader: unique('bob') }, provider);
+    const before = schemaOf(db, { create: true });
+    expect(before).toMatch(/COMMENT ON DATABASE .* IS 'the shop''s data'/); // the comparison below compares something
+    const conn = pgConnection();
+    const ref = await backupPostgres(repo, conn, { databases: [db] });
+
+    const copy = unique('props_copy');
+    await restorePostgres(repo, ref, conn, { as: copy });
+    expect(schemaOf(copy, { create: true }).replaceAll(copy, db)).toEqual(before);
+
+    await restorePostgres(repo, ref, conn, { databases: [db], force: true });
+    expect(schemaOf(db, { create: true })).toEqual(before);
+  });
+
+  it('refuses, before writing anything, a database whose owner is missing, unless told whom to give it', async () => {
+    const { repo } = await newRepository(localBackend);
+    const db = unique('orphan');
+    const owner = unique('carol');
+    await peculiarDatabase(db, { owner, reader: unique('dan') }, 'libc');
+    const conn = pgConnection();
+    const ref = await backupPostgres(repo, conn, { databases: [db] });
+    await withClient('postgres', async (c) => {
+      await c.query(`ALTER DATABASE ${db} OWNER TO postgres`);
+      await c.query(`DROP ROLE ${owner}`);
+    });
+    const copy = unique('orphan_copy');
+    await expect(restorePostgres(repo, ref, conn, { as: copy })).rejects.toThrow(new RegExp(`names roles that do not exist on .*: ${owner} \\(${owner} owns it\\); restore the globals too \\(--globals\\), create them, or choose another owner \\(--db-owner\\)`));
+    expect(await databaseExists(copy)).toBe(false);
+    await restorePostgres(repo, ref, conn, { as: copy, owner: 'postgres' });
+    const restoredOwner = await withClient('postgres', async (c) => (await c.query<{ o: string }>('SELECT pg_get_userbyid(datdba) AS o FROM pg_database WHERE datname = $1', [copy])).rows[0].o);
+    expect(restoredOwner).toBe('postgres');
     expect(await contentFingerprint(copy)).toEqual(await contentFingerprint(db));
   });
 });
