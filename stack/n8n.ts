@@ -53,6 +53,7 @@ export async function ensureN8nInstalled(runtimeDir = defaultRuntimeDir(), log: 
   copyFileSync(path.join(PROJECT_ROOT, 'stack', 'n8n-runtime.package.json'), path.join(runtimeDir, 'package.json'));
   log(`installing n8n ${N8N_VERSION} into ${runtimeDir} (first time only: about 5 minutes and 3 GB)`);
   const started = Date.now();
+  let last = -1;
   const progress = setInterval(() => {
     let unpacked = 0;
     try {
@@ -64,7 +65,10 @@ export async function ensureN8nInstalled(runtimeDir = defaultRuntimeDir(), log: 
     const took = `${Math.floor(seconds / 60)} min ${seconds % 60} s`;
     const share = Math.min(99, Math.round((unpacked / N8N_PACKAGES) * 100));
     // npm first resolves the whole tree (a minute or two, nothing on disk), then unpacks it
-    log(unpacked === 0 ? `installing n8n: resolving its ~${N8N_PACKAGES} packages, ${took}` : `installing n8n: ${unpacked} of about ${N8N_PACKAGES} packages unpacked (${share} %), ${took}`);
+    if (unpacked === 0) log(`installing n8n: resolving its ~${N8N_PACKAGES} packages, ${took}`);
+    else if (unpacked === last) log(`installing n8n: ${unpacked} packages unpacked; running their install scripts (sqlite3 …), ${took}`);
+    else log(`installing n8n: ${unpacked} of about ${N8N_PACKAGES} packages unpacked (${share} %), ${took}`);
+    last = unpacked;
   }, 15_000);
   try {
     const code = await new Promise<number | null>((resolve, reject) => {

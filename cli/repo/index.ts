@@ -13,6 +13,7 @@ import { registerUnlock } from './unlock';
 import { registerWalCommands } from './walCommands';
 import { registerWalConfig } from './walConfig';
 import { registerWalFetch } from './walFetch';
+import { registerWalPrefetch } from './walPrefetch';
 import { registerWalPush } from './walPush';
 import { registerWalUploader } from './walUploader';
 
@@ -21,6 +22,6 @@ export function registerRepo(program: Command): void {
   const repo = addRepoFlags(program.command('repo').description('work on a backup repository directly (no server needed)'));
   // PostgreSQL clusters: base backups are `repo backup --postgres-cluster` and restores `repo restore --postgres-cluster`
   const commands = [registerInit, registerBackup, registerRestore, registerSnapshots, registerCheck, registerForget, registerKey, registerUnlock];
-  const pitr = [registerWalPush, registerWalFetch, registerWalUploader, registerPitrWindow, registerPitrRetention, registerWalCommands, registerWalConfig];
+  const pitr = [registerWalPush, registerWalFetch, registerWalPrefetch, registerWalUploader, registerPitrWindow, registerPitrRetention, registerWalCommands, registerWalConfig];
   for (const register of [...commands, ...pitr]) register(repo);
 }

@@ -6,9 +6,14 @@ import { formatBytes, printJson } from '../output';
 import { wholeNumber } from '../options';
 import { flagsOf, openRepo, repoConfigOf } from './context';
 
-/** This CLI, as PostgreSQL's restore_command and archive_command run it. */
+/** This CLI, as PostgreSQL's archive_command runs it. */
 export function cliArgv(): string[] {
   return [process.execPath, path.join(__dirname, '..', 'main.js')];
+}
+
+/** The restore_command: the small program in front of the WAL prefetcher. */
+export function walGetArgv(): string[] {
+  return [process.execPath, path.join(__dirname, '..', 'wal-get.js')];
 }
 
 /** PostgreSQL cluster commands: base backups are `repo backup --postgres-cluster`; these archive WAL and restore to a moment. */
@@ -42,7 +47,7 @@ export async function restoreClusterCommand(
   const tl = opts.targetTimeline ?? 'current';
   if (tl !== 'current' && tl !== 'latest' && !/^\d+$/.test(tl)) throw new UsageError(`--target-timeline ${tl}: current, latest or a number`);
   const result = await recoverCluster(await openRepo(flags), {
-    cli: cliArgv(),
+    walGet: walGetArgv(),
     cluster: checkClusterName(opts.postgresCluster),
     target,
     to: opts.to,

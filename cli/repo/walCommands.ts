@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
 import * as path from 'node:path';
-import { commandLine, shellWord } from '../../engine/targets/postgresCluster/recoveryRunner';
+import { commandLine, restoreCommandLine, shellWord } from '../../engine/targets/postgresCluster/recoveryRunner';
 import { UsageError } from '../exitCodes';
 import { flagsOf } from './context';
-import { cliArgv } from './restoreCluster';
+import { cliArgv, walGetArgv } from './restoreCluster';
 
 /** `repo wal-commands`: the archive_command and restore_command lines for postgresql.conf. */
 export function registerWalCommands(repo: Command): void {
@@ -23,7 +23,7 @@ export function registerWalCommands(repo: Command): void {
         [
           "archive_mode = 'on'",
           `archive_command = '${(spoolCommand ?? `${base} wal-push --cluster ${shellWord(opts.cluster)} %p`).replace(/'/g, "''")}'`,
-          `restore_command = '${`${base} wal-fetch --cluster ${shellWord(opts.cluster)} %f %p`.replace(/'/g, "''")}'`,
+          `restore_command = '${restoreCommandLine(walGetArgv(), path.resolve(flags.config), opts.cluster).replace(/'/g, "''")}'`,
           ...(opts.spool ? [`# and keep running: data-backup-manager repo --config ${flags.config} wal-uploader --cluster ${opts.cluster} --spool ${opts.spool}`] : []),
           '',
         ].join('\n'),

@@ -5,8 +5,8 @@ import { CLUSTER_TARGET, type RecoveryTarget } from '../../engine/targets';
 import { recoverCluster, type RepositoryConfig } from '../../engine/targets/postgresCluster/recoveryRunner';
 import { allowedPath } from '../shared/pathPolicy';
 
-/** Our CLI, shipped in this package: the restored cluster's restore_command runs it. */
-const CLI = [process.execPath, path.join(__dirname, '..', '..', 'cli', 'main.js')];
+/** The restore_command, shipped in this package: the small program in front of the WAL prefetcher. */
+const WAL_GET = [process.execPath, path.join(__dirname, '..', '..', 'cli', 'wal-get.js')];
 
 /** The node's point-in-time recovery: a cluster to a moment, into a new data directory, optionally started. */
 export async function recoverClusterItem(ctx: IExecuteFunctions, repo: Repository, i: number, config: RepositoryConfig): Promise<IDataObject> {
@@ -24,7 +24,7 @@ export async function recoverClusterItem(ctx: IExecuteFunctions, repo: Repositor
     target = { time };
   }
   const port = Number(ctx.getNodeParameter('startPort', i, 0));
-  const result = await recoverCluster(repo, { cli: CLI, cluster, target, to: allowedPath('restore destination', to), config, startPort: port > 0 ? port : undefined });
+  const result = await recoverCluster(repo, { walGet: WAL_GET, cluster, target, to: allowedPath('restore destination', to), config, startPort: port > 0 ? port : undefined });
   const { target: recoveredTo, ...rest } = result;
   return { ...rest, recoveredTo, target: CLUSTER_TARGET, cluster, destination: 'cluster', snapshotId: result.baseBackup };
 }

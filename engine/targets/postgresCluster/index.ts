@@ -5,3 +5,5 @@ export * from './recover';
 export * from './wal';
 export * from './recoveryRunner';
 export * from './walSpool';
+export * from './walQueue';
+export * from './walPrefetcher';

@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import type { Repository } from '../../repository/repository';
 import { restoreCluster, type ClusterRestoreResult, type RecoveryTarget } from './pitr';
 import { startRecoveredCluster } from './recover';
+import { WAL_QUEUE_DIR } from './walQueue';
 
 /**
  * Point-in-time recovery as the CLI and the RestoreBackup node run it: the
@@ -40,9 +41,18 @@ export function writeRepositoryConfig(file: string, config: RepositoryConfig, ow
   }
 }
 
+/**
+ * PostgreSQL's restore_command for a cluster's archive. PostgreSQL runs it through sh, in the data
+ * directory: a segment the prefetcher has ready is a plain mv (no process of ours starts per
+ * segment); anything else goes to wal-get, which asks the prefetcher and starts it when needed.
+ */
+export function restoreCommandLine(walGet: readonly string[], configFile: string, cluster: string): string {
+  return `mv ${WAL_QUEUE_DIR}/%f %p 2>/dev/null && { touch ${WAL_QUEUE_DIR}/took/%f; exit 0; }; ${commandLine(walGet)} --config ${shellWord(configFile)} --cluster ${shellWord(cluster)} %f %p`;
+}
+
 export interface RecoveryRequest {
-  /** our CLI's argument vector, e.g. [process.execPath, '/…/dist/cli/main.js']: restore_command runs it */
-  cli: readonly string[];
+  /** the restore_command program's argument vector, e.g. [process.execPath, '/…/dist/cli/wal-get.js'] */
+  walGet: readonly string[];
   cluster: string;
   target: RecoveryTarget;
   to: string;
@@ -69,7 +79,7 @@ export async function recoverCluster(repo: Repository, req: RecoveryRequest): Pr
     writeRepositoryConfig(configFile, req.config, owner);
     written = true;
   }
-  const restoreCommand = `${commandLine(req.cli)} repo --config ${shellWord(configFile)} wal-fetch --cluster ${shellWord(req.cluster)} %f %p`;
+  const restoreCommand = restoreCommandLine(req.walGet, configFile, req.cluster);
   try {
     const result = await restoreCluster(repo, req.cluster, { target: req.target, to, restoreCommand, owner, timeline: req.timeline });
     let recovery: { seconds: number; timeline: number } | null = null;

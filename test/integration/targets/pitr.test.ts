@@ -41,6 +41,13 @@ describe('PostgreSQL point-in-time recovery', () => {
     return { result, dir, url: `postgresql://postgres@127.0.0.1:${port}/postgres?host=${encodeURIComponent(dir)}` };
   };
   const labels = labelsAt;
+  const eventually = async (check: () => Promise<boolean>, timeoutMs: number): Promise<void> => {
+    const t0 = Date.now();
+    while (!(await check())) {
+      if (Date.now() - t0 > timeoutMs) throw new Error(`not so within ${timeoutMs / 1000} s`);
+      await sleep(50);
+    }
+  };
 
   beforeAll(async () => {
     await fs.mkdir(repoDir);
@@ -72,13 +79,39 @@ describe('PostgreSQL point-in-time recovery', () => {
 
   it('restores everything archived (latest), as a promoted primary', async () => {
     const t0 = Date.now();
-    const { result, url } = await restoreTo('latest', ['--latest']);
+    const { result, url, dir } = await restoreTo('latest', ['--latest']);
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toMatch(/recovered and promoted in [\d.]+ s: a primary on timeline 2/);
     console.log(`RTO drill: restoring the ${clusterSize} cluster (base backup + WAL + promote, restore --latest --start) took ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     expect(await labels(url)).toEqual(['t1', 't2', 't3']);
     const [{ r }] = await query<{ r: boolean }>(url, 'SELECT pg_is_in_recovery() AS r');
     expect(r).toBe(false);
+    // the restore_command's prefetcher served the WAL, and went with its queue after the promotion
+    const recoveryLog = await fs.readFile(path.join(dir, 'recovery.log'), 'utf8');
+    expect(recoveryLog).toMatch(/restored log file "0000000100000000000000[0-9A-F]{2}" from archive/);
+    expect(recoveryLog).not.toMatch(/wal-get:/);
+    await eventually(async () => !(await fs.stat(path.join(dir, 'dbm_wal_queue')).then(() => true, () => false)), 30_000);
+  }, 300_000);
+
+  it('survives a prefetcher killed mid-replay: the restore_command starts another, and the restore is whole', async () => {
+    const dir = path.join(base, 'killed');
+    const port = await freePort();
+    const restoring = cli(['restore', '--postgres-cluster', 'src', '--latest', '--to', dir, '--start', '--port', String(port)], 300_000);
+    const pidFile = path.join(dir, 'dbm_wal_queue', 'prefetcher.pid');
+    let killed = 0;
+    await eventually(async () => {
+      const log = await fs.readFile(path.join(dir, 'recovery.log'), 'utf8').catch(() => '');
+      const pid = Number(await fs.readFile(pidFile, 'utf8').catch(() => '0'));
+      if (!log.includes('restored log file') || !pid) return false; // mid-replay: a segment served, more to come
+      process.kill(pid, 'SIGKILL');
+      killed = pid;
+      return true;
+    }, 120_000);
+    const result = await restoring;
+    expect(result.code, result.stderr).toBe(0);
+    started.push(dir);
+    expect(killed).toBeGreaterThan(0);
+    expect(await labels(`postgresql://postgres@127.0.0.1:${port}/postgres?host=${encodeURIComponent(dir)}`)).toEqual(['t1', 't2', 't3']);
   }, 300_000);
 
   it('restores to a moment between T2 and T3: the rows of T1 and T2, not T3; and archiving goes on on the new timeline', async () => {
