@@ -8,6 +8,10 @@
  * does not have it (PostgreSQL then ends or switches timeline, as it should);
  * 255: fetching failed, and recovery stops rather than end early on a file
  * that does exist.
+ *
+ * `wal-get --config <file> --cluster <name> --start-prefetcher` (in the data directory) only starts the
+ * prefetcher: `repo restore --postgres-cluster --start` does so before starting PostgreSQL, so the
+ * repository is open and the first segments are fetched by the time replay asks for them.
  */
 import { spawn } from 'node:child_process';
 import { promises as fs, openSync } from 'node:fs';
@@ -22,16 +26,18 @@ function usage(): never {
   process.exit(2);
 }
 
-function parse(argv: string[]): { config: string; cluster: string; queue: string; name: string; dest: string } {
+function parse(argv: string[]): { config: string; cluster: string; queue: string; name: string; dest: string; startOnly: boolean } {
   const flags: Record<string, string> = {};
   const rest: string[] = [];
+  let startOnly = false;
   for (let i = 0; i < argv.length; i++) {
-    if (argv[i].startsWith('--')) flags[argv[i].slice(2)] = argv[++i] ?? usage();
+    if (argv[i] === '--start-prefetcher') startOnly = true;
+    else if (argv[i].startsWith('--')) flags[argv[i].slice(2)] = argv[++i] ?? usage();
     else rest.push(argv[i]);
   }
-  if (!flags.config || !flags.cluster || rest.length !== 2) usage();
+  if (!flags.config || !flags.cluster || rest.length !== (startOnly ? 0 : 2)) usage();
   // PostgreSQL runs restore_command in the data directory: the queue is the cluster's own
-  return { config: flags.config, cluster: flags.cluster, queue: path.resolve(flags.queue ?? WAL_QUEUE_DIR), name: rest[0], dest: path.resolve(rest[1]) };
+  return { config: flags.config, cluster: flags.cluster, queue: path.resolve(flags.queue ?? WAL_QUEUE_DIR), name: rest[0] ?? '', dest: path.resolve(rest[1] ?? '.'), startOnly };
 }
 
 async function startPrefetcher(a: ReturnType<typeof parse>): Promise<void> {
@@ -58,6 +64,11 @@ async function main(): Promise<number> {
 }
 
 async function get(a: ReturnType<typeof parse>): Promise<number> {
+  if (a.startOnly) {
+    await fs.mkdir(a.queue, { recursive: true, mode: 0o700 });
+    if (!(await prefetcherAlive(a.queue))) await startPrefetcher(a);
+    return 0;
+  }
   if (!/^[0-9A-F]{8}([0-9A-F]{16}(\.partial|\.[0-9A-F]{8}\.backup)?|\.history)$/.test(a.name)) {
     process.stderr.write(`wal-get: ${JSON.stringify(a.name)} is not a WAL file name\n`);
     return ABORT_RECOVERY;

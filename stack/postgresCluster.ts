@@ -18,6 +18,8 @@ export interface ClusterOptions {
   binDir?: string;
   /** trade durability for speed (fsync and full page writes off): for test clusters only, never the catalog */
   unsafeFast?: boolean;
+  /** WAL segment size in MiB (initdb --wal-segsize; default 16): benchmarks use small ones to replay many */
+  walSegmentMiB?: number;
 }
 
 export function findPostgresBinDir(): string {
@@ -84,6 +86,7 @@ export class PostgresCluster {
       this.run('initdb', [
         '-D', this.opts.dataDir, '-U', 'postgres', `--pwfile=${pwfile}`,
         '--auth-local=trust', '--auth-host=scram-sha-256', '-E', 'UTF8', '--locale=C.UTF-8',
+        ...(this.opts.walSegmentMiB ? [`--wal-segsize=${this.opts.walSegmentMiB}`] : []),
       ]);
     } finally {
       spawnSync('rm', ['-f', pwfile]);

@@ -43,11 +43,24 @@ export function writeRepositoryConfig(file: string, config: RepositoryConfig, ow
 
 /**
  * PostgreSQL's restore_command for a cluster's archive. PostgreSQL runs it through sh, in the data
- * directory: a segment the prefetcher has ready is a plain mv (no process of ours starts per
- * segment); anything else goes to wal-get, which asks the prefetcher and starts it when needed.
+ * directory: a segment the prefetcher has ready is a plain mv, a file it knows to be missing a plain
+ * exit 1 (no process of ours starts per segment); anything else goes to wal-get, which asks the
+ * prefetcher and starts it when needed.
  */
 export function restoreCommandLine(walGet: readonly string[], configFile: string, cluster: string): string {
-  return `mv ${WAL_QUEUE_DIR}/%f %p 2>/dev/null && { touch ${WAL_QUEUE_DIR}/took/%f; exit 0; }; ${commandLine(walGet)} --config ${shellWord(configFile)} --cluster ${shellWord(cluster)} %f %p`;
+  const q = WAL_QUEUE_DIR;
+  return `mv ${q}/%f %p 2>/dev/null && { : > ${q}/took/%f; exit 0; }; rm ${q}/%f.missing 2>/dev/null && exit 1; ${commandLine(walGet)} --config ${shellWord(configFile)} --cluster ${shellWord(cluster)} %f %p`;
+}
+
+/**
+ * Starts the WAL prefetcher of a restored cluster (as its owner, in its data directory) before
+ * PostgreSQL: the repository is open and the first segments are in the queue when replay begins.
+ * Best effort: without it, the first restore_command starts one.
+ */
+export function startPrefetcher(walGet: readonly string[], configFile: string, cluster: string, dataDir: string, owner?: string): void {
+  const argv = [...walGet, '--config', configFile, '--cluster', cluster, '--start-prefetcher'];
+  const [cmd, args] = owner ? ['runuser', ['-u', owner, '--', ...argv]] : [argv[0], argv.slice(1)];
+  spawnSync(cmd, args, { cwd: dataDir, stdio: 'ignore', timeout: 10_000 });
 }
 
 export interface RecoveryRequest {
@@ -84,6 +97,7 @@ export async function recoverCluster(repo: Repository, req: RecoveryRequest): Pr
     const result = await restoreCluster(repo, req.cluster, { target: req.target, to, restoreCommand, owner, timeline: req.timeline });
     let recovery: { seconds: number; timeline: number } | null = null;
     if (req.startPort) {
+      startPrefetcher(req.walGet, configFile, req.cluster, to, owner);
       recovery = await startRecoveredCluster(to, { port: req.startPort, runAs: owner });
       // recovery is over: the passphrase need not stay on disk
       if (written) await fs.rm(configFile, { force: true });

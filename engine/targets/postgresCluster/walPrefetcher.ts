@@ -3,13 +3,13 @@ import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describeError } from '../../errors';
 import type { Repository } from '../../repository/repository';
-import { fetchWal, isSegment, listWal } from './wal';
+import { fetchWal, isSegment, listWal, parseSegmentName, segmentName } from './wal';
 
 export interface PrefetchOptions {
   /** the queue directory (`<data directory>/dbm_wal_queue`, see walQueue.ts) */
   queue: string;
-  /** how many segments to keep ready ahead of the newest one asked for (bounded disk: this many segments) */
-  ahead?: number;
+  /** how much WAL to keep ready ahead of the newest segment asked for (bounded disk; default 256 MiB, at least 8 segments) */
+  aheadBytes?: number;
   /** fetches at a time */
   concurrency?: number;
   /** stop when nothing was asked for this long */
@@ -30,7 +30,9 @@ export interface PrefetchOptions {
  */
 export async function runPrefetcher(repo: Repository, cluster: string, opts: PrefetchOptions): Promise<void> {
   const { queue } = opts;
-  const ahead = opts.ahead ?? 16;
+  const aheadBytes = opts.aheadBytes ?? 256 * 1024 * 1024;
+  let ahead = 16; // segments, until the first one says how big they are
+  let segmentSize = 0;
   const concurrency = opts.concurrency ?? 4;
   const idleMs = opts.idleMs ?? 60_000;
   const pollMs = opts.pollMs ?? 20;
@@ -46,7 +48,6 @@ export async function runPrefetcher(repo: Repository, cluster: string, opts: Pre
   let listedAt = Date.now();
   const wanted = new Set<string>();
   const inFlight = new Set<string>();
-  let window: string[] = [];
   let lastAsked = Date.now();
 
   /** The segments after `name` on its timeline, as far as the archive has them. */
@@ -56,12 +57,37 @@ export async function runPrefetcher(repo: Repository, cluster: string, opts: Pre
     return archived.filter((n) => isSegment(n) && n.startsWith(timeline) && n > name).slice(0, ahead);
   };
 
+  // started before PostgreSQL (recoverCluster does): the base backup's first segment is what replay asks for first
+  const label = await fs.readFile(path.join(dataDir, 'backup_label'), 'utf8').catch(() => '');
+  const first = /^START WAL LOCATION: .* \(file ([0-9A-F]{24})\)$/m.exec(label)?.[1];
+  let window: string[] = first ? [first, ...aheadOf(first)].slice(0, ahead) : [];
+  let replayed = first ?? ''; // the newest segment asked for or taken
+
+  // fetched once into the queue: the window does not fetch them again once replay took them (a request still does)
+  const fetched = new Set<string>();
+  const refill = (): void => {
+    for (const name of window) {
+      if (inFlight.size >= concurrency) return;
+      if (!inFlight.has(name) && !fetched.has(name)) fetch(name);
+    }
+  };
+
   const fetch = (name: string): void => {
     inFlight.add(name);
     void fetchWal(repo, cluster, name, path.join(queue, name))
       .then(
         async (found) => {
-          if (found) wanted.delete(name); // answered by the file itself
+          if (found) {
+            if (fetched.size === 0) {
+              const size = (await fs.stat(path.join(queue, name)).catch(() => ({ size: 0 }))).size;
+              if (size > 0) {
+                ahead = Math.max(8, Math.min(1024, Math.floor(aheadBytes / size)));
+                segmentSize = size;
+              }
+            }
+            fetched.add(name);
+            wanted.delete(name); // answered by the file itself
+          }
           else if (wanted.delete(name)) await fs.writeFile(path.join(queue, `${name}.missing`), '');
         },
         async (err: unknown) => {
@@ -70,7 +96,31 @@ export async function runPrefetcher(repo: Repository, cluster: string, opts: Pre
         },
       )
       .catch((err: unknown) => log(`answering for ${name} failed: ${describeError(err)}`))
-      .finally(() => inFlight.delete(name));
+      .finally(() => {
+        inFlight.delete(name);
+        refill(); // at once, not at the next tick: replay may be waiting
+      });
+  };
+
+  /**
+   * The end of the archive, answered ahead of the question: replay asks for the segment after the
+   * last one, and for the history file of the next timeline, and both are missing. Marking them
+   * lets the restore_command answer in the shell, without a process of ours.
+   */
+  const marked = new Set<string>();
+  const markEnd = async (): Promise<void> => {
+    const last = window.at(-1) ?? replayed;
+    if (!segmentSize || window.length >= ahead || !isSegment(last)) return;
+    const { timeline, segno } = parseSegmentName(last, segmentSize);
+    const ends = [segmentName(timeline, segno + 1n, segmentSize), `${(timeline + 1).toString(16).toUpperCase().padStart(8, '0')}.history`];
+    if (ends.every((e) => marked.has(e))) return;
+    archived = await listWal(repo, cluster); // just now: is it really the end?
+    listedAt = Date.now();
+    for (const end of ends) {
+      if (marked.has(end)) continue;
+      marked.add(end);
+      if (!archived.includes(end)) await fs.writeFile(path.join(queue, `${end}.missing`), '');
+    }
   };
 
   for (;;) {
@@ -88,6 +138,7 @@ export async function runPrefetcher(repo: Repository, cluster: string, opts: Pre
     if (asked.length > 0 || taken.length > 0) {
       const newest = [...asked, ...taken].filter(isSegment).sort().at(-1);
       if (newest) {
+        replayed = newest;
         window = aheadOf(newest);
         // bounded disk: what is neither asked for nor ahead of the replay goes (a timeline switch leaves such files)
         const keep = new Set([...wanted, ...window]);
@@ -110,10 +161,8 @@ export async function runPrefetcher(repo: Repository, cluster: string, opts: Pre
         await fs.writeFile(path.join(queue, `${name}.missing`), '');
       }
     }
-    for (const name of window) {
-      if (inFlight.size >= concurrency) break;
-      if (!present.has(name) && !inFlight.has(name)) fetch(name);
-    }
+    refill();
+    await markEnd();
     // PostgreSQL removes the signal file as recovery ends, then still asks for timeline history files: a short grace
     const recovering = existsSync(path.join(dataDir, 'recovery.signal')) || existsSync(path.join(dataDir, 'standby.signal'));
     if (inFlight.size === 0 && Date.now() - lastAsked > (recovering ? idleMs : 5000)) {
