@@ -17,7 +17,7 @@ export function registerPitrWindow(repo: Command): void {
       else {
         const lines = [
           `cluster ${window.cluster}: ${window.baseBackups.length} base backups, ${window.walFiles} WAL files`,
-          `restorable from ${window.earliest ?? '-'} to ${window.latest ?? '-'}${window.latestSegment ? ` (WAL up to ${window.latestSegment})` : ''}`,
+          `restorable from ${window.earliest ?? '-'} to ${window.latest ?? '-'} (${window.latestKind}${window.latestSegment ? `; WAL up to ${window.latestSegment}` : ''})`,
           ...window.gaps.map((g) => `GAP: ${g.count} WAL segment(s) missing, ${g.first} … ${g.last}: nothing after ${g.restorableUntil ?? 'it'} is restorable until the next base backup`),
         ];
         process.stdout.write(`${lines.join('\n')}\n`);

@@ -37,6 +37,8 @@ export function registerRestore(repo: Command): void {
     .option('--postgres-cluster <cluster>', 'point-in-time recovery of this cluster (base backup + archived WAL) into --to')
     .option('--target-time <time>', 'with --postgres-cluster: recover to this moment (e.g. 2026-11-26T10:30:00Z)')
     .option('--target-lsn <lsn>', 'with --postgres-cluster: recover to this WAL position')
+    .option('--target-name <name>', "with --postgres-cluster: recover to this restore point (pg_create_restore_point)")
+    .option('--target-xid <xid>', 'with --postgres-cluster: recover to the commit of this transaction')
     .option('--latest', 'with --postgres-cluster: recover everything archived')
     .option('--to <dir>', 'with --postgres-cluster: the new data directory')
     .option('--target-timeline <tl>', "with --postgres-cluster: current (the base backup's, default), latest, or a number")
@@ -47,7 +49,7 @@ export function registerRestore(repo: Command): void {
     .action(async (snapshot: string | undefined, opts, cmd: Command) => {
       const flags = flagsOf(cmd);
       if (opts.postgresCluster) {
-        if (snapshot) throw new UsageError('--postgres-cluster picks its base backup itself: give a target (--target-time, --target-lsn, --latest), not a snapshot');
+        if (snapshot) throw new UsageError('--postgres-cluster picks its base backup itself: give a target (--target-time, --target-lsn, --target-name, --target-xid, --latest), not a snapshot');
         return restoreClusterCommand(flags, opts);
       }
       if (!snapshot) throw new UsageError("give a snapshot id or 'latest' (or --postgres-cluster)");

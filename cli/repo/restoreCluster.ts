@@ -24,6 +24,8 @@ export async function restoreClusterCommand(
     postgresCluster: string;
     targetTime?: string;
     targetLsn?: string;
+    targetName?: string;
+    targetXid?: string;
     latest?: boolean;
     targetTimeline?: string;
     to?: string;
@@ -33,8 +35,9 @@ export async function restoreClusterCommand(
     json?: boolean;
   },
 ): Promise<void> {
-  const given = [opts.targetTime, opts.targetLsn, opts.latest].filter(Boolean).length;
-  if (given !== 1) throw new UsageError('give one of --target-time, --target-lsn or --latest');
+  const given = [opts.targetTime, opts.targetLsn, opts.targetName, opts.targetXid, opts.latest].filter(Boolean).length;
+  if (given !== 1) throw new UsageError('give one of --target-time, --target-lsn, --target-name, --target-xid or --latest');
+  if (opts.targetXid && !/^\d+$/.test(opts.targetXid)) throw new UsageError(`--target-xid ${opts.targetXid}: a transaction id is a number`);
   if (!opts.to) throw new UsageError('--postgres-cluster needs --to <new data directory>');
   let target: RecoveryTarget;
   if (opts.targetTime) {
@@ -42,6 +45,8 @@ export async function restoreClusterCommand(
     if (Number.isNaN(time.getTime())) throw new UsageError(`--target-time ${JSON.stringify(opts.targetTime)} is not a time (e.g. 2026-11-26T10:30:00Z)`);
     target = { time };
   } else if (opts.targetLsn) target = { lsn: opts.targetLsn };
+  else if (opts.targetName) target = { name: opts.targetName };
+  else if (opts.targetXid) target = { xid: opts.targetXid };
   else target = { latest: true };
   if (opts.start && !opts.port) throw new UsageError('--start needs --port');
   const tl = opts.targetTimeline ?? 'current';

@@ -18,6 +18,8 @@ export async function recoverClusterItem(ctx: IExecuteFunctions, repo: Repositor
   let target: RecoveryTarget;
   if (kind === 'latest') target = { latest: true };
   else if (kind === 'lsn') target = { lsn: String(ctx.getNodeParameter('targetLsn', i, '')) };
+  else if (kind === 'name') target = { name: String(ctx.getNodeParameter('targetName', i, '')) };
+  else if (kind === 'xid') target = { xid: String(ctx.getNodeParameter('targetXid', i, '')) };
   else {
     const time = new Date(String(ctx.getNodeParameter('targetTime', i, '')));
     if (Number.isNaN(time.getTime())) throw new NodeOperationError(ctx.getNode(), 'Target Time is not a time', { itemIndex: i });

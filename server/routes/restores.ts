@@ -45,13 +45,17 @@ export const restoreBody = () =>
     cluster: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be a cluster name (letters, digits, _ . -)').optional(),
     target_time: z.iso.datetime({ offset: true, message: 'must be an ISO 8601 time with a zone, e.g. 2026-11-26T10:30:00Z' }).optional(),
     target_lsn: z.string().regex(/^[0-9A-Fa-f]{1,8}\/[0-9A-Fa-f]{1,8}$/, 'must be an LSN like 0/3000060').optional(),
+    /** a restore point made with pg_create_restore_point */
+    target_name: z.string().min(1).max(63).optional(),
+    /** the commit of this transaction */
+    target_xid: z.string().regex(/^\d{1,20}$/, 'must be a transaction id (a number)').optional(),
     data_directory: z.string().startsWith('/', 'must be an absolute path').max(4096).optional(),
     start_port: z.number().int().min(1).max(65535).optional(),
   })
   .strict()
-  .refine((b) => !(b.target_time && b.target_lsn), { message: 'give target_time or target_lsn, not both', path: ['target_lsn'] })
-  .refine((b) => b.cluster || !(b.target_time || b.target_lsn || b.data_directory || b.start_port), {
-    message: 'target_time, target_lsn, data_directory and start_port are for a cluster restore: name the cluster',
+  .refine((b) => [b.target_time, b.target_lsn, b.target_name, b.target_xid].filter(Boolean).length <= 1, { message: 'give one of target_time, target_lsn, target_name and target_xid', path: ['target_lsn'] })
+  .refine((b) => b.cluster || !(b.target_time || b.target_lsn || b.target_name || b.target_xid || b.data_directory || b.start_port), {
+    message: 'target_time, target_lsn, target_name, target_xid, data_directory and start_port are for a cluster restore: name the cluster',
     path: ['cluster'],
   })
   .refine((b) => !(b.backup_job_id && b.snapshot), { message: 'give backup_job_id or snapshot, not both', path: ['snapshot'] })
@@ -115,9 +119,11 @@ function clusterRestore(deps: AppDeps, body: RestoreBody, jobId: string): Record
     target: CLUSTER_TARGET,
     destination: 'cluster',
     cluster: body.cluster,
-    recovery_target: body.target_time ? 'time' : body.target_lsn ? 'lsn' : 'latest',
+    recovery_target: body.target_time ? 'time' : body.target_lsn ? 'lsn' : body.target_name ? 'name' : body.target_xid ? 'xid' : 'latest',
     target_time: body.target_time,
     target_lsn: body.target_lsn,
+    target_name: body.target_name,
+    target_xid: body.target_xid,
     data_directory: dir,
     start_port: body.start_port,
   };

@@ -16,7 +16,7 @@ export interface PgTool {
  * /usr/lib/postgresql/N/bin, and takes the newest that fits.
  */
 export function findPgTool(
-  tool: 'pg_dump' | 'pg_dumpall' | 'pg_restore' | 'psql' | 'pg_basebackup' | 'pg_ctl',
+  tool: 'pg_dump' | 'pg_dumpall' | 'pg_restore' | 'psql' | 'pg_basebackup' | 'pg_ctl' | 'pg_waldump',
   minMajor: number,
   configuredDir = process.env.DBM_PG_BIN,
   /** server programs (pg_ctl) must be of the data directory's very major version */

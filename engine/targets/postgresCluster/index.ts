@@ -7,3 +7,4 @@ export * from './recoveryRunner';
 export * from './walSpool';
 export * from './walQueue';
 export * from './walPrefetcher';
+export * from './walScan';

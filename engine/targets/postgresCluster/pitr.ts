@@ -8,6 +8,7 @@ import { listSnapshots, type SnapshotRef } from '../../snapshot';
 import { BASE_ENTRY, CLUSTER_TARGET, clusterMetaOf, type ClusterMeta } from './baseBackup';
 import { withLock } from '../../repository/lock';
 import { deleteWal, isSegment, listWal, parseLsn, parseSegmentName, segmentName, segmentOf, walHeader } from './wal';
+import { findInWal, lastCommit } from './walScan';
 
 export interface BaseBackup {
   id: string;
@@ -20,8 +21,12 @@ export interface PitrWindow {
   baseBackups: { id: string; stoppedAt: string; timeline: number; startWal: string; stopWal: string }[];
   /** the earliest restorable moment: the end of the oldest base backup */
   earliest: string | null;
-  /** the latest: when the last WAL segment reachable without a gap was archived (or the newest backup's end) */
+  /**
+   * the latest moment a time target reaches: the last commit in the WAL reachable without a gap (read
+   * with pg_waldump), or, when none can be read, when the last such segment was archived
+   */
   latest: string | null;
+  latestKind: 'last commit' | 'last archived segment' | 'newest base backup';
   latestSegment: string | null;
   /** runs of WAL segments missing from the archive, after the oldest base backup */
   gaps: { first: string; last: string; count: number; restorableUntil: string | null }[];
@@ -50,6 +55,7 @@ export async function pitrWindow(repo: Repository, cluster: string, backups?: Ba
     baseBackups: backups.map((b) => ({ id: b.id, stoppedAt: b.meta.stoppedAt, timeline: b.meta.timeline, startWal: b.meta.startWal, stopWal: b.meta.stopWal })),
     earliest: backups[0]?.meta.stoppedAt ?? null,
     latest: backups.at(-1)?.meta.stoppedAt ?? null,
+    latestKind: 'newest base backup',
     latestSegment: null,
     gaps: [],
     walFiles: files.length,
@@ -70,8 +76,14 @@ export async function pitrWindow(repo: Repository, cluster: string, backups?: Ba
   const last = [...byPosition.keys()].reduce((m, s) => (s > m ? s : m), first - 1n);
   let reachable: string | null = null;
   let gapStart: bigint | null = null;
+  const line: string[] = []; // the segments a restore replays, in order, up to the first gap
+  for (let segno = parseSegmentName(backups[0].meta.startWal, segSize).segno; segno < first; segno++) {
+    const name = byPosition.get(segno);
+    if (name) line.push(name);
+  }
   for (let segno = first; segno <= last; segno++) {
     const name = byPosition.get(segno);
+    if (name && gapStart === null && window.gaps.length === 0) line.push(name);
     if (name && gapStart !== null) {
       window.gaps.push({
         first: segmentName(timelineAt(gapStart), gapStart, segSize),
@@ -89,15 +101,26 @@ export async function pitrWindow(repo: Repository, cluster: string, backups?: Ba
   const newestBackup = backups.at(-1)!.meta;
   const afterGapBackup = window.gaps.length > 0 && parseSegmentName(newestBackup.startWal, segSize).segno > parseSegmentName(window.gaps[0].last, segSize).segno;
   if (reachable && !afterGapBackup) {
-    const pushed = (await walHeader(repo, cluster, reachable)).pushedAt;
-    window.latest = pushed > (window.latest ?? '') ? pushed : window.latest;
+    const major = parseInt(backups[0].meta.serverVersion, 10);
+    const commit = await lastCommit(repo, cluster, line, major).catch(() => null); // no pg_waldump of that version here
+    if (commit) {
+      window.latest = commit.toISOString();
+      window.latestKind = 'last commit';
+    } else {
+      const pushed = (await walHeader(repo, cluster, reachable)).pushedAt;
+      if (pushed > (window.latest ?? '')) [window.latest, window.latestKind] = [pushed, 'last archived segment'];
+    }
     window.latestSegment = reachable;
   }
+  LINES.set(window, line);
   for (const gap of window.gaps) gap.restorableUntil = window.latest;
   return window;
 }
 
-export type RecoveryTarget = { time: Date } | { lsn: string } | { latest: true };
+/** The segments a restore of a window replays (kept beside the window, not in it: it is printed and scraped). */
+const LINES = new WeakMap<PitrWindow, string[]>();
+
+export type RecoveryTarget = { time: Date } | { lsn: string } | { latest: true } | { name: string } | { xid: string };
 
 export interface ClusterRestoreOptions {
   target: RecoveryTarget;
@@ -131,16 +154,38 @@ export async function restoreCluster(repo: Repository, cluster: string, opts: Cl
   const window = await pitrWindow(repo, cluster, backups);
   const segSize = backups[0].meta.walSegmentSize;
   const t = opts.target;
+  let recoverTo: RecoveryTarget = t; // what the recovery settings say: a time target past the last commit becomes latest
   let chosen: BaseBackup | undefined;
   let described: string;
   if ('time' in t) {
     described = t.time.toISOString();
     chosen = [...backups].reverse().find((b) => Date.parse(b.meta.stoppedAt) < t.time.getTime());
     if (!chosen) throw new InvalidInputError(`no base backup of cluster ${cluster} ended before ${described}; the earliest restorable moment is ${window.earliest}`);
-    if (window.latest && t.time.getTime() > Date.parse(window.latest)) {
+    if (window.latest && window.latestKind === 'last commit' && window.gaps.length === 0 && t.time.getTime() >= Date.parse(window.latest)) {
+      // PostgreSQL stops at the first commit after a time target and fails when there is none: from the
+      // last archived commit on, the state at the target is everything archived
+      described = `${described} (at or after the last archived commit, ${window.latest}: everything archived)`;
+      recoverTo = { latest: true };
+    } else if (window.latest && t.time.getTime() > Date.parse(window.latest)) {
       const why = window.gaps.length ? `WAL is missing from ${window.gaps[0].first}` : 'that is when the last WAL segment was archived';
       throw new InvalidInputError(`cluster ${cluster} is restorable up to ${window.latest} (${why}); ${described} is past it`);
     }
+  } else if ('name' in t || 'xid' in t) {
+    // where in the WAL the restore point is, or the transaction committed: the base backup must end before it
+    described = 'name' in t ? `restore point ${JSON.stringify(t.name)}` : `transaction ${t.xid}`;
+    const major = parseInt(backups[0].meta.serverVersion, 10);
+    const lsn = await findInWal(repo, cluster, LINES.get(window) ?? [], major, (facts) =>
+      'name' in t ? facts.restorePoints.find((p) => p.name === t.name)?.lsn : facts.commits.find((c) => c.xid === t.xid)?.lsn,
+    );
+    if (!lsn) {
+      throw new InvalidInputError(
+        'name' in t
+          ? `no restore point ${JSON.stringify(t.name)} in the archived WAL of cluster ${cluster} (made with pg_create_restore_point, after a base backup)`
+          : `transaction ${t.xid} did not commit in the archived WAL of cluster ${cluster} after a base backup`,
+      );
+    }
+    chosen = [...backups].reverse().find((b) => parseLsn(b.meta.stopLsn) <= parseLsn(lsn));
+    if (!chosen) throw new InvalidInputError(`${described} (at ${lsn}) is before every base backup of cluster ${cluster} ended`);
   } else if ('lsn' in t) {
     described = t.lsn;
     const lsn = parseLsn(t.lsn);
@@ -176,8 +221,10 @@ export async function restoreCluster(repo: Repository, cluster: string, opts: Cl
     `# data-backup-manager: point-in-time recovery of cluster ${cluster} from base backup ${chosen.id.slice(0, 12)} (${new Date().toISOString()})`,
     `restore_command = ${quote(opts.restoreCommand)}`,
     // PostgreSQL's timestamptz input, not ISO 8601's "T…Z" (which recovery_target_time refuses)
-    ...('time' in t ? [`recovery_target_time = ${quote(t.time.toISOString().replace('T', ' ').replace('Z', '+00'))}`] : []),
-    ...('lsn' in t ? [`recovery_target_lsn = ${quote(t.lsn)}`] : []),
+    ...('time' in recoverTo ? [`recovery_target_time = ${quote(recoverTo.time.toISOString().replace('T', ' ').replace('Z', '+00'))}`] : []),
+    ...('lsn' in recoverTo ? [`recovery_target_lsn = ${quote(recoverTo.lsn)}`] : []),
+    ...('name' in recoverTo ? [`recovery_target_name = ${quote(recoverTo.name)}`] : []),
+    ...('xid' in recoverTo ? [`recovery_target_xid = ${quote(recoverTo.xid)}`] : []),
     "recovery_target_action = 'promote'",
     // The base backup's own timeline, unless asked otherwise: restores of this cluster that were promoted
     // archive their new timelines here too, and 'latest' would follow one of those branches instead.

@@ -26,6 +26,7 @@ describe('PostgreSQL point-in-time recovery', () => {
   let sourceUrl: string;
   const started: string[] = [];
   const moments: Record<string, Date> = {};
+  let t2xid = '';
   let clusterSize = '';
 
   const cli = (args: string[], timeoutMs = 120_000): Promise<CliResult> => cliAsPostgres(['repo', '--config', config, ...args], base, timeoutMs);
@@ -68,7 +69,9 @@ describe('PostgreSQL point-in-time recovery', () => {
     expect(JSON.parse(backup.stdout)).toMatchObject({ target: 'postgres-cluster', tags: { cluster: 'src' } });
     await sleep(1100);
     await mark('t1');
+    await query(sourceUrl, "SELECT pg_create_restore_point('after-t1')"); // archived with t2's segment
     await mark('t2');
+    [{ xid: t2xid }] = await query<{ xid: string }>(sourceUrl, "SELECT xmin::text AS xid FROM marks WHERE label = 't2'");
     await mark('t3');
   }, 600_000);
 
@@ -137,6 +140,34 @@ describe('PostgreSQL point-in-time recovery', () => {
     expect(result.stderr).toMatch(/no base backup of cluster src ended before 2001-01-01T00:00:00.000Z; the earliest restorable moment is /);
   });
 
+  it("restores to the window's latest moment (its last archived commit), and a moment past it to the end of the archive, saying so", async () => {
+    const window = JSON.parse((await cli(['pitr-window', '--cluster', 'src', '--json'])).stdout) as { latest: string; latestKind: string };
+    expect(window.latestKind).toBe('last commit');
+    expect(Date.parse(window.latest)).toBeGreaterThan(moments.t2.getTime());
+    expect(Date.parse(window.latest)).toBeLessThanOrEqual(moments.t3.getTime()); // t3's commit, just before we noted the time
+    for (const [name, at] of [['window-latest', window.latest], ['past-latest', new Date(Date.parse(window.latest) + 60_000).toISOString()]]) {
+      const { result, url } = await restoreTo(name, ['--target-time', at]);
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.stdout).toMatch(/at or after the last archived commit, .*: everything archived/);
+      expect(await labels(url)).toEqual(['t1', 't2', 't3']);
+    }
+  }, 300_000);
+
+  it('restores to a named restore point and to a transaction, and refuses ones the archive does not hold', async () => {
+    const named = await restoreTo('restore-point', ['--target-name', 'after-t1']);
+    expect(named.result.code, named.result.stderr).toBe(0);
+    expect(await labels(named.url)).toEqual(['t1']);
+    const xid = await restoreTo('xid', ['--target-xid', t2xid]);
+    expect(xid.result.code, xid.result.stderr).toBe(0);
+    expect(await labels(xid.url)).toEqual(['t1', 't2']);
+    const unknown = await restoreTo('no-such-point', ['--target-name', 'never-made']);
+    expect(unknown.result.code).toBe(2);
+    expect(unknown.result.stderr).toMatch(/no restore point "never-made" in the archived WAL of cluster src/);
+    const noXid = await restoreTo('no-such-xid', ['--target-xid', '999999999']);
+    expect(noXid.result.code).toBe(2);
+    expect(noXid.result.stderr).toMatch(/transaction 999999999 did not commit in the archived WAL of cluster src/);
+  }, 300_000);
+
   it('takes a re-push of an identical segment, and refuses a different one', async () => {
     const seg = path.join(base, 'spare', '0000000100000000000000A0');
     await fs.mkdir(path.dirname(seg), { recursive: true });
@@ -186,7 +217,7 @@ describe('PostgreSQL point-in-time recovery', () => {
     const repo = await Repository.open(openStorage(repoDir), { passphrase });
     const before = JSON.parse((await cli(['pitr-window', '--cluster', 'src', '--json'])).stdout) as { gaps: unknown[]; earliest: string; latest: string };
     expect(before.gaps).toEqual([]);
-    expect(Date.parse(before.latest)).toBeGreaterThan(moments.t3.getTime());
+    expect(Date.parse(before.latest)).toBeGreaterThan(moments.t2.getTime()); // t3's commit
     // lose the segment holding T2's row
     const t1Segment = (await listWal(repo, 'src')).filter((n) => /^00000001[0-9A-F]{16}$/.test(n));
     const victim = t1Segment[t1Segment.length - 3];
