@@ -8,17 +8,15 @@
  *   npm run bench:pitr       (needs the PostgreSQL server binaries and pgbench)
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Client } from 'pg';
 import { PostgresCluster } from '../stack/postgresCluster';
+import { archiveWorkspace, AS_ROOT, CLI, sql } from './archiveBench';
 
 const WORK = '/tmp/dbm-bench-pitr';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 30);
 const SCALE = Number(process.env.BENCH_SCALE ?? 20); // pgbench scale 20: ~300 MB
-const AS_ROOT = process.getuid?.() === 0;
-const CLI = path.join(__dirname, '..', 'cli', 'main.js');
 const LOAD = path.join(WORK, 'load.sql');
 const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
@@ -30,16 +28,6 @@ function runAsPg(argv: string[]): { status: number | null; stdout: string; stder
   const [cmd, args] = AS_ROOT ? ['runuser', ['-u', 'postgres', '--', ...argv]] : [argv[0], argv.slice(1)];
   const r = spawnSync(cmd, args, { encoding: 'utf8', env: { ...process.env, PGPASSWORD: 'bench' } });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-async function sql<T>(url: string, text: string): Promise<T[]> {
-  const c = new Client({ connectionString: url });
-  await c.connect();
-  try {
-    return (await c.query(text)).rows as T[];
-  } finally {
-    await c.end();
-  }
 }
 
 interface Round {
@@ -92,18 +80,7 @@ async function round(cluster: PostgresCluster, url: string, mode: string, archiv
 }
 
 async function main(): Promise<void> {
-  rmSync(WORK, { recursive: true, force: true });
-  mkdirSync(WORK, { recursive: true });
-  chmodSync(WORK, 0o755);
-  const repoDir = path.join(WORK, 'repo');
-  const config = path.join(WORK, 'dbm.json');
-  const spool = path.join(WORK, 'spool');
-  const cpDir = path.join(WORK, 'cp-archive');
-  for (const d of [repoDir, spool, cpDir]) mkdirSync(d);
-  writeFileSync(config, JSON.stringify({ repository: repoDir, passphrase: 'bench' }), { mode: 0o600 });
-  if (AS_ROOT) spawnSync('chown', ['-R', 'postgres:', WORK]);
-  const cli = (...args: string[]) => [process.execPath, CLI, 'repo', '--config', config, ...args];
-  if (runAsPg(cli('init')).status !== 0) throw new Error('repo init failed');
+  const { config, spool, cpDir, cli } = archiveWorkspace(WORK);
 
   // a durable cluster, as in production (the test clusters run with fsync off)
   const cluster = new PostgresCluster({ dataDir: path.join(WORK, 'pgdata'), port: 55996, password: 'bench' });

@@ -14,19 +14,17 @@
  *   npm run bench:wal-replay      (BENCH_SEGMENTS=250, BENCH_SEGMENT_MIB=1 by default)
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Client } from 'pg';
 import { startPrefetcher, startRecoveredCluster, stopCluster } from '../engine/targets';
 import { PostgresCluster } from '../stack/postgresCluster';
+import { archiveWorkspace, AS_ROOT, CLI, sql } from './archiveBench';
 
 const WORK = '/tmp/dbm-bench-replay';
 const SEGMENTS = Number(process.env.BENCH_SEGMENTS ?? 250);
 const SEGMENT_MIB = Number(process.env.BENCH_SEGMENT_MIB ?? 1);
-const AS_ROOT = process.getuid?.() === 0;
 const OWNER = AS_ROOT ? 'postgres' : undefined;
-const CLI = path.join(__dirname, '..', 'cli', 'main.js');
 const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 function run(argv: string[], asPostgres = true): string {
@@ -36,31 +34,10 @@ function run(argv: string[], asPostgres = true): string {
   return r.stdout;
 }
 
-async function sql<T>(url: string, text: string): Promise<T[]> {
-  const c = new Client({ connectionString: url });
-  await c.connect();
-  try {
-    return (await c.query(text)).rows as T[];
-  } finally {
-    await c.end();
-  }
-}
-
 const segno = (name: string) => BigInt(`0x${name.slice(8, 16)}`) * 0x100000000n + BigInt(`0x${name.slice(16, 24)}`);
 
 async function main(): Promise<void> {
-  rmSync(WORK, { recursive: true, force: true });
-  mkdirSync(WORK, { recursive: true });
-  chmodSync(WORK, 0o755);
-  const repoDir = path.join(WORK, 'repo');
-  const config = path.join(WORK, 'dbm.json');
-  const cpDir = path.join(WORK, 'cp-archive');
-  const spool = path.join(WORK, 'spool');
-  for (const d of [repoDir, cpDir, spool]) mkdirSync(d);
-  writeFileSync(config, JSON.stringify({ repository: repoDir, passphrase: 'bench' }), { mode: 0o600 });
-  if (AS_ROOT) spawnSync('chown', ['-R', 'postgres:', WORK]);
-  const cli = (...args: string[]) => [process.execPath, CLI, 'repo', '--config', config, ...args];
-  run(cli('init'));
+  const { config, cpDir, spool, cli } = archiveWorkspace(WORK);
 
   const source = new PostgresCluster({ dataDir: path.join(WORK, 'source'), port: 55994, password: 'bench', walSegmentMiB: SEGMENT_MIB });
   source.init();
