@@ -1,7 +1,8 @@
 /**
  * PITR benchmark: WAL archiving throughput under a steady pgbench write load,
- * synchronous (`repo wal-push` per segment) against asynchronous (a spool
- * drained by `repo wal-uploader`), with `cp` into a directory as the anchor
+ * synchronous (`wal-archive` in front of the resident archiver, and the whole
+ * `repo wal-push` CLI per segment) against asynchronous (a spool drained by
+ * `repo wal-uploader`), with `cp` into a directory as the anchor
  * (PostgreSQL's documented archive_command); then the restore-to-time wall
  * time (RTO) of the ~300 MB cluster.
  *
@@ -108,14 +109,17 @@ async function main(): Promise<void> {
     console.error('cp round …');
     rounds.push(await round(cluster, url, 'cp into a directory (anchor)', `test ! -f ${q(cpDir)}/%f && cp %p ${q(cpDir)}/%f`));
     console.error('synchronous round …');
-    rounds.push(await round(cluster, url, 'wal-push (synchronous)', `${self} wal-push --cluster bench %p`));
+    const walArchive = `${q(process.execPath)} ${q(path.join(__dirname, '..', 'cli', 'wal-archive.js'))} --config ${q(config)} --cluster bench`;
+    rounds.push(await round(cluster, url, 'wal-archive + resident archiver (synchronous, what wal-commands prints)', `${walArchive} %p`));
+    console.error('synchronous round, the whole CLI per segment …');
+    rounds.push(await round(cluster, url, 'repo wal-push (synchronous, the whole CLI per segment)', `${self} wal-push --cluster bench-cli %p`));
     console.error('asynchronous round …');
     uploader = asPg(cli('wal-uploader', '--cluster', 'bench-async', '--spool', spool, '--parallel', '4'));
     rounds.push(await round(cluster, url, 'wal-spool + wal-uploader (asynchronous)', `${q(process.execPath)} ${q(path.join(__dirname, '..', 'cli', 'wal-spool.js'))} ${q(spool)} %p`));
     // wait until the uploader drained the spool too
     const t0 = Date.now();
     while (spawnSync('sh', ['-c', `ls ${q(spool)} | grep -v status.json | wc -l`], { encoding: 'utf8' }).stdout.trim() !== '0' && Date.now() - t0 < 600_000) await sleep(250);
-    rounds[2].drainSeconds += (Date.now() - t0) / 1000;
+    rounds[3].drainSeconds += (Date.now() - t0) / 1000;
     uploader.kill('SIGTERM');
 
     // RTO: back to the ~300 MB cluster; a base backup, a marked moment, more load, then restore to the moment and promote

@@ -10,6 +10,7 @@ import { registerPitrWindow } from './pitrWindow';
 import { registerRestore } from './restore';
 import { registerSnapshots } from './snapshots';
 import { registerUnlock } from './unlock';
+import { registerWalArchiver } from './walArchiver';
 import { registerWalCommands } from './walCommands';
 import { registerWalConfig } from './walConfig';
 import { registerWalFetch } from './walFetch';
@@ -22,6 +23,6 @@ export function registerRepo(program: Command): void {
   const repo = addRepoFlags(program.command('repo').description('work on a backup repository directly (no server needed)'));
   // PostgreSQL clusters: base backups are `repo backup --postgres-cluster` and restores `repo restore --postgres-cluster`
   const commands = [registerInit, registerBackup, registerRestore, registerSnapshots, registerCheck, registerForget, registerKey, registerUnlock];
-  const pitr = [registerWalPush, registerWalFetch, registerWalPrefetch, registerWalUploader, registerPitrWindow, registerPitrRetention, registerWalCommands, registerWalConfig];
+  const pitr = [registerWalPush, registerWalArchiver, registerWalFetch, registerWalPrefetch, registerWalUploader, registerPitrWindow, registerPitrRetention, registerWalCommands, registerWalConfig];
   for (const register of [...commands, ...pitr]) register(repo);
 }

@@ -1,20 +1,10 @@
-import * as path from 'node:path';
 import { checkClusterName, type RecoveryTarget } from '../../engine/targets';
 import { recoverCluster } from '../../engine/targets/postgresCluster/recoveryRunner';
+import { walGetArgv } from '../programs';
 import { UsageError } from '../exitCodes';
 import { formatBytes, printJson } from '../output';
 import { wholeNumber } from '../options';
 import { flagsOf, openRepo, repoConfigOf } from './context';
-
-/** This CLI, as PostgreSQL's archive_command runs it. */
-export function cliArgv(): string[] {
-  return [process.execPath, path.join(__dirname, '..', 'main.js')];
-}
-
-/** The restore_command: the small program in front of the WAL prefetcher. */
-export function walGetArgv(): string[] {
-  return [process.execPath, path.join(__dirname, '..', 'wal-get.js')];
-}
 
 /** PostgreSQL cluster commands: base backups are `repo backup --postgres-cluster`; these archive WAL and restore to a moment. */
 /** `repo restore --postgres-cluster`: a cluster to a moment, into a new data directory; optionally started and promoted. */

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { commandLine, restoreCommandLine, shellWord } from '../../engine/targets/postgresCluster/recoveryRunner';
 import { UsageError } from '../exitCodes';
 import { flagsOf } from './context';
-import { cliArgv, walGetArgv } from './restoreCluster';
+import { walArchiveArgv, walGetArgv, walSpoolArgv } from '../programs';
 
 /** `repo wal-commands`: the archive_command and restore_command lines for postgresql.conf. */
 export function registerWalCommands(repo: Command): void {
@@ -15,14 +15,14 @@ export function registerWalCommands(repo: Command): void {
     .action((opts: { cluster: string; spool?: string }, cmd: Command) => {
       const flags = flagsOf(cmd);
       if (!flags.config) throw new UsageError('give --config <file>: PostgreSQL runs the commands without your environment (write one with: repo wal-config)');
-      const base = `${commandLine(cliArgv())} repo --config ${shellWord(path.resolve(flags.config))}`;
+      const config = shellWord(path.resolve(flags.config));
       const spoolCommand = opts.spool
-        ? `${shellWord(process.execPath)} ${shellWord(path.join(__dirname, '..', 'wal-spool.js'))} ${shellWord(path.resolve(opts.spool))} %p`
+        ? `${commandLine(walSpoolArgv())} ${shellWord(path.resolve(opts.spool))} %p`
         : null;
       process.stdout.write(
         [
           "archive_mode = 'on'",
-          `archive_command = '${(spoolCommand ?? `${base} wal-push --cluster ${shellWord(opts.cluster)} %p`).replace(/'/g, "''")}'`,
+          `archive_command = '${(spoolCommand ?? `${commandLine(walArchiveArgv())} --config ${config} --cluster ${shellWord(opts.cluster)} %p`).replace(/'/g, "''")}'`,
           `restore_command = '${restoreCommandLine(walGetArgv(), path.resolve(flags.config), opts.cluster).replace(/'/g, "''")}'`,
           ...(opts.spool ? [`# and keep running: data-backup-manager repo --config ${flags.config} wal-uploader --cluster ${opts.cluster} --spool ${opts.spool}`] : []),
           '',

@@ -70,7 +70,7 @@ export function cliAsPostgres(args: string[], cwd: string, timeoutMs = 120_000):
 }
 
 /**
- * A cluster whose archive_command is this CLI's `repo wal-push`, reading the
+ * A cluster whose archive_command is `wal-archive.js` (synchronous: it returns once the resident archiver stored the segment), reading the
  * repository from `config`; with a `marks` table. Its settings go in
  * postgresql.auto.conf (they hold quotes and spaces).
  */
@@ -78,7 +78,8 @@ export async function archivingCluster(dataDir: string, config: string, cluster:
   const pg = new PostgresCluster({ dataDir, port: await freePort(), password: SOURCE_PASSWORD, unsafeFast: true });
   pg.init();
   const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-  const archive = `${q(process.execPath)} ${q(CLI)} repo --config ${q(config)} wal-push --cluster ${cluster} %p`;
+  // synchronous archiving as `wal-commands` prints it: wal-archive.js in front of the resident archiver
+  const archive = `${q(process.execPath)} ${q(path.join(path.dirname(CLI), 'wal-archive.js'))} --config ${q(config)} --cluster ${cluster} %p`;
   await fs.appendFile(path.join(dataDir, 'postgresql.auto.conf'), `archive_mode = 'on'\narchive_command = '${archive.replace(/'/g, "''")}'\nwal_level = 'replica'\n`);
   pg.start();
   const url = `postgresql://postgres:${SOURCE_PASSWORD}@127.0.0.1:${pg.opts.port}/postgres`;

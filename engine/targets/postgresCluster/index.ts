@@ -8,3 +8,4 @@ export * from './walSpool';
 export * from './walQueue';
 export * from './walPrefetcher';
 export * from './walScan';
+export * from './walArchiver';

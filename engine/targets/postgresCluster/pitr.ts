@@ -9,6 +9,8 @@ import { BASE_ENTRY, CLUSTER_TARGET, clusterMetaOf, type ClusterMeta } from './b
 import { withLock } from '../../repository/lock';
 import { deleteWal, isSegment, listWal, parseLsn, parseSegmentName, segmentName, segmentOf, walHeader } from './wal';
 import { findInWal, lastCommit } from './walScan';
+import { WAL_ARCHIVE_DIR } from './walArchiver';
+import { WAL_QUEUE_DIR } from './walQueue';
 
 export interface BaseBackup {
   id: string;
@@ -213,6 +215,8 @@ export async function restoreCluster(repo: Repository, cluster: string, opts: Cl
   await fs.mkdir(to, { recursive: true, mode: 0o700 });
   await fs.chmod(to, 0o700);
   const bytes = await untar(repo, chosen.ref, to);
+  // the source's hand-over folders came with the base backup: they belong to its archiver and prefetcher, not this cluster
+  for (const own of [WAL_ARCHIVE_DIR, WAL_QUEUE_DIR]) await fs.rm(path.join(to, own), { recursive: true, force: true });
 
   // Recovery settings: replay archived WAL to the target, then promote (a new timeline).
   const quote = (v: string) => `'${v.replace(/'/g, "''")}'`;

@@ -190,6 +190,22 @@ describe('PostgreSQL point-in-time recovery', () => {
     expect((await cli(['wal-fetch', '--cluster', 'spare', '0000000100000000000000A1', back])).code).toBe(1);
   });
 
+  it('archives synchronously through the resident archiver: killed, it is replaced, and what PostgreSQL counts as archived is in the repository', async () => {
+    const queue = path.join(source.opts.dataDir, 'dbm_wal_archive');
+    const pid = Number(await fs.readFile(path.join(queue, 'archiver.pid'), 'utf8'));
+    expect(pid).toBeGreaterThan(0); // the first archive_command started it; every segment so far went through it
+    process.kill(pid, 'SIGKILL');
+    await query(sourceUrl, "INSERT INTO marks (label) VALUES ('archiver-test'); DELETE FROM marks WHERE label = 'archiver-test'");
+    const [{ seg }] = await query<{ seg: string }>(sourceUrl, 'SELECT pg_walfile_name(pg_switch_wal()) AS seg');
+    await waitArchived(sourceUrl, seg);
+    const [{ last, failed }] = await query<{ last: string; failed: string }>(sourceUrl, 'SELECT last_archived_wal AS last, failed_count::text AS failed FROM pg_stat_archiver');
+    expect(failed).toBe('0'); // the next archive_command started another archiver; PostgreSQL saw no failure
+    const repo = await Repository.open(openStorage(repoDir), { passphrase });
+    expect(await listWal(repo, 'src')).toContain(last);
+    const again = Number(await fs.readFile(path.join(queue, 'archiver.pid'), 'utf8'));
+    expect(again).not.toBe(pid);
+  }, 300_000);
+
   it('archives asynchronously through a spool drained by wal-uploader', async () => {
     const spool = path.join(base, 'spool');
     const seg = path.join(base, 'spare', '0000000100000000000000B0');
