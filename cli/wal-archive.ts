@@ -73,13 +73,15 @@ async function main(): Promise<number> {
   }
   const queue = path.resolve(flags.queue ?? WAL_ARCHIVE_DIR);
   await fs.mkdir(path.join(queue, 'push'), { recursive: true, mode: 0o700 });
-  for (const old of ['done', 'error']) await fs.rm(path.join(queue, `${name}.${old}`), { force: true });
+  // a .done already there is the archiver's answer for this very segment, stored ahead (a name never changes content)
+  await fs.rm(path.join(queue, `${name}.error`), { force: true });
   let starts = 0;
   await handOver(file, queue, name);
   for (;;) {
     const done = await fs.readFile(path.join(queue, `${name}.done`), 'utf8').catch(() => null);
     if (done !== null) {
       await fs.rm(path.join(queue, `${name}.done`), { force: true });
+      await fs.rm(path.join(queue, 'push', name), { force: true }); // answered (perhaps stored ahead): nothing left to hand over
       return 0;
     }
     const error = await fs.readFile(path.join(queue, `${name}.error`), 'utf8').catch(() => null);

@@ -17,36 +17,81 @@ import { pushWal } from './wal';
  *   <name>.error     storing failed: the reason (PostgreSQL keeps the segment and retries)
  *   archiver.pid     the archiver's process
  *
- * It stops after a while with nothing to store; the next archive_command starts it again.
+ * PostgreSQL archives one segment at a time, so the archiver does not wait to
+ * be asked: segments PostgreSQL has marked ready (`pg_wal/archive_status/*.ready`,
+ * complete and never rewritten) are stored ahead, several at once, and their
+ * `.done` is there when the archive_command comes (pgBackRest's asynchronous
+ * archive-push works the same way). It stops after a while with nothing to
+ * store; the next archive_command starts it again.
  */
 export const WAL_ARCHIVE_DIR = 'dbm_wal_archive';
 
-export async function runArchiver(repo: Repository, cluster: string, opts: { queue: string; idleMs?: number; pollMs?: number; log?: (line: string) => void }): Promise<void> {
+export async function runArchiver(
+  repo: Repository,
+  cluster: string,
+  opts: { queue: string; concurrency?: number; idleMs?: number; pollMs?: number; log?: (line: string) => void },
+): Promise<void> {
   const { queue } = opts;
   const push = path.join(queue, 'push');
+  const status = path.join(path.dirname(queue), 'pg_wal', 'archive_status');
+  const concurrency = opts.concurrency ?? 4;
   const log = opts.log ?? (() => undefined);
   await fs.mkdir(push, { recursive: true, mode: 0o700 });
   await fs.writeFile(path.join(queue, 'archiver.pid'), String(process.pid));
+  const inFlight = new Set<string>();
+  const stored = new Set<string>(); // stored ahead; forgotten once PostgreSQL has archived them
   let lastWork = Date.now();
+
+  const store = (name: string, file: string, handedOver: boolean): void => {
+    inFlight.add(name);
+    lastWork = Date.now();
+    void pushWal(repo, cluster, file)
+      .then(
+        async (outcome) => {
+          stored.add(name);
+          await fs.writeFile(path.join(queue, `${name}.done`), outcome);
+        },
+        async (err: unknown) => {
+          log(`storing ${name} failed: ${describeError(err)}`);
+          // a segment stored ahead that failed is simply tried again when it is handed over
+          if (handedOver) await fs.writeFile(path.join(queue, `${name}.error`), describeError(err));
+        },
+      )
+      .catch((err: unknown) => log(`answering for ${name} failed: ${describeError(err)}`))
+      .finally(async () => {
+        if (handedOver) await fs.rm(file, { force: true });
+        inFlight.delete(name);
+        lastWork = Date.now();
+      });
+  };
+
   for (;;) {
-    const names = (await fs.readdir(push).catch(() => [] as string[])).filter((n) => !n.startsWith('.')).sort();
-    for (const name of names) {
-      const file = path.join(push, name);
-      try {
-        const outcome = await pushWal(repo, cluster, file);
-        await fs.writeFile(path.join(queue, `${name}.done`), outcome);
-      } catch (err) {
-        log(`storing ${name} failed: ${describeError(err)}`);
-        await fs.writeFile(path.join(queue, `${name}.error`), describeError(err));
+    // what the archive_command handed over comes first
+    const handed = (await fs.readdir(push).catch(() => [] as string[])).filter((n) => !n.startsWith('.')).sort();
+    for (const name of handed) {
+      if (inFlight.has(name)) continue;
+      if (stored.has(name) && (await fs.stat(path.join(queue, `${name}.done`)).then(() => true, () => false))) {
+        await fs.rm(path.join(push, name), { force: true }); // stored ahead, answered already
+        continue;
       }
-      await fs.rm(file, { force: true });
-      lastWork = Date.now();
+      store(name, path.join(push, name), true);
     }
-    if (names.length === 0 && Date.now() - lastWork > (opts.idleMs ?? 10 * 60_000)) {
+    // then what PostgreSQL will ask for next
+    const ready = (await fs.readdir(status).catch(() => [] as string[]))
+      .filter((f) => f.endsWith('.ready'))
+      .map((f) => f.slice(0, -'.ready'.length))
+      .sort();
+    const readySet = new Set(ready);
+    for (const name of stored) if (!readySet.has(name) && !handed.includes(name)) stored.delete(name);
+    for (const name of ready) {
+      if (inFlight.size >= concurrency) break;
+      if (!inFlight.has(name) && !stored.has(name)) store(name, path.join(path.dirname(status), name), false);
+    }
+    if (inFlight.size === 0 && handed.length === 0 && Date.now() - lastWork > (opts.idleMs ?? 10 * 60_000)) {
       await fs.rm(path.join(queue, 'archiver.pid'), { force: true });
       log('idle: stopping');
       return;
     }
-    if (names.length === 0) await sleep(opts.pollMs ?? 5);
+    await sleep(opts.pollMs ?? 5);
   }
 }

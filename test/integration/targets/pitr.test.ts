@@ -134,6 +134,15 @@ describe('PostgreSQL point-in-time recovery', () => {
     expect(files).toContain(`${tli.toString(16).toUpperCase().padStart(8, '0')}.history`);
   }, 300_000);
 
+  it('follows a timeline switch during prefetch: the latest timeline (the branch restored above) replaces what was fetched ahead on timeline 1', async () => {
+    const { result, url, dir } = await restoreTo('branch', ['--latest', '--target-timeline', 'latest']);
+    expect(result.code, result.stderr).toBe(0);
+    expect(await labels(url)).toEqual(['t1', 't2', 'after']); // the branch's row, not t3 (timeline 1 after the branch point)
+    const recoveryLog = await fs.readFile(path.join(dir, 'recovery.log'), 'utf8');
+    expect(recoveryLog).toMatch(/restored log file "0000000[2-9A-F][0-9A-F]{16}" from archive/); // a segment of a later timeline
+    expect(recoveryLog).not.toMatch(/wal-get:/);
+  }, 300_000);
+
   it('refuses a moment before the first base backup ended', async () => {
     const { result } = await restoreTo('too-early', ['--target-time', '2001-01-01T00:00:00Z']);
     expect(result.code).toBe(2);
