@@ -152,6 +152,14 @@ describe('repo CLI exit codes', () => {
   });
 });
 
+describe('repo wal-fetch as a restore_command', () => {
+  it('exits 255 when fetching fails, so PostgreSQL stops recovery instead of taking it for the end of the archive (1)', async () => {
+    const res = await runCli(['repo', '--repo', path.join(tempDir(), 'no-repository'), 'wal-fetch', '--cluster', 'main', '000000010000000000000001', path.join(tempDir(), 'x')], { DBM_PASSPHRASE: PASSPHRASE });
+    expect(res.code).toBe(255);
+    expect(res.stderr).toMatch(/^error: fetching 000000010000000000000001 failed: /);
+  });
+});
+
 describe('the installed command', () => {
   it('is on PATH after `npm link` and finds a Node it can run on when the one on PATH is too old', () => {
     const root = path.resolve(__dirname, '..', '..');
