@@ -53,6 +53,8 @@ export function roleForJob(kind: JobKind, request: Record<string, unknown>): { r
     const restores = Array.isArray(request.restores) ? (request.restores as Record<string, unknown>[]) : [];
     if (restores.some((r) => r.destination === 'original')) return { role: 'admin', why: 'a restore over the original files' };
     if (restores.some((r) => r.force === true)) return { role: 'admin', why: 'a restore that replaces an existing database' };
+    // who owns a database decides who may connect to it and grant it: an operator restores, an admin hands over
+    if (restores.some((r) => typeof r.owner === 'string' && r.owner !== '')) return { role: 'admin', why: 'a restore that gives the database another owner' };
   }
   return { role: 'operator', why: `a ${kind}` };
 }

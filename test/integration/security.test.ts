@@ -118,12 +118,15 @@ describe('least privilege: what an operator, a viewer or a forged header cannot 
   });
 
   describe('roles decided by what a job does', () => {
-    it('only an admin restores over the original files or replaces an existing database', async () => {
+    it('only an admin restores over the original files, replaces an existing database, or gives one another owner', async () => {
       const original = await post('/api/v1/restore/create', { targets: ['files'], destination: { original: true } });
       expect((await refusedWithout(original, 403)).message).toContain('a restore over the original files needs the admin role');
       const force = await post('/api/v1/restore/create', { targets: ['postgres'], destination: { database: 'shop', force: true } });
       expect((await refusedWithout(force, 403)).message).toContain('replaces an existing database needs the admin role');
       expect((await post('/api/v1/restore/create', { targets: ['postgres'], destination: { database: 'shop', force: true } }, 'admin')).status).toBe(202);
+      const owner = await post('/api/v1/restore/create', { targets: ['postgres'], destination: { database: 'shop', as: 'shop_copy', owner: 'mallory' } });
+      expect((await refusedWithout(owner, 403)).message).toContain('a restore that gives the database another owner needs the admin role');
+      expect((await post('/api/v1/restore/create', { targets: ['postgres'], destination: { database: 'shop', as: 'shop_copy', owner: 'mallory' } }, 'admin')).status).toBe(202);
       const audit = (await pool.query(`SELECT outcome FROM audit_log WHERE path = '/api/v1/restore/create' AND status = 403`)).rows;
       expect(audit.length).toBeGreaterThanOrEqual(2);
       expect(audit.every((r) => r.outcome === 'refused')).toBe(true);
