@@ -87,8 +87,7 @@ export async function runPrefetcher(repo: Repository, cluster: string, opts: Pre
             }
             fetched.add(name);
             wanted.delete(name); // answered by the file itself
-          }
-          else if (wanted.delete(name)) await fs.writeFile(path.join(queue, `${name}.missing`), '');
+          } else if (wanted.delete(name)) await fs.writeFile(path.join(queue, `${name}.missing`), '');
         },
         async (err: unknown) => {
           log(`fetching ${name} failed: ${describeError(err)}`);
