@@ -2,7 +2,7 @@ import { closeSync, constants as fsc, lstatSync, openSync, promises as fs, readS
 import { hostname, userInfo } from 'node:os';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
-import type { ByteSource } from './chunker';
+import type { ByteSource, Chunker } from './chunker';
 import { BufferPool } from './bufferPool';
 import { awaitedLater, Semaphore } from './concurrency';
 import { blobId } from './crypto/keyring';
@@ -90,7 +90,15 @@ export interface StreamEntry {
   finished?(): Promise<void>;
   /** Called instead of `finished` when the backup fails after `open`: stop the producer. */
   abort?(): void | Promise<void>;
+  /** Where to cut the stream into chunks, when the format says better than content-defined chunking (default). */
+  split?: ChunkSplitter;
 }
+
+/**
+ * Cuts a source into chunks (views into `work`, valid until the next is
+ * requested). Any cut points restore the same bytes; they decide what deduplicates.
+ */
+export type ChunkSplitter = (chunker: Chunker, source: ByteSource, work: Buffer) => AsyncIterable<Buffer>;
 
 export function newProgress(): BackupProgress {
   return { files: 0, dirs: 0, filesUnchanged: 0, bytesRead: 0, totalSize: 0, warnings: [] };
@@ -129,7 +137,7 @@ export async function backupStreams(repo: Repository, entries: StreamEntry[], op
       const stream = await entry.open();
       let stored: { content: string[]; size: number };
       try {
-        stored = await storeContent(repo, streamSource(stream), work, progress);
+        stored = await storeContent(repo, streamSource(stream), work, progress, entry.split);
       } catch (err) {
         await entry.abort?.();
         throw err;
@@ -218,11 +226,13 @@ export async function storeContent(
   source: ByteSource,
   work: Buffer,
   progress: BackupProgress,
+  split?: ChunkSplitter,
 ): Promise<{ content: string[]; size: number }> {
   const content: string[] = [];
   const saves: Promise<unknown>[] = [];
   let size = 0;
-  for await (const chunk of repo.chunker.chunks(source, work)) {
+  const chunks = split ? split(repo.chunker, source, work) : repo.chunker.chunks(source, work);
+  for await (const chunk of chunks) {
     size += chunk.length;
     progress.bytesRead += chunk.length;
     checkLimits(progress);

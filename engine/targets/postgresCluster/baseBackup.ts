@@ -1,10 +1,11 @@
 import { backupStreams, type BackupOptions } from '../../archiver';
 import { BackupError } from '../../errors';
 import type { Repository } from '../../repository/repository';
-import type { SnapshotRef } from '../../snapshot';
 import { startTool } from '../childProcess';
 import { childEnv, connect, describeServer, pgError, type PgConnection } from '../postgres/connection';
 import { findPgTool } from '../postgres/tools';
+import { listSnapshots, type SnapshotRef } from '../../snapshot';
+import { pageAlignedTarChunks, pageBlockFor } from './pageChunks';
 import { checkClusterName, parseLsn, segmentName, segmentOf } from './wal';
 
 export const CLUSTER_TARGET = 'postgres-cluster';
@@ -27,6 +28,8 @@ export interface ClusterMeta {
   startedAt: string;
   /** when pg_basebackup had finished: every moment after it is a recovery target this backup can reach */
   stoppedAt: string;
+  /** bytes per block the relation files were cut into (0: content-defined chunks); the next backup keeps it */
+  pageBlockSize?: number;
 }
 
 /** A snapshot's cluster metadata, when it is a base backup; null otherwise. */
@@ -40,25 +43,32 @@ export function clusterMetaOf(ref: SnapshotRef): ClusterMeta | null {
  * streamed into the repository (no copy of the cluster on disk), with the WAL
  * it needs fetched into the tar, so the backup is restorable on its own; the
  * archive makes it restorable to later moments. Repeated base backups
- * deduplicate against each other: unchanged relation files chunk the same.
+ * deduplicate against each other page by page: relation files are cut into
+ * page-aligned blocks (pageChunks.ts), so a backup after scattered updates
+ * stores about the blocks that changed.
  */
 export async function backupCluster(
   repo: Repository,
   conn: PgConnection,
-  opts: Omit<BackupOptions, 'target' | 'meta'> & { cluster: string },
+  opts: Omit<BackupOptions, 'target' | 'meta'> & {
+    cluster: string;
+    /** bytes per block of relation files (a multiple of 8 KiB pages; default by the cluster's size); 0: content-defined chunks throughout */
+    pageBlockSize?: number;
+  },
 ): Promise<SnapshotRef> {
   const cluster = checkClusterName(opts.cluster);
   const client = await connect(conn, conn.database ?? 'postgres');
-  let facts: { version: string; versionNum: number; system: string; segSize: number };
+  let facts: { version: string; versionNum: number; system: string; segSize: number; bytes: number };
   try {
     const row = (
-      await client.query<{ version: string; num: string; system: string; seg: string }>(
+      await client.query<{ version: string; num: string; system: string; seg: string; bytes: string }>(
         `SELECT current_setting('server_version') AS version, current_setting('server_version_num') AS num,
                 (SELECT system_identifier::text FROM pg_control_system()) AS system,
-                (SELECT setting FROM pg_settings WHERE name = 'wal_segment_size') AS seg`,
+                (SELECT setting FROM pg_settings WHERE name = 'wal_segment_size') AS seg,
+                (SELECT sum(pg_database_size(oid))::text FROM pg_database) AS bytes`,
       )
     ).rows[0];
-    facts = { version: row.version, versionNum: Number(row.num), system: row.system, segSize: Number(row.seg) };
+    facts = { version: row.version, versionNum: Number(row.num), system: row.system, segSize: Number(row.seg), bytes: Number(row.bytes) };
   } catch (err) {
     throw pgError(conn, err);
   } finally {
@@ -66,6 +76,8 @@ export async function backupCluster(
   }
   const tool = findPgTool('pg_basebackup', Math.floor(facts.versionNum / 10000));
   const startedAt = new Date().toISOString();
+  const previous = (await listSnapshots(repo, { target: CLUSTER_TARGET, tags: { cluster } })).at(-1);
+  const pageBlockSize = opts.pageBlockSize ?? pageBlockFor(facts.bytes, previous?.snapshot.meta?.pageBlockSize);
   const meta: Partial<ClusterMeta> = {
     cluster,
     server: describeServer(conn),
@@ -73,6 +85,7 @@ export async function backupCluster(
     systemIdentifier: facts.system,
     walSegmentSize: facts.segSize,
     startedAt,
+    pageBlockSize,
   };
   let run: ReturnType<typeof startTool>;
   let stderr = '';
@@ -105,6 +118,7 @@ export async function backupCluster(
           meta.stoppedAt = new Date().toISOString();
         },
         abort: () => void run?.child.kill('SIGTERM'),
+        ...(pageBlockSize === 0 ? {} : { split: pageAlignedTarChunks(pageBlockSize) }),
       },
     ],
     { ...opts, target: CLUSTER_TARGET, tags: { ...opts.tags, cluster }, meta: meta as Record<string, unknown> },
