@@ -12,6 +12,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { archiveCommandLine } from '../engine/targets/postgresCluster/commandLines';
 import { PostgresCluster } from '../stack/postgresCluster';
 import { archiveWorkspace, AS_ROOT, CLI, sql } from './archiveBench';
 
@@ -109,8 +110,8 @@ async function main(): Promise<void> {
     console.error('cp round …');
     rounds.push(await round(cluster, url, 'cp into a directory (anchor)', `test ! -f ${q(cpDir)}/%f && cp %p ${q(cpDir)}/%f`));
     console.error('synchronous round …');
-    const walArchive = `${q(process.execPath)} ${q(path.join(__dirname, '..', 'cli', 'wal-archive.js'))} --config ${q(config)} --cluster bench`;
-    rounds.push(await round(cluster, url, 'wal-archive + resident archiver (synchronous, what wal-commands prints)', `${walArchive} %p`));
+    const walArchive = archiveCommandLine([process.execPath, path.join(__dirname, '..', 'cli', 'wal-archive.js')], config, 'bench');
+    rounds.push(await round(cluster, url, 'wal-archive + resident archiver (synchronous, what wal-commands prints)', walArchive));
     console.error('synchronous round, the whole CLI per segment …');
     rounds.push(await round(cluster, url, 'repo wal-push (synchronous, the whole CLI per segment)', `${self} wal-push --cluster bench-cli %p`));
     console.error('asynchronous round …');

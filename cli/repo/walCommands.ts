@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import * as path from 'node:path';
-import { commandLine, restoreCommandLine, shellWord } from '../../engine/targets/postgresCluster/recoveryRunner';
+import { archiveCommandLine, commandLine, restoreCommandLine, shellWord } from '../../engine/targets/postgresCluster/commandLines';
 import { UsageError } from '../exitCodes';
 import { flagsOf } from './context';
 import { walArchiveArgv, walGetArgv, walSpoolArgv } from '../programs';
@@ -15,15 +15,15 @@ export function registerWalCommands(repo: Command): void {
     .action((opts: { cluster: string; spool?: string }, cmd: Command) => {
       const flags = flagsOf(cmd);
       if (!flags.config) throw new UsageError('give --config <file>: PostgreSQL runs the commands without your environment (write one with: repo wal-config)');
-      const config = shellWord(path.resolve(flags.config));
-      const spoolCommand = opts.spool
+      const config = path.resolve(flags.config);
+      const archiveCommand = opts.spool
         ? `${commandLine(walSpoolArgv())} ${shellWord(path.resolve(opts.spool))} %p`
-        : null;
+        : archiveCommandLine(walArchiveArgv(), config, opts.cluster);
       process.stdout.write(
         [
           "archive_mode = 'on'",
-          `archive_command = '${(spoolCommand ?? `${commandLine(walArchiveArgv())} --config ${config} --cluster ${shellWord(opts.cluster)} %p`).replace(/'/g, "''")}'`,
-          `restore_command = '${restoreCommandLine(walGetArgv(), path.resolve(flags.config), opts.cluster).replace(/'/g, "''")}'`,
+          `archive_command = '${archiveCommand.replace(/'/g, "''")}'`,
+          `restore_command = '${restoreCommandLine(walGetArgv(), config, opts.cluster).replace(/'/g, "''")}'`,
           ...(opts.spool ? [`# and keep running: data-backup-manager repo --config ${flags.config} wal-uploader --cluster ${opts.cluster} --spool ${opts.spool}`] : []),
           '',
         ].join('\n'),

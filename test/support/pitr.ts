@@ -3,6 +3,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from 'pg';
+import { archiveCommandLine } from '../../engine/targets/postgresCluster/commandLines';
 import { PostgresCluster } from '../../stack/postgresCluster';
 import { CLI, type CliResult } from './cli';
 import { freePort } from './ports';
@@ -77,9 +78,8 @@ export function cliAsPostgres(args: string[], cwd: string, timeoutMs = 120_000):
 export async function archivingCluster(dataDir: string, config: string, cluster: string): Promise<{ pg: PostgresCluster; url: string }> {
   const pg = new PostgresCluster({ dataDir, port: await freePort(), password: SOURCE_PASSWORD, unsafeFast: true });
   pg.init();
-  const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
   // synchronous archiving as `wal-commands` prints it: wal-archive.js in front of the resident archiver
-  const archive = `${q(process.execPath)} ${q(path.join(path.dirname(CLI), 'wal-archive.js'))} --config ${q(config)} --cluster ${cluster} %p`;
+  const archive = archiveCommandLine([process.execPath, path.join(path.dirname(CLI), 'wal-archive.js')], config, cluster);
   await fs.appendFile(path.join(dataDir, 'postgresql.auto.conf'), `archive_mode = 'on'\narchive_command = '${archive.replace(/'/g, "''")}'\nwal_level = 'replica'\n`);
   pg.start();
   const url = `postgresql://postgres:${SOURCE_PASSWORD}@127.0.0.1:${pg.opts.port}/postgres`;

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import type { Repository } from '../../repository/repository';
 import { restoreCluster, type ClusterRestoreResult, type RecoveryTarget } from './pitr';
 import { startRecoveredCluster } from './recover';
-import { WAL_QUEUE_DIR } from './walQueue';
+import { restoreCommandLine } from './commandLines';
 
 /**
  * Point-in-time recovery as the CLI and the RestoreBackup node run it: the
@@ -21,16 +21,6 @@ export interface RepositoryConfig {
   s3?: { endpoint?: string; accessKey?: string; secretKey?: string; region?: string };
 }
 
-/** A word for a command PostgreSQL runs through sh (archive_command, restore_command): quoted, never interpolated. */
-export function shellWord(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`;
-}
-
-/** A program's argument vector as one command line for PostgreSQL. */
-export function commandLine(argv: readonly string[]): string {
-  return argv.map(shellWord).join(' ');
-}
-
 /** Writes a config file only its owner can read (it holds the passphrase). */
 export function writeRepositoryConfig(file: string, config: RepositoryConfig, owner?: string): void {
   writeFileSync(file, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
@@ -39,17 +29,6 @@ export function writeRepositoryConfig(file: string, config: RepositoryConfig, ow
     const res = spawnSync('chown', [owner, file], { encoding: 'utf8' });
     if (res.status !== 0) throw new Error(`cannot give ${file} to ${owner}: ${res.stderr.trim()}`);
   }
-}
-
-/**
- * PostgreSQL's restore_command for a cluster's archive. PostgreSQL runs it through sh, in the data
- * directory: a segment the prefetcher has ready is a plain mv, a file it knows to be missing a plain
- * exit 1 (no process of ours starts per segment); anything else goes to wal-get, which asks the
- * prefetcher and starts it when needed.
- */
-export function restoreCommandLine(walGet: readonly string[], configFile: string, cluster: string): string {
-  const q = WAL_QUEUE_DIR;
-  return `mv ${q}/%f %p 2>/dev/null && { : > ${q}/took/%f; exit 0; }; rm ${q}/%f.missing 2>/dev/null && exit 1; ${commandLine(walGet)} --config ${shellWord(configFile)} --cluster ${shellWord(cluster)} %f %p`;
 }
 
 /**
