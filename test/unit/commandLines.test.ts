@@ -1,7 +1,8 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { archiveCommandLine, restoreCommandLine } from '../../engine/targets/postgresCluster/commandLines';
 
@@ -39,6 +40,29 @@ describe("PostgreSQL's command lines", () => {
     expect(run(archiveCommandLine(PROGRAM, '/c.json', 'main'))).toBe(3);
     expect(existsSync(path.join(dataDir, 'ran'))).toBe(true);
   });
+
+  it('archive_command: while the archiver runs, the shell waits for the segment it is storing', async () => {
+    const queue = path.join(dataDir, 'dbm_wal_archive');
+    mkdirSync(queue);
+    writeFileSync(path.join(queue, 'archiver.pid'), '1');
+    const command = archiveCommandLine(PROGRAM, '/c.json', 'main').replaceAll('%f', SEGMENT).replaceAll('%p', `pg_wal/${SEGMENT}`);
+    const child = spawn('sh', ['-c', command], { cwd: dataDir });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    await sleep(300);
+    writeFileSync(path.join(queue, `${SEGMENT}.done`), 'stored'); // the archiver's answer
+    expect(await exited).toBe(0);
+    expect(existsSync(path.join(queue, `${SEGMENT}.done`))).toBe(false);
+    expect(existsSync(path.join(dataDir, 'ran'))).toBe(false);
+  });
+
+  it('archive_command: an archiver that never answers is left after 5 s to the program, which knows why', () => {
+    mkdirSync(path.join(dataDir, 'dbm_wal_archive'));
+    writeFileSync(path.join(dataDir, 'dbm_wal_archive', 'archiver.pid'), '1');
+    const t0 = Date.now();
+    expect(run(archiveCommandLine(PROGRAM, '/c.json', 'main'))).toBe(3);
+    expect(Date.now() - t0).toBeGreaterThan(4000); // it did wait (no upper bound: the machine may be slow)
+    expect(existsSync(path.join(dataDir, 'ran'))).toBe(true);
+  }, 30_000);
 
   it('restore_command: a prefetched segment is moved into place, a known-missing one is exit 1, anything else goes to wal-get', () => {
     const line = restoreCommandLine(PROGRAM, '/c.json', 'main');

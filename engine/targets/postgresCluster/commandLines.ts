@@ -21,13 +21,18 @@ export function commandLine(argv: readonly string[]): string {
 }
 
 /**
- * archive_command: a segment the archiver stored ahead (it is marked ready,
- * so complete) has its `.done` waiting: taking it is the whole answer.
- * Otherwise wal-archive hands the segment over and waits until it is stored.
+ * archive_command. PostgreSQL asks for a segment the moment it is complete
+ * and marked ready; the archiver, which watches for ready segments, is then
+ * already storing it. So while the archiver runs, the shell waits (up to
+ * 5 s) for the segment's `.done` and takes it: no process of ours starts
+ * per segment. Otherwise — no archiver yet, or it died, or storing failed —
+ * wal-archive hands the segment over, starts an archiver if needed, and waits
+ * until the segment is stored or says why not.
  */
 export function archiveCommandLine(walArchive: readonly string[], configFile: string, cluster: string): string {
   const q = WAL_ARCHIVE_DIR;
-  return `rm ${q}/%f.done 2>/dev/null && exit 0; ${commandLine(walArchive)} --config ${shellWord(configFile)} --cluster ${shellWord(cluster)} %p`;
+  const wait = `i=0; while :; do [ -e ${q}/%f.done ] && rm -f ${q}/%f.done && exit 0; [ -e ${q}/archiver.pid ] && [ $i -lt 200 ] || break; sleep 0.025; i=$((i+1)); done`;
+  return `${wait}; ${commandLine(walArchive)} --config ${shellWord(configFile)} --cluster ${shellWord(cluster)} %p`;
 }
 
 /**
