@@ -7,11 +7,12 @@
  *   - ours: the prefetcher behind `wal-get` (what `repo restore --postgres-cluster` writes);
  *   - `repo wal-fetch`, the whole CLI per segment (what it wrote before).
  *
- * Segments are 1 MiB by default (initdb --wal-segsize) so that 200 and more
- * are quick to make; per-segment costs weigh 16 times more than at PostgreSQL's
- * default 16 MiB (BENCH_SEGMENT_MIB=16: ~4 GiB of WAL, three times on disk).
+ * Segments are PostgreSQL's default 16 MiB (~3.2 GiB of WAL, on disk twice:
+ * the cp archive and the repository; ~8 minutes). BENCH_SEGMENT_MIB=1
+ * (initdb --wal-segsize) is the harsh variant: per-segment costs weigh 16
+ * times more, and the whole replay takes seconds, so start-up shows.
  *
- *   npm run bench:wal-replay      (BENCH_SEGMENTS=250, BENCH_SEGMENT_MIB=1 by default)
+ *   npm run bench:wal-replay      (BENCH_SEGMENTS=200, BENCH_SEGMENT_MIB=16 by default)
  */
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -22,8 +23,8 @@ import { PostgresCluster } from '../stack/postgresCluster';
 import { archiveWorkspace, AS_ROOT, CLI, sql } from './archiveBench';
 
 const WORK = '/tmp/dbm-bench-replay';
-const SEGMENTS = Number(process.env.BENCH_SEGMENTS ?? 250);
-const SEGMENT_MIB = Number(process.env.BENCH_SEGMENT_MIB ?? 1);
+const SEGMENTS = Number(process.env.BENCH_SEGMENTS ?? 200);
+const SEGMENT_MIB = Number(process.env.BENCH_SEGMENT_MIB ?? 16);
 const OWNER = AS_ROOT ? 'postgres' : undefined;
 const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Chunker, type ByteSource } from '../../engine/chunker';
-import { isRelationFile, pageAlignedTarChunks } from '../../engine/targets/postgresCluster/pageChunks';
+import { isRelationFile, pageAlignedTarChunks, pageBlockFor } from '../../engine/targets/postgresCluster/pageChunks';
 import { seededBytes } from '../support/trees';
 
 const chunker = new Chunker({ min: 16 * 1024, avg: 64 * 1024, max: 256 * 1024, seed: 'cd'.repeat(32) });
@@ -66,6 +66,18 @@ describe('page-aware chunking of a base backup tar', () => {
     'global/1262': seededBytes('global', 8192 * 10),
     'pg_wal/000000010000000000000002': seededBytes('wal', 300_000),
   };
+
+  it('chooses single pages up to 4 GiB, then blocks that keep a backup under 512Ki of them, and keeps the previous size within a factor of two', () => {
+    const GiB = 2 ** 30;
+    expect(pageBlockFor(300e6)).toBe(8192);
+    expect(pageBlockFor(4 * GiB)).toBe(8192);
+    expect(pageBlockFor(5 * GiB)).toBe(16384);
+    expect(pageBlockFor(100 * GiB)).toBe(256 * 1024);
+    expect(pageBlockFor(5 * GiB, 8192)).toBe(8192); // just past the threshold: the last backup's blocks still dedup
+    expect(pageBlockFor(20 * GiB, 8192)).toBe(65536); // grown 4×: larger blocks
+    expect(pageBlockFor(300e6, 65536)).toBe(8192);
+    for (const junk of [0, 12345, -8192, '8192', null, 2 ** 40]) expect(pageBlockFor(300e6, junk)).toBe(8192);
+  });
 
   it('knows relation files from the rest', () => {
     for (const name of ['base/5/16384', 'base/16384/2619_fsm', 'global/1262_vm', 'base/5/16384.12', './base/1/1259_init']) expect(isRelationFile(name), name).toBe(true);

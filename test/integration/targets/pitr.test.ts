@@ -2,13 +2,13 @@ import { chmodSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openStorage, Repository } from '../../../engine';
-import { listWal, stopCluster } from '../../../engine/targets';
+import { LocalStorage, openStorage, Repository } from '../../../engine';
+import { backupCluster, listWal, stopCluster } from '../../../engine/targets';
 import type { PostgresCluster } from '../../../stack/postgresCluster';
 import { tempDir } from '../../support/backends';
 import { CLI, type CliResult } from '../../support/cli';
 import { freePort } from '../../support/ports';
-import { archivingCluster, AS_ROOT, cliAsPostgres, spawnAsPostgres, labelsAt, markMoment, sql, waitArchived } from '../../support/pitr';
+import { archivingCluster, AS_ROOT, cliAsPostgres, spawnAsPostgres, labelsAt, markMoment, sql, SOURCE_PASSWORD, waitArchived } from '../../support/pitr';
 
 /**
  * Point-in-time recovery with real clusters: a source archiving its WAL into
@@ -257,6 +257,25 @@ describe('PostgreSQL point-in-time recovery', () => {
     expect(late.result.code).toBe(2);
     expect(late.result.stderr).toMatch(/is restorable up to .* \(WAL is missing from /);
   });
+
+  it('deduplicates base backups by page: after scattered updates, a fraction of what content-defined chunks store', async () => {
+    const conn = { host: '127.0.0.1', port: source.opts.port, user: 'postgres', password: SOURCE_PASSWORD };
+    const added: Record<string, number> = {};
+    const repos = { pages: await Repository.init(new LocalStorage(path.join(base, 'repo-pages')), { passphrase }), cdc: await Repository.init(new LocalStorage(path.join(base, 'repo-cdc')), { passphrase }) };
+    const first = await backupCluster(repos.pages, conn, { cluster: 'pages' });
+    expect(first.snapshot.meta?.pageBlockSize).toBe(8192); // a ~300 MB cluster: single pages
+    await backupCluster(repos.cdc, conn, { cluster: 'pages', pageBlockSize: 0 });
+    // one row on about every 70th page of the ~300 MB table: every ~1 MiB content-defined chunk holds a changed page
+    await query(sourceUrl, 'UPDATE ballast SET body = upper(body) WHERE id % 4000 = 0');
+    await query(sourceUrl, 'CHECKPOINT');
+    for (const [name, repo] of Object.entries(repos)) {
+      const again = await backupCluster(repo, conn, { cluster: 'pages', ...(name === 'cdc' ? { pageBlockSize: 0 } : {}) });
+      expect(again.snapshot.meta?.pageBlockSize).toBe(name === 'pages' ? 8192 : 0);
+      added[name] = again.snapshot.stats.bytesAdded;
+    }
+    expect(added.cdc).toBeGreaterThan(200 * 2 ** 20);
+    expect(added.pages).toBeLessThan(added.cdc / 4);
+  }, 300_000);
 
   it('keeps what the window needs: a newer base backup replaces the older one and the WAL before it (the gap goes too)', async () => {
     const backup = await cli(['backup', '--postgres-cluster', `postgresql://postgres@127.0.0.1:${source.opts.port}`, '--cluster', 'src', '--json'], 300_000);
