@@ -4,7 +4,7 @@ import {
   RepositoryNotFoundError,
   UnsafePathError,
   WrongKeyError,
-} from '../engine';
+} from '../engine/errors';
 
 /** Exit codes scripts can trust; the repository ones are restic's. */
 export const EXIT = {

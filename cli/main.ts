@@ -6,6 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import module from 'node:module';
 import * as path from 'node:path';
 
 const [major, minor] = process.versions.node.split('.').map(Number);
@@ -24,5 +25,8 @@ if (major < 22 || (major === 22 && minor < 15)) {
     process.exit(1);
   }
 } else {
+  // V8's compiled code kept between runs, beside the installed program (not in a shared /tmp, where
+  // another user could plant it): start-up compiles nothing it compiled before
+  module.enableCompileCache?.(path.join(__dirname, '..', '..', 'node_modules', '.cache', 'dbm-compile-cache'));
   void import('./program').then(({ run }) => run(process.argv));
 }

@@ -1,11 +1,33 @@
 import { Command, CommanderError } from 'commander';
-import { describeError } from '../engine';
+import { describeError } from '../engine/errors';
 import { EXIT, exitCodeFor } from './exitCodes';
-import { registerControl } from './control';
-import { registerRepo } from './repo';
-import { registerStack } from './stack';
 
-export function buildProgram(): Command {
+/** Global options that take a value: their value is not a command name. */
+const VALUED = new Set(['--api-url', '--token', '--ca']);
+
+/**
+ * The command groups an argument vector needs: only the named group's
+ * modules load (`repo` never loads the API client, `status` never the engine's
+ * targets); help without a command, and nothing at all, lists every group.
+ */
+export function groupsFor(argv: string[]): { control: boolean; repo: boolean; stack: boolean } {
+  const args = argv.slice(2);
+  let command: string | undefined;
+  for (let i = 0; i < args.length; i++) {
+    if (VALUED.has(args[i])) i++;
+    else if (!args[i].startsWith('-')) {
+      command = args[i];
+      break;
+    }
+  }
+  if (command === undefined || command === 'help') {
+    const versionOnly = command === undefined && (args.includes('--version') || args.includes('-V'));
+    return { control: !versionOnly, repo: !versionOnly, stack: !versionOnly };
+  }
+  return { control: command !== 'repo' && command !== 'stack', repo: command === 'repo', stack: command === 'stack' };
+}
+
+export async function buildProgram(argv: string[] = []): Promise<Command> {
   const program = new Command('data-backup-manager')
     .description('Encrypted, deduplicated backups of PostgreSQL, files and MinIO buckets')
     .version('0.1.0')
@@ -14,9 +36,11 @@ export function buildProgram(): Command {
     .option('--token <token>', 'an API token (default: DBM_API_TOKEN or the config file)')
     .option('--ca <file>', "a CA certificate to trust for the API (default: DBM_API_CA or the config file's \"ca\"; the stack's is <data>/secrets/tls-cert.pem)")
     .exitOverride();
-  registerControl(program);
-  registerRepo(program);
-  registerStack(program);
+  // loaded on demand: most of the start-up time of a command is loading modules it does not use
+  const groups = groupsFor(argv);
+  if (groups.control) (await import('./control')).registerControl(program);
+  if (groups.repo) (await import('./repo')).registerRepo(program);
+  if (groups.stack) (await import('./stack')).registerStack(program);
   // Sub-commands exit through our handler too.
   const override = (cmd: Command): void => {
     cmd.exitOverride();
@@ -28,7 +52,7 @@ export function buildProgram(): Command {
 
 /** Runs the CLI: one line per error, exit codes from exitCodes.ts, no stack traces. */
 export async function run(argv: string[]): Promise<void> {
-  const program = buildProgram();
+  const program = await buildProgram(argv);
   try {
     await program.parseAsync(argv);
   } catch (err) {

@@ -1,6 +1,10 @@
 import { createHash, randomBytes, scrypt as scryptCb, type ScryptOptions } from 'node:crypto';
 import { hostname } from 'node:os';
-import forge from 'node-forge';
+import type Forge from 'node-forge';
+
+/** node-forge, loaded only for recovery keys: most commands never touch RSA, and it takes a while to load. */
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const forge = (): typeof Forge => require('node-forge') as typeof Forge;
 import { CorruptionError, InvalidInputError } from '../errors';
 import { openWith, parseKeyring, sealWith, serializeKeyring, type Keyring } from './keyring';
 
@@ -55,23 +59,23 @@ export async function makePassphraseSlot(ring: Keyring, passphrase: string, labe
 }
 
 export function publicKeyFingerprint(publicKeyPem: string): string {
-  const key = forge.pki.publicKeyFromPem(publicKeyPem);
-  const der = forge.asn1.toDer(forge.pki.publicKeyToAsn1(key)).getBytes();
+  const key = forge().pki.publicKeyFromPem(publicKeyPem);
+  const der = forge().asn1.toDer(forge().pki.publicKeyToAsn1(key)).getBytes();
   return createHash('sha256').update(Buffer.from(der, 'binary')).digest('hex');
 }
 
 export function makeRsaSlot(ring: Keyring, publicKeyPem: string, label = 'recovery key'): KeySlot {
-  let key: forge.pki.rsa.PublicKey;
+  let key: Forge.pki.rsa.PublicKey;
   try {
-    key = forge.pki.publicKeyFromPem(publicKeyPem) as forge.pki.rsa.PublicKey;
+    key = forge().pki.publicKeyFromPem(publicKeyPem) as Forge.pki.rsa.PublicKey;
   } catch {
     throw new InvalidInputError('the recovery public key is not an RSA public key in PEM form');
   }
   if (key.n.bitLength() < 2048) throw new InvalidInputError('the recovery key must be RSA with at least 2048 bits');
   const slotKey = randomBytes(32);
   const wrapped = key.encrypt(slotKey.toString('binary'), 'RSA-OAEP', {
-    md: forge.md.sha256.create(),
-    mgf1: { md: forge.md.sha256.create() },
+    md: forge().md.sha256.create(),
+    mgf1: { md: forge().md.sha256.create() },
   });
   return {
     ...baseSlot('rsa', label),
@@ -94,18 +98,18 @@ export async function openPassphraseSlot(slot: KeySlot, passphrase: string): Pro
 /** The keyring from an RSA slot, or null when the private key is not this slot's. */
 export function openRsaSlot(slot: KeySlot, privateKeyPem: string): Keyring | null {
   if (slot.type !== 'rsa' || !slot.rsa) return null;
-  let priv: forge.pki.rsa.PrivateKey;
+  let priv: Forge.pki.rsa.PrivateKey;
   try {
-    priv = forge.pki.privateKeyFromPem(privateKeyPem) as forge.pki.rsa.PrivateKey;
+    priv = forge().pki.privateKeyFromPem(privateKeyPem) as Forge.pki.rsa.PrivateKey;
   } catch {
     throw new InvalidInputError('the recovery key is not an RSA private key in PEM form');
   }
-  const pub = forge.pki.setRsaPublicKey(priv.n, priv.e);
-  if (publicKeyFingerprint(forge.pki.publicKeyToPem(pub)) !== slot.rsa.fingerprint) return null;
+  const pub = forge().pki.setRsaPublicKey(priv.n, priv.e);
+  if (publicKeyFingerprint(forge().pki.publicKeyToPem(pub)) !== slot.rsa.fingerprint) return null;
   const slotKey = Buffer.from(
     priv.decrypt(Buffer.from(slot.rsa.wrappedKey, 'base64').toString('binary'), 'RSA-OAEP', {
-      md: forge.md.sha256.create(),
-      mgf1: { md: forge.md.sha256.create() },
+      md: forge().md.sha256.create(),
+      mgf1: { md: forge().md.sha256.create() },
     }),
     'binary',
   );
@@ -135,6 +139,6 @@ export function parseSlot(data: Buffer, key: string): KeySlot {
 
 /** A new RSA key pair for an offline recovery key (node's native generator via forge). */
 export function generateRecoveryKeyPair(bits = 3072): { publicKeyPem: string; privateKeyPem: string } {
-  const pair = forge.pki.rsa.generateKeyPair({ bits, e: 0x10001 });
-  return { publicKeyPem: forge.pki.publicKeyToPem(pair.publicKey), privateKeyPem: forge.pki.privateKeyToPem(pair.privateKey) };
+  const pair = forge().pki.rsa.generateKeyPair({ bits, e: 0x10001 });
+  return { publicKeyPem: forge().pki.publicKeyToPem(pair.publicKey), privateKeyPem: forge().pki.privateKeyToPem(pair.privateKey) };
 }

@@ -2,8 +2,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Client } from 'pg';
 import { BackupError } from '../../errors';
+import { pgDriver } from '../postgres/connection';
 import { findPgTool } from '../postgres/tools';
 
 export interface RecoverOptions {
@@ -32,7 +32,7 @@ export async function startRecoveredCluster(dataDir: string, opts: RecoverOption
   if (res.status !== 0) throw new BackupError(`the restored cluster did not start: ${reasonIn(log) ?? res.stderr.trim()}`);
   const deadline = started + (opts.timeoutMs ?? 600_000);
   for (;;) {
-    const client = new Client({ host: dataDir, port: opts.port, user: opts.user ?? 'postgres', database: 'postgres' });
+    const client = new (pgDriver().Client)({ host: dataDir, port: opts.port, user: opts.user ?? 'postgres', database: 'postgres' });
     client.on('error', () => undefined);
     try {
       await client.connect();
