@@ -1,20 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { Chunker, type ByteSource } from '../../engine/chunker';
+import { Chunker } from '../../engine/chunker';
+import { sourceOf } from '../support/byteSource';
 import { seededBytes } from '../support/trees';
 
 const params = { min: 16 * 1024, avg: 64 * 1024, max: 256 * 1024, seed: 'ab'.repeat(32) };
-
-function sourceOf(data: Buffer, pieceSize: number): ByteSource {
-  let pos = 0;
-  return {
-    async read(into, offset, length) {
-      const n = Math.min(length, pieceSize, data.length - pos);
-      data.copy(into, offset, pos, pos + n);
-      pos += n;
-      return n;
-    },
-  };
-}
 
 async function cut(chunker: Chunker, data: Buffer, pieceSize = 1 << 20): Promise<Buffer[]> {
   const out: Buffer[] = [];

@@ -3,7 +3,8 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Chunker, type ByteSource } from '../../engine/chunker';
+import { Chunker } from '../../engine/chunker';
+import { sourceOf } from '../support/byteSource';
 import { isRelationFile, pageAlignedTarChunks, pageBlockFor } from '../../engine/targets/postgresCluster/pageChunks';
 import { seededBytes } from '../support/trees';
 
@@ -11,18 +12,6 @@ const chunker = new Chunker({ min: 16 * 1024, avg: 64 * 1024, max: 256 * 1024, s
 const BLOCK = 16 * 1024;
 const work = path.join(mkdtempSync(path.join(tmpdir(), 'dbm-pagechunks-')));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
-
-function sourceOf(data: Buffer, pieceSize: number): ByteSource {
-  let pos = 0;
-  return {
-    async read(into, offset, length) {
-      const n = Math.min(length, pieceSize, data.length - pos);
-      data.copy(into, offset, pos, pos + n);
-      pos += n;
-      return n;
-    },
-  };
-}
 
 async function split(data: Buffer, pieceSize = 65_537): Promise<Buffer[]> {
   const out: Buffer[] = [];
