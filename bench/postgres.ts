@@ -42,11 +42,11 @@ function duBytes(p: string): number {
 const mb = (n: number): string => `${(n / 1e6).toFixed(1)} MB`;
 const s = (n: number): string => `${n.toFixed(2)} s`;
 
-async function makeDatabase(cluster: PostgresCluster): Promise<void> {
-  await psqlAsync(cluster, 'postgres', 'DROP DATABASE IF EXISTS bench; CREATE DATABASE bench;');
+async function makeDatabase(cluster: PostgresCluster, name = 'bench', rows = ROWS): Promise<void> {
+  await psqlAsync(cluster, 'postgres', `DROP DATABASE IF EXISTS ${name}; CREATE DATABASE ${name};`);
   await psqlAsync(
     cluster,
-    'bench',
+    name,
     `
     CREATE TABLE customers (id bigserial PRIMARY KEY, email text UNIQUE NOT NULL, name text, profile jsonb, created timestamptz);
     CREATE TABLE orders (id bigserial PRIMARY KEY, customer bigint REFERENCES customers(id), status text, total numeric(12,2),
@@ -57,19 +57,19 @@ async function makeDatabase(cluster: PostgresCluster): Promise<void> {
              jsonb_build_object('city', (ARRAY['Berlin','Lisbon','Osaka','Lima','Oslo'])[1 + i % 5], 'score', random() * 100,
                                 'tags', jsonb_build_array(md5((i * 7)::text), i % 13)),
              timestamptz '2024-01-01' + (i || ' minutes')::interval
-      FROM generate_series(1, ${Math.round(ROWS / 4)}) i;
+      FROM generate_series(1, ${Math.round(rows / 4)}) i;
     INSERT INTO orders (customer, status, total, items, note, placed)
-      SELECT 1 + (random() * ${Math.round(ROWS / 4) - 1})::bigint, (ARRAY['new','paid','shipped','returned'])[1 + i % 4],
+      SELECT 1 + (random() * ${Math.round(rows / 4) - 1})::bigint, (ARRAY['new','paid','shipped','returned'])[1 + i % 4],
              round((random() * 1000)::numeric, 2),
              jsonb_build_array(jsonb_build_object('sku', 'SKU-' || (i % 5000), 'qty', 1 + i % 4, 'price', round((random() * 100)::numeric, 2))),
              CASE WHEN i % 3 = 0 THEN md5(random()::text) || ' ' || md5(random()::text) END,
              timestamptz '2024-01-01' + (i || ' seconds')::interval
-      FROM generate_series(1, ${ROWS}) i;
+      FROM generate_series(1, ${rows}) i;
     INSERT INTO events (kind, payload, at)
       SELECT (ARRAY['login','view','click','purchase'])[1 + i % 4],
              jsonb_build_object('session', md5(i::text), 'path', '/p/' || (i % 977), 'ms', (random() * 900)::int),
              timestamptz '2024-01-01' + (i || ' seconds')::interval
-      FROM generate_series(1, ${ROWS}) i;
+      FROM generate_series(1, ${rows}) i;
     CREATE INDEX orders_customer ON orders (customer);
     CREATE INDEX orders_placed ON orders (placed);
     CREATE INDEX events_kind_at ON events (kind, at);
@@ -124,6 +124,21 @@ async function main(): Promise<void> {
       await psqlAsync(cluster, 'postgres', `DROP DATABASE IF EXISTS ${restoreDb}`);
     }
 
+    // several databases of one server: one after another, and two at a time (random values make each differ, so they do not dedup)
+    const many = ['multi_1', 'multi_2', 'multi_3', 'multi_4'];
+    console.error('creating four smaller databases …');
+    for (const db of many) await makeDatabase(cluster, db, Math.round(ROWS / 4));
+    const manySize = Number((await psqlAsync(cluster, 'postgres', `SELECT sum(pg_database_size(datname)) FROM pg_database WHERE datname LIKE 'multi_%'`)).trim());
+    let sequentialDumps = 0;
+    for (const db of many) sequentialDumps += time(path.join(bin, 'pg_dump'), ['-Fc', '-f', path.join(WORK, `${db}.dump`), db], pgEnv).seconds;
+    const parallelRuns: { parallel: number; seconds: number }[] = [];
+    for (const parallel of [1, 2]) {
+      const env = { ...pgEnv, DBM_PASSPHRASE: 'bench', DBM_REPOSITORY: path.join(WORK, `repo-many-${parallel}`) };
+      time(process.execPath, [CLI, 'repo', 'init'], env);
+      const run = time(process.execPath, [CLI, 'repo', 'backup', '--postgres', url, '--database', many.join(','), '--no-globals', '--parallel', String(parallel)], env);
+      parallelRuns.push({ parallel, seconds: run.seconds });
+    }
+
     // files: a second backup of an unchanged tree reads nothing
     const tree = path.join(WORK, 'tree');
     await generateTree(tree);
@@ -145,6 +160,11 @@ async function main(): Promise<void> {
     console.log('\n| format | added after 1 % hot rows updated | of first backup | added after 1 % scattered rows updated | of first backup |');
     console.log('|---|---|---|---|---|');
     for (const d of dedup) console.log(`| ${d.join(' | ')} |`);
+    console.log(`\nFour databases of one server (${mb(manySize)} together), plain format:\n`);
+    console.log('| | backup, wall | × pg_dump -Fc one after another |');
+    console.log('|---|---|---|');
+    console.log(`| pg_dump -Fc -f FILE, one after another (anchor) | ${s(sequentialDumps)} | 1.00x |`);
+    for (const r of parallelRuns) console.log(`| data-backup-manager --parallel ${r.parallel}${r.parallel === 2 ? ' (default)' : ''} | ${s(r.seconds)} | ${(r.seconds / sequentialDumps).toFixed(2)}x |`);
     console.log(`\nFiles: ${mb(f1.totalSize)} tree; first backup read ${mb(f1.bytesRead)}; second backup of the unchanged tree read ${f2.bytesRead} bytes (${f2.filesUnchanged} of ${f2.files} files unchanged) in ${s(f2run.seconds)}.`);
   } finally {
     cluster.stop();

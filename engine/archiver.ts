@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { ByteSource, Chunker } from './chunker';
 import { BufferPool } from './bufferPool';
-import { awaitedLater, Semaphore } from './concurrency';
+import { awaitedLater, forEachLimit, Semaphore } from './concurrency';
 import { blobId } from './crypto/keyring';
 import { BackupCancelledError, BackupError, InvalidInputError } from './errors';
 import { withLock } from './repository/lock';
@@ -68,9 +68,9 @@ export interface BackupOptions {
   lockWaitMs?: number;
   progress?: BackupProgress;
   /**
-   * How many files at or above the minimum chunk size are read at once
-   * (default 1: each already keeps two chunks compressing, which fills two
-   * cores, and every extra file holds a 16 MiB work buffer).
+   * How many files at or above the minimum chunk size, or streams, are read
+   * at once (default 1: each already keeps two chunks compressing, which
+   * fills two cores, and every extra one holds a 16 MiB work buffer).
    */
   concurrency?: number;
   /** the snapshot's time (default: now); for imports and tests */
@@ -126,39 +126,74 @@ export async function backupTree(repo: Repository, paths: string[], opts: Backup
   });
 }
 
-/** Back up named streams (dumps) as one snapshot; they are read one after another. */
+/**
+ * Back up named streams (dumps) as one snapshot. `opts.concurrency` of them
+ * are read at once (default 1: one after another), each with its own work
+ * buffer; the snapshot lists them in the order given. When one fails, the
+ * others are stopped and nothing is committed.
+ */
 export async function backupStreams(repo: Repository, entries: StreamEntry[], opts: BackupOptions): Promise<SnapshotRef> {
   if (entries.length === 0) throw new InvalidInputError('no stream to back up');
   const names = entries.map((e) => e.name);
+  const parallel = Math.max(1, Math.min(opts.concurrency ?? 1, entries.length));
   return commitSnapshot(repo, 'stream', names, { ...opts, parent: opts.parent ?? null }, async (progress) => {
-    const work = repo.chunker.workBuffer();
-    const nodes: TreeNode[] = [];
-    for (const entry of entries) {
-      const stream = await entry.open();
-      let stored: { content: string[]; size: number };
+    const nodes: TreeNode[] = new Array<TreeNode>(entries.length);
+    const buffers: Buffer[] = [];
+    const reading = new Set<StreamEntry>();
+    let failed = false;
+    await forEachLimit(entries.entries(), parallel, async ([i, entry]) => {
+      if (failed) return;
+      const work = buffers.pop() ?? repo.chunker.workBuffer();
       try {
-        stored = await storeContent(repo, streamSource(stream), work, progress, entry.split);
+        nodes[i] = await storeStream(repo, entry, work, progress, reading, () => failed);
       } catch (err) {
-        await entry.abort?.();
+        if (!failed) {
+          failed = true;
+          await Promise.all([...reading].map(async (other) => other.abort?.()));
+        }
         throw err;
+      } finally {
+        buffers.push(work);
       }
-      const { content, size } = stored;
-      await entry.finished?.();
-      progress.files++;
-      progress.totalSize += size;
-      nodes.push({
-        name: entry.name,
-        type: 'file',
-        mode: 0o600,
-        uid: process.getuid?.() ?? 0,
-        gid: process.getgid?.() ?? 0,
-        mtimeNs: (BigInt(Date.now()) * 1_000_000n).toString(),
-        size,
-        content,
-      });
-    }
+    });
     return saveTree(repo, { nodes });
   });
+}
+
+/** One stream entry into the repository; `reading` holds the entries whose producer runs, for stopping them. */
+async function storeStream(
+  repo: Repository,
+  entry: StreamEntry,
+  work: Buffer,
+  progress: BackupProgress,
+  reading: Set<StreamEntry>,
+  stopped: () => boolean,
+): Promise<FileNode> {
+  const stream = await entry.open();
+  reading.add(entry);
+  let stored: { content: string[]; size: number };
+  try {
+    if (stopped()) throw new BackupError('stopped: another stream of this backup failed');
+    stored = await storeContent(repo, streamSource(stream), work, progress, entry.split);
+  } catch (err) {
+    await entry.abort?.();
+    throw err;
+  } finally {
+    reading.delete(entry);
+  }
+  await entry.finished?.();
+  progress.files++;
+  progress.totalSize += stored.size;
+  return {
+    name: entry.name,
+    type: 'file',
+    mode: 0o600,
+    uid: process.getuid?.() ?? 0,
+    gid: process.getgid?.() ?? 0,
+    mtimeNs: (BigInt(Date.now()) * 1_000_000n).toString(),
+    size: stored.size,
+    content: stored.content,
+  };
 }
 
 /**

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { BACKUP_TYPES, backupStreams, backupTree, newProgress, type BackupType, type SnapshotRef } from '../../engine';
-import { backupCluster, backupMinio, backupPostgres, backupScenarios, type MinioProgress } from '../../engine/targets';
+import { backupCluster, backupMinio, backupPostgres, backupScenarios, PARALLEL_DUMPS, type MinioProgress } from '../../engine/targets';
 import { UsageError } from '../exitCodes';
 import { formatBytes, formatDurationMs, printJson, progressLine } from '../output';
 import { collect, csv, parseTags } from '../options';
@@ -18,6 +18,7 @@ export function registerBackup(repo: Command): void {
     .option('--database <names>', 'with --postgres: only these databases (comma-separated)')
     .option('--no-globals', 'with --postgres: skip roles and tablespaces')
     .option('--pg-format <format>', 'with --postgres: plain (default) or custom')
+    .option('--parallel <n>', `with --postgres: databases dumped at once (default ${PARALLEL_DUMPS})`)
     .option('--postgres-cluster <url>', 'a physical base backup of a whole PostgreSQL cluster (pg_basebackup), for point-in-time recovery')
     .option('--cluster <name>', 'with --postgres-cluster: the name its WAL is archived under (wal-push --cluster)')
     .option('--scenarios <root>', 'back up every subdirectory of root as its own snapshot')
@@ -39,6 +40,8 @@ export function registerBackup(repo: Command): void {
       if (sources > 1) throw new UsageError('give one source: paths, --stdin, --postgres, --scenarios or --minio');
       if (opts.stdin && !opts.name) throw new UsageError('--stdin needs --name for the entry');
       if (opts.pgFormat && !['custom', 'plain'].includes(opts.pgFormat)) throw new UsageError('--pg-format must be custom or plain');
+      const parallel = opts.parallel === undefined ? undefined : Number(opts.parallel);
+      if (parallel !== undefined && !(Number.isInteger(parallel) && parallel >= 1 && parallel <= 16)) throw new UsageError('--parallel must be a whole number from 1 to 16');
       if (opts.minio && !opts.bucket?.length) throw new UsageError('--minio needs at least one --bucket');
       if (opts.postgresCluster && !opts.cluster) throw new UsageError('--postgres-cluster needs --cluster <name> (the name its WAL is archived under)');
       const tags = parseTags(opts.tag);
@@ -56,7 +59,7 @@ export function registerBackup(repo: Command): void {
           refs.push(await backupStreams(repository, [{ name: opts.name, open: () => process.stdin }], { ...common, target: opts.target ?? 'stdin' }));
         } else if (opts.postgres) {
           const databases = opts.database ? csv(String(opts.database)) : undefined;
-          refs.push(await backupPostgres(repository, pgConnectionFrom(opts.postgres), { ...common, databases, globals: opts.globals, format: opts.pgFormat }));
+          refs.push(await backupPostgres(repository, pgConnectionFrom(opts.postgres), { ...common, databases, globals: opts.globals, format: opts.pgFormat, concurrency: parallel }));
         } else if (opts.postgresCluster) {
           refs.push(await backupCluster(repository, pgConnectionFrom(opts.postgresCluster), { ...common, cluster: opts.cluster }));
         } else if (opts.scenarios) {

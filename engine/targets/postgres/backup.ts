@@ -38,6 +38,13 @@ export interface PostgresMeta {
   databases: { name: string; entry: string; sizeBytes: number; rowCounts: Record<string, number>; properties?: DatabaseProperties }[];
 }
 
+/**
+ * Databases dumped at once by default (each a pg_dump, a session of ours and
+ * a 16 MiB work buffer): while one dump waits on the server, another's data
+ * is chunked and compressed. `concurrency` in the options changes it.
+ */
+export const PARALLEL_DUMPS = 2;
+
 /** A snapshot entry name for a database: any database name, made safe as a file name. */
 export function entryName(database: string, format: DumpFormat): string {
   return `${encodeURIComponent(database)}.${format === 'custom' ? 'dump' : 'sql'}`;
@@ -116,13 +123,25 @@ export async function backupPostgres(repo: Repository, conn: PgConnection, opts:
       abort: () => void tool?.child.kill('SIGTERM'),
     });
   }
-  for (const db of databases) {
-    entries.push(databaseEntry(conn, db, format, pgDump.path, meta, sizes.get(db) ?? 0, properties.get(db)));
-  }
-  return backupStreams(repo, entries, { ...opts, target: opts.target ?? 'postgres', meta: meta as unknown as Record<string, unknown> });
+  databases.forEach((db, i) => entries.push(databaseEntry(conn, db, i, format, pgDump.path, meta, sizes.get(db) ?? 0, properties.get(db))));
+  return backupStreams(repo, entries, {
+    ...opts,
+    concurrency: opts.concurrency ?? PARALLEL_DUMPS,
+    target: opts.target ?? 'postgres',
+    meta: meta as unknown as Record<string, unknown>,
+  });
 }
 
-function databaseEntry(conn: PgConnection, db: string, format: DumpFormat, pgDump: string, meta: PostgresMeta, sizeBytes: number, properties?: DatabaseProperties): StreamEntry {
+function databaseEntry(
+  conn: PgConnection,
+  db: string,
+  index: number,
+  format: DumpFormat,
+  pgDump: string,
+  meta: PostgresMeta,
+  sizeBytes: number,
+  properties?: DatabaseProperties,
+): StreamEntry {
   let session: Client;
   let tool: ReturnType<typeof startTool>;
   let counting: Promise<Record<string, number>>;
@@ -148,10 +167,14 @@ function databaseEntry(conn: PgConnection, db: string, format: DumpFormat, pgDum
     },
     finished: async () => {
       try {
-        await tool.done;
-        const rowCounts = await counting;
+        // counting fails first when it fails at all: pg_dump then loses the snapshot our transaction exported,
+        // and its "could not import the requested snapshot" would hide the reason
+        const [dumped, counted] = await Promise.allSettled([tool.done, counting]);
+        if (counted.status === 'rejected') throw counted.reason;
+        if (dumped.status === 'rejected') throw dumped.reason;
+        const rowCounts = counted.value;
         await session.query('COMMIT');
-        meta.databases.push({ name: db, entry: entryName(db, format), sizeBytes, rowCounts, properties });
+        meta.databases[index] = { name: db, entry: entryName(db, format), sizeBytes, rowCounts, properties }; // in the order asked, whichever ends first
       } catch (err) {
         throw err instanceof BackupError ? err : pgError(conn, err, db);
       } finally {

@@ -3,8 +3,8 @@ import { BackupError } from '../../errors';
 import type { Repository } from '../../repository/repository';
 import { startTool } from '../childProcess';
 import { childEnv, connect, describeServer, pgError, type PgConnection } from '../postgres/connection';
-import { findPgTool } from '../postgres/tools';
 import { listSnapshots, type SnapshotRef } from '../../snapshot';
+import { findPgTool } from '../postgres/tools';
 import { pageAlignedTarChunks, pageBlockFor } from './pageChunks';
 import { checkClusterName, parseLsn, segmentName, segmentOf } from './wal';
 
@@ -65,7 +65,8 @@ export async function backupCluster(
         `SELECT current_setting('server_version') AS version, current_setting('server_version_num') AS num,
                 (SELECT system_identifier::text FROM pg_control_system()) AS system,
                 (SELECT setting FROM pg_settings WHERE name = 'wal_segment_size') AS seg,
-                (SELECT sum(pg_database_size(oid))::text FROM pg_database) AS bytes`,
+                -- the size picks the page block size; databases a replication role may not connect to are left out
+                (SELECT coalesce(sum(pg_database_size(oid)), 0)::text FROM pg_database WHERE has_database_privilege(oid, 'CONNECT')) AS bytes`,
       )
     ).rows[0];
     facts = { version: row.version, versionNum: Number(row.num), system: row.system, segSize: Number(row.seg), bytes: Number(row.bytes) };

@@ -92,6 +92,50 @@ describe.each(backends)('postgres target on $name storage', (backend) => {
     expect(leftovers).toEqual([]);
   });
 
+  it('dumps several databases at once, and lists them in the order asked', async () => {
+    const { repo } = await newRepository(backend);
+    const dbs = [unique('par_c'), unique('par_a'), unique('par_b')];
+    for (const [i, db] of dbs.entries()) {
+      await recreateDatabase(db);
+      await fillDatabase(db, 500 * (3 - i)); // the first is the largest: it ends last
+    }
+    const conn = pgConnection();
+    const ref = await backupPostgres(repo, conn, { databases: dbs, globals: false, concurrency: 3 });
+    const meta = ref.snapshot.meta as unknown as PostgresMeta;
+    expect(meta.databases.map((d) => d.name)).toEqual(dbs);
+    for (const db of dbs) {
+      const copy = `${db}_copy`;
+      await restorePostgres(repo, ref, conn, { as: copy, databases: [db] });
+      expect(await contentFingerprint(copy)).toEqual(await contentFingerprint(db));
+    }
+  });
+
+  it('stops the other dumps when one fails, and commits nothing', async () => {
+    const { repo } = await newRepository(backend);
+    const big = unique('par_big');
+    const locked = unique('par_locked');
+    const role = unique('dumper');
+    await recreateDatabase(big);
+    await fillDatabase(big, 50_000);
+    await recreateDatabase(locked);
+    await withClient(locked, (c) => c.query(`CREATE TABLE secret (v text); CREATE ROLE ${role} LOGIN PASSWORD 'dumper-pw'`));
+    try {
+      await withClient(big, (c) => c.query(`GRANT SELECT ON ALL TABLES IN SCHEMA public TO ${role}; GRANT USAGE ON SCHEMA public TO ${role}`));
+      // pg_dump of `locked` fails at once (permission denied for table secret) while `big` is being read
+      const conn = { ...pgConnection(), user: role, password: 'dumper-pw' };
+      await expect(backupPostgres(repo, conn, { databases: [big, locked], globals: false, concurrency: 2 })).rejects.toThrow(/permission denied|secret/);
+      expect(await listSnapshots(repo)).toEqual([]);
+      // the other pg_dump was stopped, not left to run on: its session goes (a wait, not a timing)
+      const dumping = async () => withClient('postgres', async (c) => (await c.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'pg_dump' AND usename = $1", [role])).rows[0].n as number);
+      for (let i = 0; i < 100 && (await dumping()) > 0; i++) await new Promise((r) => setTimeout(r, 100));
+      expect(await dumping()).toBe(0);
+    } finally {
+      await withClient('postgres', (c) => c.query(`DROP OWNED BY ${role} CASCADE`).catch(() => undefined));
+      for (const db of [big, locked]) await withClient(db, (c) => c.query(`DROP OWNED BY ${role} CASCADE`).catch(() => undefined));
+      await withClient('postgres', (c) => c.query(`DROP ROLE IF EXISTS ${role}`));
+    }
+  });
+
   it('handles database names with quotes, spaces, a leading dash and unicode', async () => {
     const { repo } = await newRepository(backend);
     const db = `-x "quoted" ünï ${randomBytes(2).toString('hex')}`;
