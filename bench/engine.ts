@@ -6,14 +6,16 @@
  * bytes added), and a full restore (wall time). Rounds alternate the tools and
  * the table shows medians. Prints a Markdown table; asserts nothing.
  *
- *   npm run bench:engine [-- --rounds 3 --dir /tmp/dbm-bench]
+ *   npm run bench:engine [-- --rounds 3 --dir /tmp/dbm-bench --tree mixed|small]
+ *
+ * `--tree small` is 100,000 files of 1–8 KiB instead (restic's weak spot).
  *
  * Needs restic and GNU time (`apt-get install -y restic time`).
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import * as path from 'node:path';
-import { changeOnePercent, generateTree } from './tree';
+import { changeOnePercent, changeSmallFiles, generateSmallFiles, generateTree } from './tree';
 
 const args = process.argv.slice(2);
 const opt = (name: string, dflt: string): string => {
@@ -22,6 +24,9 @@ const opt = (name: string, dflt: string): string => {
 };
 const ROUNDS = Number(opt('rounds', '3'));
 const WORK = path.resolve(opt('dir', '/tmp/dbm-bench'));
+const SMALL = opt('tree', 'mixed') === 'small';
+const generate = SMALL ? generateSmallFiles : generateTree;
+const change = SMALL ? changeSmallFiles : changeOnePercent;
 const CLI = path.resolve(__dirname, '../cli/main.js');
 const PASSWORD = 'bench-passphrase';
 
@@ -63,6 +68,7 @@ interface Row {
   repo: number;
   second: number;
   added: number;
+  unchanged: number;
   restore: number;
 }
 
@@ -74,12 +80,13 @@ function runOurs(tree: string, repo: string, restoreDir: string, round: number, 
   const first = timed(process.execPath, [CLI, 'repo', 'backup', '--repo', repo, tree], env);
   const size = duBytes(repo);
   return (async () => {
-    await changeOnePercent(tree, round);
+    await change(tree, round);
     const second = timed(process.execPath, [CLI, 'repo', 'backup', '--repo', repo, tree], env);
     const added = duBytes(repo) - size;
+    const unchanged = timed(process.execPath, [CLI, 'repo', 'backup', '--repo', repo, tree], env);
     const restore = timed(process.execPath, [CLI, 'repo', 'restore', 'latest', '--repo', repo, '--target', restoreDir], env);
     await resetTree(pristine, tree);
-    return { first: first.seconds, firstRss: first.maxRssMiB, repo: size, second: second.seconds, added, restore: restore.seconds };
+    return { first: first.seconds, firstRss: first.maxRssMiB, repo: size, second: second.seconds, added, unchanged: unchanged.seconds, restore: restore.seconds };
   })();
 }
 
@@ -91,12 +98,13 @@ async function runRestic(tree: string, repo: string, restoreDir: string, round: 
   timed('restic', ['init', '--repo', repo, '--quiet'], env);
   const first = timed('restic', ['backup', '--repo', repo, '--quiet', tree], env);
   const size = duBytes(repo);
-  await changeOnePercent(tree, round);
+  await change(tree, round);
   const second = timed('restic', ['backup', '--repo', repo, '--quiet', tree], env);
   const added = duBytes(repo) - size;
+  const unchanged = timed('restic', ['backup', '--repo', repo, '--quiet', tree], env);
   const restore = timed('restic', ['restore', 'latest', '--repo', repo, '--target', restoreDir, '--quiet'], env);
   await resetTree(pristine, tree);
-  return { first: first.seconds, firstRss: first.maxRssMiB, repo: size, second: second.seconds, added, restore: restore.seconds };
+  return { first: first.seconds, firstRss: first.maxRssMiB, repo: size, second: second.seconds, added, unchanged: unchanged.seconds, restore: restore.seconds };
 }
 
 /** Puts the changed files back (same content, new mtimes), so every round starts alike. */
@@ -117,7 +125,7 @@ async function main(): Promise<void> {
   const pristine = path.join(WORK, 'pristine');
   const tree = path.join(WORK, 'tree');
   console.error(`generating the tree in ${pristine} …`);
-  await generateTree(pristine);
+  await generate(pristine);
   await resetTree(pristine, tree);
   const treeBytes = duBytes(tree);
   const ours: Row[] = [];
@@ -135,7 +143,8 @@ async function main(): Promise<void> {
     `| ${label} | ${fmt(o)} | ${fmt(re)} | ${(o / re).toFixed(2)}x | ${budget} |`;
   const s = (n: number): string => `${n.toFixed(2)} s`;
   const b = (n: number): string => `${mib(n)} MiB`;
-  console.log(`\nTree: ${mib(treeBytes)} MiB in ${8000 + 40 + 6} files; ${ROUNDS} rounds, medians; restic ${spawnSync('restic', ['version'], { encoding: 'utf8' }).stdout.split(' ')[1]}; ${process.version}\n`);
+  const fileCount = SMALL ? 100_000 : 8000 + 40 + 6;
+  console.log(`\nTree: ${mib(treeBytes)} MiB in ${fileCount} files; ${ROUNDS} rounds, medians; restic ${spawnSync('restic', ['version'], { encoding: 'utf8' }).stdout.split(' ')[1]}; ${process.version}\n`);
   console.log('| measure | data-backup-manager | restic | ratio | budget |');
   console.log('|---|---|---|---|---|');
   console.log(line('first backup, wall', m(ours, 'first'), m(restic, 'first'), s, '≤ 1.5x'));
@@ -143,6 +152,7 @@ async function main(): Promise<void> {
   console.log(line('repository size', m(ours, 'repo'), m(restic, 'repo'), b, '≤ 1.1x'));
   console.log(line('second backup (~1 % changed), wall', m(ours, 'second'), m(restic, 'second'), s, '—'));
   console.log(line('second backup, bytes added', m(ours, 'added'), m(restic, 'added'), b, '≤ 1.5x'));
+  console.log(line('third backup (unchanged), wall', m(ours, 'unchanged'), m(restic, 'unchanged'), s, '—'));
   console.log(line('restore, wall', m(ours, 'restore'), m(restic, 'restore'), s, '—'));
 }
 

@@ -10,7 +10,7 @@
  *   npm run bench:postgres [-- --dir /tmp/dbm-bench-pg --rows 600000]
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, openSync, readdirSync, rmSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { PostgresCluster, psqlAsync } from '../stack/postgresCluster';
 import { generateTree } from './tree';
@@ -37,6 +37,19 @@ function duBytes(p: string): number {
   const st = statSync(p);
   if (!st.isDirectory()) return st.size;
   return readdirSync(p).reduce((sum, name) => sum + duBytes(path.join(p, name)), 0);
+}
+
+/** A dump's own pace: its output thrown away as it comes. */
+function timeToDevNull(cmd: string, argv: string[], env: NodeJS.ProcessEnv): number {
+  const started = process.hrtime.bigint();
+  const devNull = openSync('/dev/null', 'w');
+  try {
+    const res = spawnSync(cmd, argv, { env: { ...process.env, ...env }, stdio: ['ignore', devNull, 'pipe'], encoding: 'utf8' });
+    if (res.status !== 0) throw new Error(`${cmd} ${argv.join(' ')} failed (${res.status}): ${res.stderr}`);
+  } finally {
+    closeSync(devNull);
+  }
+  return Number(process.hrtime.bigint() - started) / 1e9;
 }
 
 const mb = (n: number): string => `${(n / 1e6).toFixed(1)} MB`;
@@ -95,6 +108,7 @@ async function main(): Promise<void> {
 
     // the anchor: pg_dump -Fc to a file, pg_restore from it
     const pgDump = time(path.join(bin, 'pg_dump'), ['-Fc', '-f', dumpFile, 'bench'], pgEnv);
+    const bareDump = timeToDevNull(path.join(bin, 'pg_dump'), ['-Fp', 'bench'], pgEnv);
     await psqlAsync(cluster, 'postgres', 'DROP DATABASE IF EXISTS anchor_restore; CREATE DATABASE anchor_restore TEMPLATE template0;');
     const pgRestore = time(path.join(bin, 'pg_restore'), ['-d', 'anchor_restore', '--single-transaction', dumpFile], pgEnv);
 
@@ -153,9 +167,12 @@ async function main(): Promise<void> {
     console.log('| | backup, wall | stored | restore, wall |');
     console.log('|---|---|---|---|');
     console.log(`| pg_dump -Fc -f FILE / pg_restore (anchor) | ${s(pgDump.seconds)} | ${mb(statSync(dumpFile).size)} | ${s(pgRestore.seconds)} |`);
+    console.log(`| pg_dump -Fp > /dev/null (the dump alone) | ${s(bareDump)} | — | — |`);
     for (const r of rows) {
       const [format, b, st, re] = r;
-      console.log(`| data-backup-manager, ${format} format | ${b} (${(parseFloat(b) / pgDump.seconds).toFixed(2)}x) | ${st} | ${re} (${(parseFloat(re) / pgRestore.seconds).toFixed(2)}x) |`);
+      console.log(
+        `| data-backup-manager, ${format} format | ${b} (${(parseFloat(b) / pgDump.seconds).toFixed(2)}x pg_dump -Fc, ${(parseFloat(b) / bareDump).toFixed(2)}x the bare dump) | ${st} | ${re} (${(parseFloat(re) / pgRestore.seconds).toFixed(2)}x) |`,
+      );
     }
     console.log('\n| format | added after 1 % hot rows updated | of first backup | added after 1 % scattered rows updated | of first backup |');
     console.log('|---|---|---|---|---|');

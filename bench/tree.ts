@@ -56,3 +56,23 @@ export async function changeOnePercent(root: string, round: number): Promise<voi
   await fh.close();
 }
 
+
+/** restic's weak spot: `count` small files of 1–8 KiB, 100 to a directory. */
+export async function generateSmallFiles(root: string, count = 100_000): Promise<void> {
+  rmSync(root, { recursive: true, force: true });
+  for (let d = 0; d * 100 < count; d++) {
+    const dir = path.join(root, `d${Math.floor(d / 32)}`, `s${d}`);
+    mkdirSync(dir, { recursive: true });
+    for (let f = 0; f < 100 && d * 100 + f < count; f++) {
+      await fs.writeFile(path.join(dir, `f${f}.txt`), logText(`tiny-${d}-${f}`, 1024 + ((d * 131 + f * 71) % 7168)));
+    }
+  }
+}
+
+/** ~1 % of the small files rewritten. */
+export async function changeSmallFiles(root: string, round: number, count = 100_000): Promise<void> {
+  for (let i = 0; i < count / 100; i++) {
+    const d = (i * 37) % (count / 100);
+    await fs.writeFile(path.join(root, `d${Math.floor(d / 32)}`, `s${d}`, `f${i % 100}.txt`), logText(`tiny-edit-${round}-${i}`, 2048));
+  }
+}
