@@ -1,4 +1,4 @@
-import { closeSync, constants as fsc, lstatSync, openSync, promises as fs, readSync, type BigIntStats } from 'node:fs';
+import { closeSync, constants as fsc, lstatSync, openSync, promises as fs, readSync, type BigIntStats, type Dirent } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -312,6 +312,14 @@ export function streamSource(stream: Readable): ByteSource {
   };
 }
 
+/** Sibling directories whose reads start before their turn (their listing and parent tree: small). */
+const DIR_LOOKAHEAD = 4;
+
+interface DirReads {
+  entries: Promise<Dirent[]>;
+  parentNodes: Promise<Map<string, TreeNode>> | null;
+}
+
 class TreeArchiver {
   private readonly slots: Semaphore;
   private readonly buffers: Buffer[] = [];
@@ -350,39 +358,64 @@ class TreeArchiver {
     );
   }
 
-  private async archiveEntry(abs: string, name: string, rel: string, parentNode: TreeNode | null): Promise<TreeNode> {
+  private async archiveEntry(abs: string, name: string, rel: string, parentNode: TreeNode | null, reads?: DirReads): Promise<TreeNode> {
     // Synchronous: an lstat answered from the dentry cache costs microseconds, a thread-pool round trip more.
     const st = lstatSync(abs, { bigint: true });
-    if (st.isDirectory()) return this.archiveDir(abs, name, rel, st, parentNode?.type === 'dir' ? parentNode : null);
+    if (st.isDirectory()) return this.archiveDir(abs, name, rel, st, parentNode?.type === 'dir' ? parentNode : null, reads);
     if (st.isSymbolicLink()) return this.symlinkNode(abs, name, st);
     return this.archiveFile(abs, name, st, parentNode?.type === 'file' ? parentNode : null);
   }
 
-  private async archiveDir(abs: string, name: string, rel: string, st: BigIntStats, parent: DirNode | null): Promise<DirNode> {
+  /**
+   * The reads a directory starts with — its listing, and its tree in the
+   * parent snapshot — begun ahead of time for the next few sibling
+   * directories: an unchanged tree is otherwise mostly waiting on them.
+   */
+  private startReads(abs: string, parent: DirNode | null): DirReads {
+    return {
+      entries: awaitedLater(fs.readdir(abs, { withFileTypes: true })),
+      parentNodes: parent ? awaitedLater(this.loadNodes(parent.subtree)) : null,
+    };
+  }
+
+  private async archiveDir(abs: string, name: string, rel: string, st: BigIntStats, parent: DirNode | null, reads?: DirReads): Promise<DirNode> {
+    const started = reads ?? this.startReads(abs, parent);
     let entries;
     try {
-      entries = await fs.readdir(abs, { withFileTypes: true });
+      entries = await started.entries;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw err; // vanished: the caller skips it
       throw new BackupError(`cannot read directory ${abs} (${(err as NodeJS.ErrnoException).code ?? err})`);
     }
     entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    const parentNodes = parent ? await this.loadNodes(parent.subtree) : null;
+    const parentNodes = started.parentNodes ? await started.parentNodes : null;
+    const children = entries
+      .map((entry) => ({ entry, abs: path.join(abs, entry.name), rel: rel ? `${rel}/${entry.name}` : entry.name }))
+      .filter((c) => !this.excluded(c.abs, c.rel, c.entry.name));
+    const subdirs = children.filter((c) => c.entry.isDirectory());
+    const ahead = new Map<string, DirReads>();
+    let next = 0; // the next subdirectory whose reads are not started
+    let current = 0; // the subdirectory's place among them
     const files: Promise<TreeNode | null>[] = [];
     const dirs: TreeNode[] = [];
-    for (const entry of entries) {
-      const childAbs = path.join(abs, entry.name);
-      const childRel = rel ? `${rel}/${entry.name}` : entry.name;
-      if (this.excluded(childAbs, childRel, entry.name)) continue;
-      const parentNode = parentNodes?.get(entry.name) ?? null;
-      if (entry.isDirectory()) {
+    for (const child of children) {
+      const parentNode = parentNodes?.get(child.entry.name) ?? null;
+      if (child.entry.isDirectory()) {
+        for (; next < subdirs.length && next < current + DIR_LOOKAHEAD; next++) {
+          const d = subdirs[next];
+          const prior = parentNodes?.get(d.entry.name);
+          ahead.set(d.abs, this.startReads(d.abs, prior?.type === 'dir' ? prior : null));
+        }
+        current++;
+        const childReads = ahead.get(child.abs);
+        ahead.delete(child.abs);
         // Directories one at a time (bounded memory); files in them run in parallel.
-        const node = await this.guard(childAbs, () => this.archiveEntry(childAbs, entry.name, childRel, parentNode));
+        const node = await this.guard(child.abs, () => this.archiveEntry(child.abs, child.entry.name, child.rel, parentNode, childReads));
         if (node) dirs.push(node);
-      } else if (entry.isFile() || entry.isSymbolicLink()) {
-        files.push(awaitedLater(this.guard(childAbs, () => this.archiveEntry(childAbs, entry.name, childRel, parentNode))));
+      } else if (child.entry.isFile() || child.entry.isSymbolicLink()) {
+        files.push(awaitedLater(this.guard(child.abs, () => this.archiveEntry(child.abs, child.entry.name, child.rel, parentNode))));
       } else {
-        this.progress.warnings.push(`skipped ${childAbs}: not a regular file, directory or symlink`);
+        this.progress.warnings.push(`skipped ${child.abs}: not a regular file, directory or symlink`);
       }
     }
     const nodes = [...dirs, ...(await Promise.all(files)).filter((n): n is TreeNode => n !== null)];

@@ -137,6 +137,26 @@ describe.each(backends)('dedup and incremental backups on $name storage', (backe
     expect(changed.snapshot.stats.bytesAdded).toBeLessThan(512 * 1024 + 64 * 1024);
   });
 
+  it('compares each of many sibling directories with its own tree in the parent (read ahead), also after one is removed', async () => {
+    const { repo } = await newRepository(backend);
+    const src = path.join(tempDir(), 'src');
+    for (let d = 0; d < 12; d++) {
+      await fs.mkdir(path.join(src, `d${d}`, 'inner'), { recursive: true });
+      await fs.writeFile(path.join(src, `d${d}`, 'inner', 'same-name.txt'), `directory ${d}\n`);
+      await fs.writeFile(path.join(src, `d${d}`, 'top.txt'), `top ${d}\n`);
+    }
+    await backupTree(repo, [src], { target: 'files' });
+    await fs.rm(path.join(src, 'd3'), { recursive: true });
+    await fs.writeFile(path.join(src, 'd7', 'inner', 'same-name.txt'), 'changed, and longer than before\n');
+    const second = await backupTree(repo, [src], { target: 'files' });
+    // only the changed file is read: every other directory met its own earlier tree, not a neighbour's
+    expect(second.snapshot.stats.files).toBe(22);
+    expect(second.snapshot.stats.filesUnchanged).toBe(21);
+    const out = tempDir();
+    await restoreTree(repo, second, out);
+    expect(await describeTree(path.join(out, 'src'))).toEqual(await describeTree(src));
+  });
+
   it('differential backups build on the last full one', async () => {
     const { repo } = await newRepository(backend);
     const src = path.join(tempDir(), 'src');
