@@ -78,6 +78,8 @@ async function main(): Promise<number> {
   let starts = 0;
   await handOver(file, queue, name);
   for (;;) {
+    // looked at before the answers: the archiver writes its answer first and only then lets go of the segment
+    const handedOver = await fs.stat(path.join(queue, 'push', name)).then(() => true, () => false);
     const done = await fs.readFile(path.join(queue, `${name}.done`), 'utf8').catch(() => null);
     if (done !== null) {
       await fs.rm(path.join(queue, `${name}.done`), { force: true });
@@ -90,15 +92,16 @@ async function main(): Promise<number> {
       process.stderr.write(`wal-archive: storing ${name} failed: ${error}\n`);
       return 1;
     }
-    if (!(await alive(queue))) {
+    if (!handedOver) {
+      // let go of without an answer (writing it failed): hand it over again rather than wait for ever
+      await handOver(file, queue, name);
+    } else if (!(await alive(queue))) {
       if (starts === 3) {
         process.stderr.write(`wal-archive: the archiver stopped three times; see ${path.join(queue, 'archiver.log')}\n`);
         return 1;
       }
       starts++;
       await startArchiver(queue, flags.config, flags.cluster);
-      // an archiver that died holding the segment removed nothing it did not store: hand it over again if it is gone
-      if (!(await fs.stat(path.join(queue, 'push', name)).then(() => true, () => false))) await handOver(file, queue, name);
     }
     await sleep(5);
   }

@@ -12,7 +12,8 @@ import { pushWal } from './wal';
  * (started by the first archive_command, the repository opened once) stores
  * it as `repo wal-push` would, and answers:
  *
- *   push/<name>      a segment to store (a hard link to PostgreSQL's file, or a copy)
+ *   push/<name>      a segment to store (a hard link to PostgreSQL's file, or a copy);
+ *                    removed once answered (a segment gone without an answer is handed over again)
  *   <name>.done      stored: only now may the archive_command report success
  *   <name>.error     storing failed: the reason (PostgreSQL keeps the segment and retries)
  *   archiver.pid     the archiver's process
@@ -58,8 +59,10 @@ export async function runArchiver(
         },
       )
       .catch((err: unknown) => log(`answering for ${name} failed: ${describeError(err)}`))
-      .finally(async () => {
-        if (handedOver) await fs.rm(file, { force: true });
+      // letting go of a handed-over segment, answered or not, tells wal-archive to look (and hand it over again if unanswered)
+      .then(() => (handedOver ? fs.rm(file, { force: true }) : undefined))
+      .catch((err: unknown) => log(`letting go of ${name} failed: ${describeError(err)}`))
+      .finally(() => {
         inFlight.delete(name);
         lastWork = Date.now();
       });

@@ -1,0 +1,43 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, describe, expect, it } from 'vitest';
+import { tempDir } from '../support/backends';
+import { CLI } from '../support/cli';
+
+const SEGMENT = '000000010000000000000007';
+
+async function until(check: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 200 && !check(); i++) await sleep(50);
+  if (!check()) throw new Error(`${what} did not happen within 10 s`);
+}
+
+describe('wal-archive (the synchronous archive_command) against its archiver', () => {
+  const stop: (() => void)[] = [];
+  afterEach(() => stop.splice(0).forEach((f) => f()));
+
+  it('hands a segment over again when the archiver lets go of it without an answer, instead of waiting for ever', async () => {
+    const dataDir = tempDir('dbm-walarchive-');
+    const queue = path.join(dataDir, 'dbm_wal_archive');
+    mkdirSync(path.join(queue, 'push'), { recursive: true });
+    mkdirSync(path.join(dataDir, 'pg_wal'));
+    writeFileSync(path.join(dataDir, 'pg_wal', SEGMENT), Buffer.alloc(64 * 1024, 3));
+    // an archiver of this queue that never answers: wal-archive takes it for alive (its command line names the queue)
+    const archiver = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 300000)', queue], { stdio: 'ignore' });
+    stop.push(() => archiver.kill('SIGKILL'));
+    writeFileSync(path.join(queue, 'archiver.pid'), String(archiver.pid));
+
+    const command = spawn(process.execPath, [path.join(path.dirname(CLI), 'wal-archive.js'), '--config', '/nonexistent.json', '--cluster', 'c', `pg_wal/${SEGMENT}`], { cwd: dataDir, stdio: 'ignore' });
+    stop.push(() => command.kill('SIGKILL'));
+    const exited = new Promise<number | null>((resolve) => command.on('exit', resolve));
+    const handed = path.join(queue, 'push', SEGMENT);
+    await until(() => existsSync(handed), 'the hand-over');
+    rmSync(handed); // what an archiver does when writing its answer failed: it lets go of the segment anyway
+    await until(() => existsSync(handed), 'a second hand-over');
+    writeFileSync(path.join(queue, `${SEGMENT}.done`), 'stored'); // this time the answer comes
+    expect(await exited).toBe(0);
+    expect(existsSync(handed)).toBe(false);
+    expect(existsSync(path.join(queue, `${SEGMENT}.done`))).toBe(false);
+  }, 30_000);
+});
