@@ -2,6 +2,8 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { createInterface } from 'node:readline';
+import { awaitedLater } from '../../concurrency';
 import type { Repository } from '../../repository/repository';
 import { findPgTool } from '../postgres/tools';
 import { fetchWal } from './wal';
@@ -28,16 +30,15 @@ export async function segmentFacts(repo: Repository, cluster: string, name: stri
   try {
     if (!(await fetchWal(repo, cluster, name, path.join(dir, name)))) return { commits: [], restorePoints: [] };
     const waldump = findPgTool('pg_waldump', serverMajor, undefined, true); // WAL's format is its major version's
-    const out = await new Promise<string>((resolve, reject) => {
-      const child = spawn(waldump.path, [path.join(dir, name)], { stdio: ['ignore', 'pipe', 'ignore'] });
-      const chunks: Buffer[] = [];
-      child.stdout.on('data', (d: Buffer) => chunks.push(d));
+    // read line by line as it prints (a busy segment is tens of MB of text), keeping only commits and restore points
+    const facts: SegmentFacts = { commits: [], restorePoints: [] };
+    const child = spawn(waldump.path, [path.join(dir, name)], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const closed = awaitedLater(new Promise<void>((resolve, reject) => {
       child.on('error', reject);
       // it exits 1 at the zeroed tail of a switched segment: what it printed before is what counts
-      child.on('close', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    });
-    const facts: SegmentFacts = { commits: [], restorePoints: [] };
-    for (const line of out.split('\n')) {
+      child.on('close', () => resolve());
+    }));
+    for await (const line of createInterface({ input: child.stdout, crlfDelay: Infinity })) {
       const lsn = /\blsn: ([0-9A-F]+\/[0-9A-F]+)/.exec(line)?.[1];
       if (!lsn) continue;
       const commit = /^rmgr: Transaction .*\btx: +(\d+), .*desc: COMMIT (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?) (UTC|[+-]\d\d)/.exec(line);
@@ -49,6 +50,7 @@ export async function segmentFacts(repo: Repository, cluster: string, name: stri
       const point = /^rmgr: XLOG .*desc: RESTORE_POINT (.*)$/.exec(line);
       if (point) facts.restorePoints.push({ name: point[1], lsn });
     }
+    await closed;
     if (remembered.size > 10_000) remembered.clear();
     remembered.set(key, facts);
     return facts;
