@@ -117,7 +117,7 @@ function describe(info: LockInfo): string {
  * raced both see each other and back off), retrying until `waitMs` passes.
  */
 export async function acquireLock(repo: Repository, opts: LockOptions): Promise<RepositoryLock> {
-  const deadline = Date.now() + (opts.waitMs ?? 0);
+  const deadline = Date.now() + (opts.waitMs ?? repo.lockWaitMs);
   let delay = 250;
   for (;;) {
     let holder = await conflicting(repo, null, opts.exclusive);

@@ -52,6 +52,8 @@ const PACKS_PER_INDEX = 64;
  */
 export class Repository {
   readonly index = new BlobIndex();
+  /** How long a lock waits out a conflicting one when the operation names no wait of its own (default 0: fail at once, as restic). */
+  lockWaitMs = 0;
   readonly chunker: Chunker;
   readonly counters: WriteCounters = { blobsAdded: 0, bytesAdded: 0, bytesStored: 0, packsWritten: 0 };
   private indexLoaded = false;

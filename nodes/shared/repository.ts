@@ -3,13 +3,20 @@ import { openStorage, Repository } from '../../engine';
 import type { MinioSource, PgConnection } from '../../engine/targets';
 import type { RepositoryConfig } from '../../engine/targets/postgresCluster/recoveryRunner';
 
+/**
+ * How long a job's step waits for a conflicting lock (retention's prune holds an exclusive one) before
+ * failing: a scheduled restore or backup should not fail because retention happens to be running.
+ */
+const LOCK_WAIT_MS = Number(process.env.DBM_LOCK_WAIT_SECONDS ?? 300) * 1000;
+
 /** The backup repository a credential names, opened (or created, when the credential allows it). */
 export async function openRepository(creds: ICredentialDataDecryptedObject): Promise<Repository> {
   const { repository, passphrase, s3 } = repositoryConfigOf(creds);
   if (!passphrase) throw new Error('the Backup Repository credential has no passphrase');
   const storage = openStorage(repository, s3);
-  if (creds.createIfMissing !== false && !(await Repository.exists(storage))) return Repository.init(storage, { passphrase });
-  return Repository.open(storage, { passphrase });
+  const repo = creds.createIfMissing !== false && !(await Repository.exists(storage)) ? await Repository.init(storage, { passphrase }) : await Repository.open(storage, { passphrase });
+  repo.lockWaitMs = Number.isFinite(LOCK_WAIT_MS) && LOCK_WAIT_MS >= 0 ? LOCK_WAIT_MS : 0;
+  return repo;
 }
 
 /** What `repo --config` needs to read the same repository (PostgreSQL's restore_command runs the CLI). */
