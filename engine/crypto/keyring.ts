@@ -102,14 +102,29 @@ export function sealWith(key: Buffer, epoch: number, plaintext: Buffer | Buffer[
 export function sealParts(key: Buffer, epoch: number, plaintext: Buffer[], aad: Buffer | string): Buffer[] {
   const head = Buffer.allocUnsafe(EPOCH_BYTES + NONCE_BYTES);
   head.writeUInt16BE(epoch, 0);
-  const nonce = head.subarray(EPOCH_BYTES);
-  randomFillSync(nonce);
-  const cipher = createCipheriv('aes-256-gcm', keyObject(key), nonce);
+  takeNonce(head, EPOCH_BYTES);
+  const cipher = createCipheriv('aes-256-gcm', keyObject(key), head.subarray(EPOCH_BYTES));
   cipher.setAAD(typeof aad === 'string' ? Buffer.from(aad) : aad);
   const out = [head];
   for (const part of plaintext) out.push(cipher.update(part));
   out.push(cipher.final(), cipher.getAuthTag());
   return out;
+}
+
+/**
+ * Nonces are drawn from the CSPRNG in bulk: a randomFillSync call per blob
+ * cost ~15 µs, nearly all of it the call, and a tree of 100,000 small files
+ * seals 100,000 blobs. The bytes are the same CSPRNG output either way.
+ */
+const noncePool = Buffer.allocUnsafeSlow(NONCE_BYTES * 512);
+let noncePos = noncePool.length;
+function takeNonce(into: Buffer, at: number): void {
+  if (noncePos === noncePool.length) {
+    randomFillSync(noncePool);
+    noncePos = 0;
+  }
+  noncePool.copy(into, at, noncePos, noncePos + NONCE_BYTES);
+  noncePos += NONCE_BYTES;
 }
 
 /** sealParts with the ring's current epoch. */
