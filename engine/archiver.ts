@@ -1,4 +1,4 @@
-import { closeSync, constants as fsc, lstatSync, openSync, promises as fs, readSync, type BigIntStats, type Dirent } from 'node:fs';
+import { constants as fsc, lstatSync, promises as fs, type BigIntStats, type Dirent } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -18,6 +18,7 @@ import {
   type SnapshotRef,
   type SnapshotStats,
 } from './snapshot';
+import { SmallFileSealer } from './smallFileSealer';
 import { loadTree, saveTree, type DirNode, type FileNode, type SymlinkNode, type Tree, type TreeNode } from './tree';
 
 export const PROGRAM = 'data-backup-manager 0.1.0';
@@ -121,8 +122,12 @@ export async function backupTree(repo: Repository, paths: string[], opts: Backup
     names.add(name);
   }
   return commitSnapshot(repo, 'tree', absolute, opts, async (progress, parentTree) => {
-    const archiver = new TreeArchiver(repo, progress, opts.excludes ?? [], opts.concurrency ?? 1);
-    return archiver.archiveRoots(absolute, parentTree);
+    const sealer = new SmallFileSealer({ ring: repo.keyring, level: repo.config.compressionLevel, maxBytes: repo.chunker.min });
+    try {
+      return await new TreeArchiver(repo, progress, opts.excludes ?? [], opts.concurrency ?? 1, sealer).archiveRoots(absolute, parentTree);
+    } finally {
+      await sealer.close();
+    }
   });
 }
 
@@ -320,8 +325,12 @@ interface DirReads {
   parentNodes: Promise<Map<string, TreeNode>> | null;
 }
 
+/** Directories of the walk being archived at once (their files are sealed in parallel). */
+const DIRS_IN_FLIGHT = 4;
+
 class TreeArchiver {
   private readonly slots: Semaphore;
+  private dirsInFlight = 0;
   private readonly buffers: Buffer[] = [];
 
   constructor(
@@ -329,6 +338,7 @@ class TreeArchiver {
     private readonly progress: BackupProgress,
     private readonly excludes: string[],
     concurrency: number,
+    private readonly sealer: SmallFileSealer,
   ) {
     this.slots = new Semaphore(concurrency);
   }
@@ -397,7 +407,7 @@ class TreeArchiver {
     let next = 0; // the next subdirectory whose reads are not started
     let current = 0; // the subdirectory's place among them
     const files: Promise<TreeNode | null>[] = [];
-    const dirs: TreeNode[] = [];
+    const dirs: Promise<TreeNode | null>[] = [];
     for (const child of children) {
       const parentNode = parentNodes?.get(child.entry.name) ?? null;
       if (child.entry.isDirectory()) {
@@ -409,16 +419,22 @@ class TreeArchiver {
         current++;
         const childReads = ahead.get(child.abs);
         ahead.delete(child.abs);
-        // Directories one at a time (bounded memory); files in them run in parallel.
-        const node = await this.guard(child.abs, () => this.archiveEntry(child.abs, child.entry.name, child.rel, parentNode, childReads));
-        if (node) dirs.push(node);
+        const node = this.guard(child.abs, () => this.archiveEntry(child.abs, child.entry.name, child.rel, parentNode, childReads));
+        // A few directories at once in the whole walk (bounded memory), so the next one's files are
+        // read while the last of this one's are sealed; beyond that, one after another.
+        if (this.dirsInFlight < DIRS_IN_FLIGHT) {
+          this.dirsInFlight++;
+          dirs.push(awaitedLater(node.finally(() => this.dirsInFlight--)));
+        } else {
+          dirs.push(Promise.resolve(await node));
+        }
       } else if (child.entry.isFile() || child.entry.isSymbolicLink()) {
         files.push(awaitedLater(this.guard(child.abs, () => this.archiveEntry(child.abs, child.entry.name, child.rel, parentNode))));
       } else {
         this.progress.warnings.push(`skipped ${child.abs}: not a regular file, directory or symlink`);
       }
     }
-    const nodes = [...dirs, ...(await Promise.all(files)).filter((n): n is TreeNode => n !== null)];
+    const nodes = [...(await Promise.all(dirs)), ...(await Promise.all(files))].filter((n): n is TreeNode => n !== null);
     const tree: Tree = { nodes };
     this.progress.dirs++;
     return { name, type: 'dir', ...meta(st), subtree: await saveTree(this.repo, tree) };
@@ -448,8 +464,6 @@ class TreeArchiver {
     return { name, type: 'symlink', ...meta(st), target };
   }
 
-  private smallBuffer: Buffer | null = null;
-
   private async archiveFile(abs: string, name: string, st: BigIntStats, parent: FileNode | null): Promise<FileNode> {
     const base = {
       name,
@@ -473,23 +487,20 @@ class TreeArchiver {
       this.progress.totalSize += size;
       return { ...base, size, content: parent.content };
     }
-    const stored = (size < this.repo.chunker.min ? await this.storeSmall(abs) : null) ?? (await this.storeLarge(abs));
+    const stored = (size < this.repo.chunker.min ? await this.storeSmall(abs, size) : null) ?? (await this.storeLarge(abs));
     this.progress.totalSize += stored.size;
     return { ...base, size: stored.size, content: stored.content };
   }
 
-  /** A file below the minimum chunk size is one chunk: read it whole. Null if it grew meanwhile. */
-  private async storeSmall(abs: string): Promise<{ content: string[]; size: number } | null> {
-    this.smallBuffer ??= Buffer.allocUnsafe(this.repo.chunker.min);
-    const n = readSmallFile(abs, this.smallBuffer);
-    if (n < 0) return null;
-    this.progress.bytesRead += n;
+  /** A file below the minimum chunk size is one chunk, sealed whole (see SmallFileSealer). Null if it grew meanwhile. */
+  private async storeSmall(abs: string, size: number): Promise<{ content: string[]; size: number } | null> {
+    const small = await this.sealer.seal(abs, size);
+    if (small.kind === 'grew') return null;
+    if (small.kind === 'empty') return { content: [], size: 0 };
+    this.progress.bytesRead += small.rawLength;
     checkLimits(this.progress);
-    if (n === 0) return { content: [], size: 0 };
-    const data = Buffer.from(this.smallBuffer.subarray(0, n));
-    const id = blobId(this.repo.keyring, data);
-    if (!this.repo.hasBlob(id)) await this.repo.saveBlob('data', data, id);
-    return { content: [id], size: n };
+    await this.repo.saveSealedBlob('data', small.id, small.sealed, small.rawLength);
+    return { content: [small.id], size: small.rawLength };
   }
 
   private async storeLarge(abs: string): Promise<{ content: string[]; size: number }> {
@@ -506,26 +517,6 @@ class TreeArchiver {
       this.buffers.push(work);
       release();
     }
-  }
-}
-
-/**
- * Reading a file below the minimum chunk size whole, with synchronous calls:
- * it is one chunk anyway, and three short syscalls cost less than three
- * thread-pool round trips, which dominate a tree of many small files.
- */
-function readSmallFile(abs: string, into: Buffer): number {
-  const fd = openSync(abs, fsc.O_RDONLY | fsc.O_NOFOLLOW);
-  try {
-    let total = 0;
-    for (;;) {
-      const n = readSync(fd, into, total, into.length - total, null);
-      if (n === 0) return total;
-      total += n;
-      if (total === into.length) return -1; // it grew past the small-file size
-    }
-  } finally {
-    closeSync(fd);
   }
 }
 

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import { Chunker } from '../chunker';
 import { compress, decompress } from '../compression';
+import { BufferPool } from '../bufferPool';
 import { ByteBudget, Semaphore, forEachLimit } from '../concurrency';
-import { blobId, newKeyring, open, seal, sealToParts, type Keyring } from '../crypto/keyring';
+import { blobId, newKeyring, open, seal, type Keyring } from '../crypto/keyring';
 import { makePassphraseSlot, openPassphraseSlot, openRsaSlot, parseSlot, type KeySlot } from '../crypto/keySlots';
 import {
   BackupError,
@@ -18,7 +19,7 @@ import { listAll, type Storage } from '../storage/storage';
 import { BlobIndex, validateIndexFile, type IndexFile } from './blobIndex';
 import { newConfig, type RepoConfig } from './config';
 import { CONFIG_KEY, INDEX_PREFIX, KEYS_PREFIX, indexKey, keyKey, packKey } from './layout';
-import { PackBuilder, type BlobType } from './pack';
+import { PackBuilder, sealBlob, type BlobType } from './pack';
 
 export interface OpenOptions {
   passphrase?: string;
@@ -57,7 +58,9 @@ export class Repository {
   readonly chunker: Chunker;
   readonly counters: WriteCounters = { blobsAdded: 0, bytesAdded: 0, bytesStored: 0, packsWritten: 0 };
   private indexLoaded = false;
-  private packer = new PackBuilder();
+  /** pack segments, reused across packs */
+  private readonly segmentPool = new BufferPool(20);
+  private packer = new PackBuilder(this.segmentPool);
   private readonly pending = new Set<string>();
   private readonly uploads = new Semaphore(UPLOADS_IN_FLIGHT);
   private readonly inFlight = new Set<Promise<void>>();
@@ -175,8 +178,7 @@ export class Repository {
     await this.compressionBudget.take(data.length);
     let sealed: Buffer[];
     try {
-      const encoded = await compress(data, this.config.compressionLevel);
-      sealed = sealToParts(this.keyring, [Buffer.from([encoded.mode]), encoded.data], Buffer.from(id, 'hex'));
+      sealed = sealBlob(this.keyring, id, await compress(data, this.config.compressionLevel));
     } catch (err) {
       // Never stored: no later backup on this handle may count on it.
       this.pending.delete(id);
@@ -184,11 +186,27 @@ export class Repository {
     } finally {
       this.compressionBudget.give(data.length);
     }
-    this.packer.add(type, id, sealed, data.length);
-    this.counters.blobsAdded++;
-    this.counters.bytesAdded += data.length;
-    if (this.packer.size >= this.config.packSize) await this.finishPack();
+    await this.queueBlob(type, id, sealed, data.length);
     return { id, added: true };
+  }
+
+  /**
+   * Store a blob sealed elsewhere (by a worker thread, with this repository's
+   * keys) unless the repository already has it. Same contract as saveBlob.
+   */
+  async saveSealedBlob(type: BlobType, id: string, sealed: Buffer, rawLength: number): Promise<{ id: string; added: boolean }> {
+    this.throwIfFailed();
+    if (this.hasBlob(id)) return { id, added: false };
+    this.pending.add(id);
+    await this.queueBlob(type, id, sealed, rawLength);
+    return { id, added: true };
+  }
+
+  private async queueBlob(type: BlobType, id: string, sealed: Buffer | Buffer[], rawLength: number): Promise<void> {
+    this.packer.add(type, id, sealed, rawLength);
+    this.counters.blobsAdded++;
+    this.counters.bytesAdded += rawLength;
+    if (this.packer.size >= this.config.packSize) await this.finishPack();
   }
 
   /** Put an already sealed blob into a new pack as it is (prune's repack). */
@@ -201,7 +219,7 @@ export class Repository {
   private async finishPack(): Promise<void> {
     const builder = this.packer;
     if (builder.count === 0) return;
-    this.packer = new PackBuilder();
+    this.packer = new PackBuilder(this.segmentPool);
     const release = await this.uploads.acquire();
     const { id, parts, size, entries } = builder.finish(this.keyring);
     const upload = (async () => {
@@ -212,6 +230,7 @@ export class Repository {
         this.counters.bytesStored += size;
         this.counters.packsWritten++;
         this.unindexed.push({ id, size, blobs: entries });
+        for (const segment of builder.segments) this.segmentPool.give(segment);
         if (this.unindexed.length >= PACKS_PER_INDEX) await this.writeIndex();
       } catch (err) {
         this.writeError ??=
