@@ -112,6 +112,58 @@ class ReusedContext {
   }
 }
 
+/**
+ * The same for decompression of payloads whose plain size the index gives:
+ * one context, one frame per call. Anything unexpected (an error, a frame
+ * that does not end where the index says) drops the context and leaves the
+ * payload to zstdDecompressSync, which reports it properly.
+ */
+class ReusedDecompression {
+  private constructor(
+    private readonly stream: zlib.ZstdDecompress,
+    private readonly handle: ZstdHandle,
+    private readonly state: Uint32Array,
+  ) {}
+
+  static create(): ReusedDecompression | null {
+    try {
+      const stream = zlib.createZstdDecompress();
+      stream.on('error', () => undefined); // reported through the fallback instead
+      const internals = stream as unknown as { _handle?: ZstdHandle; _writeState?: Uint32Array };
+      if (typeof internals._handle?.writeSync !== 'function' || !(internals._writeState instanceof Uint32Array)) return null;
+      const ctx = new ReusedDecompression(stream, internals._handle, internals._writeState);
+      const probe = Buffer.from('data-backup-manager zstd context probe '.repeat(8));
+      if (!ctx.decompress(zlib.zstdCompressSync(probe), probe.length)?.equals(probe)) return null;
+      return ctx;
+    } catch {
+      return null;
+    }
+  }
+
+  decompress(body: Buffer, size: number): Buffer | null {
+    // One spare byte: a frame that fits leaves room, so the end of the frame is known to be reached.
+    const out = Buffer.allocUnsafe(size + 1);
+    try {
+      this.handle.writeSync(zlib.constants.ZSTD_e_end, body, 0, body.length, out, 0, out.length);
+    } catch {
+      decompression = undefined;
+      return null;
+    }
+    const [availOut, availIn] = this.state;
+    if (this.stream.destroyed || availIn !== 0 || out.length - availOut !== size) {
+      decompression = undefined; // in an unknown state: the next payload gets a new context
+      return null;
+    }
+    return out.subarray(0, size);
+  }
+}
+
+let decompression: ReusedDecompression | null | undefined;
+function reusedDecompression(): ReusedDecompression | null {
+  if (decompression === undefined) decompression = ReusedDecompression.create();
+  return decompression;
+}
+
 const reused = new Map<number, ReusedContext | null>();
 function reusedContext(level: number): ReusedContext | null {
   if (!reused.has(level)) reused.set(level, ReusedContext.create(level));
@@ -135,7 +187,7 @@ export async function decompress(payload: Buffer, what: string, sizeHint = 0): P
       // the hint comes from the index: bounded, and the output too (a small frame can claim gigabytes)
       const opts = { chunkSize: Math.min(Math.max(64 * 1024, sizeHint), 64 * 1024 * 1024), maxOutputLength: MAX_BLOB_BYTES } as zlib.ZstdOptions;
       // Small payloads: a thread-pool round trip costs ~5x the work itself.
-      if (body.length < SYNC_BELOW) return zlib.zstdDecompressSync(body, opts);
+      if (body.length < SYNC_BELOW) return (sizeHint > 0 && sizeHint <= REUSED_MAX_INPUT ? reusedDecompression()?.decompress(body, sizeHint) : null) ?? zlib.zstdDecompressSync(body, opts);
       return await zstdDecompress(body, opts);
     } catch {
       throw new Error(`${what}: zstd data is corrupt`);
@@ -144,7 +196,7 @@ export async function decompress(payload: Buffer, what: string, sizeHint = 0): P
   throw new Error(`${what}: unknown compression mode ${mode}`);
 }
 
-/** Whether small inputs get a reused zstd context on this Node.js (else each builds its own: slower, same bytes). */
+/** Whether small payloads get reused zstd contexts on this Node.js, both ways (else each builds its own: slower, same bytes). */
 export function reusesZstdContext(level = DEFAULT_LEVEL): boolean {
-  return reusedContext(level) !== null;
+  return reusedContext(level) !== null && reusedDecompression() !== null;
 }

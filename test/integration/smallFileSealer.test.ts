@@ -94,7 +94,23 @@ describe('small-file sealer', () => {
       const data = Buffer.from(`${i} lorem ipsum `.repeat(20 + i));
       const { mode, data: packed } = compressSync(data, 3);
       expect(mode).toBe(1);
-      expect((await decompress(Buffer.concat([Buffer.from([mode]), packed]), 'x')).equals(data)).toBe(true);
+      const payload = Buffer.concat([Buffer.from([mode]), packed]);
+      expect((await decompress(payload, 'x')).equals(data)).toBe(true);
+      expect((await decompress(payload, 'x', data.length)).equals(data)).toBe(true); // the reused context
     }
+  });
+
+  it('falls back, and recovers, when a payload is not what the index says', async () => {
+    const data = Buffer.from('index says otherwise '.repeat(100));
+    const payload = Buffer.concat([Buffer.from([1]), compressSync(data, 3).data]);
+    // a wrong size hint: the reused context drops it, zstd proper decodes it
+    expect((await decompress(payload, 'x', data.length - 7)).equals(data)).toBe(true);
+    const corrupt = Buffer.from(payload);
+    corrupt.fill(0x55, 8, 40);
+    await expect(decompress(corrupt, 'blob x', data.length)).rejects.toThrow(/blob x: zstd data is corrupt/);
+    // a truncated frame leaves the context mid-frame: the next payload must still decode
+    await expect(decompress(payload.subarray(0, payload.length - 10), 'x', data.length)).rejects.toThrow(/corrupt/);
+    expect((await decompress(payload, 'x', data.length)).equals(data)).toBe(true);
+    expect(reusesZstdContext(3)).toBe(true);
   });
 });
