@@ -190,8 +190,8 @@ async function main(): Promise<void> {
     return `| ${label} | ${fmt(o)} | ${fmt(re)} | ${(o / re).toFixed(2)}x | ${hasBorg ? `${fmt(bo)} | ${(o / bo).toFixed(2)}x` : '— | —'} | ${goal} |`;
   };
   const fileCount = SMALL ? 100_000 : 8000 + 40 + 6;
-  const version = (cmd: string): string => spawnSync(cmd, ['--version'], { encoding: 'utf8' }).stdout.trim().split('\n')[0];
-  console.log(`\nTree: ${mib(treeBytes)} MiB in ${fileCount} files; ${ROUNDS} rounds, medians; ${version('restic')}; ${hasBorg ? version('borg') : 'borg not installed'}; ${process.version}\n`);
+  const version = (cmd: string, flag: string): string => spawnSync(cmd, [flag], { encoding: 'utf8' }).stdout.trim().split('\n')[0];
+  console.log(`\nTree: ${mib(treeBytes)} MiB in ${fileCount} files; ${ROUNDS} rounds, medians; ${version('restic', 'version')}; ${hasBorg ? version('borg', '--version') : 'borg not installed'}; ${process.version}\n`);
   console.log('| measure | data-backup-manager | restic | ours / restic | borg | ours / borg | goal (issue 15) |');
   console.log('|---|---|---|---|---|---|---|');
   console.log(line('first backup, wall', 'first', s, '≤ 0.8x restic'));

@@ -100,6 +100,9 @@ export class SmallFileSealer {
   private readonly slots: Slot[] = [];
   private readonly buffer: Buffer;
   private pumping = false;
+  /** workers not started yet */
+  private toStart: number;
+  private readonly script: string;
 
   /**
    * `workers` 0 seals everything on the calling thread; so does a run without
@@ -110,16 +113,18 @@ export class SmallFileSealer {
     { workers = defaultSealWorkers(), script = WORKER_SCRIPT }: { workers?: number; script?: string } = {},
   ) {
     this.buffer = Buffer.allocUnsafe(settings.maxBytes);
-    if (!existsSync(script)) workers = 0;
-    for (let i = 0; i < workers; i++) this.slots.push(this.startWorker(script));
+    this.toStart = existsSync(script) ? workers : 0;
+    this.script = script;
   }
 
+  /** Workers alive (started with the first file: a backup of an unchanged tree seals nothing). */
   get workers(): number {
-    return this.slots.filter((s) => !s.dead).length;
+    return this.toStart + this.slots.filter((s) => !s.dead).length;
   }
 
   /** Seal the file at `abs` (`size` bytes when listed). Errors are the file system's (ENOENT, ELOOP, …). */
   seal(abs: string, size: number): Promise<SmallFile> {
+    for (; this.toStart > 0; this.toStart--) this.slots.push(this.startWorker(this.script));
     if (this.workers === 0) {
       try {
         return Promise.resolve(sealSmallFile(abs, this.settings, this.buffer));
@@ -135,6 +140,7 @@ export class SmallFileSealer {
 
   /** Stops the workers; files still queued fail. */
   async close(): Promise<void> {
+    this.toStart = 0;
     const slots = this.slots.splice(0);
     for (const job of this.queue.splice(0)) job.reject(new BackupError('the backup stopped before this file was read'));
     await Promise.all(slots.map((s) => s.worker.terminate()));
