@@ -60,8 +60,12 @@ describe('the shipped workflows in a real n8n', () => {
   const dispatch = (kind: JobKind, request: Record<string, unknown>, id?: string) =>
     dispatchJob({ catalog: catalog.pool, n8n: { url: n8n.baseUrl, webhookSecret: secret } }, { kind, targets: (request.targets as string[]) ?? [], type: request.type as string, request, id });
   const guarded = tempDir('dbm-guarded-'); // what the nodes' path policy protects in this n8n
-  const openRepo = (): Promise<Repository> =>
-    Repository.open(openStorage(`s3://${bucket}/repo`, { endpoint: s3.endpoint, accessKey: s3.accessKey, secretKey: s3.secretKey }), { passphrase });
+  const openRepo = async (): Promise<Repository> => {
+    const repo = await Repository.open(openStorage(`s3://${bucket}/repo`, { endpoint: s3.endpoint, accessKey: s3.accessKey, secretKey: s3.secretKey }), { passphrase });
+    // the every-5-s schedule's retention prunes meanwhile: wait out its lock, as the nodes do
+    repo.lockWaitMs = 60_000;
+    return repo;
+  };
 
   beforeAll(async () => {
     await ensureN8nInstalled();
