@@ -3,7 +3,7 @@
  * repository's keys and hands the sealed bytes back in one transferred buffer.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import type { Keyring } from './crypto/keyring';
+import { keyringFromClone } from './crypto/keyring';
 import { sealSmallFile, type BatchRequest, type BatchResult, type SealSettings } from './smallFileSealer';
 
 interface Data {
@@ -14,10 +14,7 @@ interface Data {
 }
 
 const data = workerData as Data;
-// Buffers arrive as plain Uint8Arrays: make them Buffers again (no copy).
-const asBuffer = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
-const ring: Keyring = { version: 1, idKey: asBuffer(data.idKey), epochs: data.epochs.map((e) => ({ ...e, key: asBuffer(e.key) })) };
-const settings: SealSettings = { ring, level: data.level, maxBytes: data.maxBytes };
+const settings: SealSettings = { ring: keyringFromClone(data), level: data.level, maxBytes: data.maxBytes };
 const buffer = Buffer.allocUnsafe(settings.maxBytes);
 
 parentPort!.on('message', ({ paths }: BatchRequest) => {

@@ -38,6 +38,12 @@ export function addEpoch(ring: Keyring): Keyring {
   return { ...ring, epochs: [...ring.epochs, { epoch: next, key: randomBytes(32), created: new Date().toISOString() }] };
 }
 
+/** A keyring that crossed to a worker thread: the structured clone made its Buffers plain Uint8Arrays (no copy to undo it). */
+export function keyringFromClone(clone: { idKey: Uint8Array; epochs: { epoch: number; key: Uint8Array; created: string }[] }): Keyring {
+  const asBuffer = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+  return { version: 1, idKey: asBuffer(clone.idKey), epochs: clone.epochs.map((e) => ({ ...e, key: asBuffer(e.key) })) };
+}
+
 export function currentEpoch(ring: Keyring): number {
   return Math.max(...ring.epochs.map((e) => e.epoch));
 }
@@ -150,7 +156,9 @@ export function openWith(key: Buffer, sealed: Buffer, aad: Buffer | string, what
   decipher.setAAD(typeof aad === 'string' ? Buffer.from(aad) : aad);
   decipher.setAuthTag(tag);
   try {
-    return Buffer.concat([decipher.update(body), decipher.final()]);
+    const plain = decipher.update(body);
+    const rest = decipher.final(); // GCM: empty, so the plaintext is not copied once more to join it
+    return rest.length === 0 ? plain : Buffer.concat([plain, rest]);
   } catch {
     throw new CorruptionError(`${what} failed authentication (corrupted or tampered)`);
   }
