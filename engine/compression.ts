@@ -179,21 +179,32 @@ function incompressible(data: Buffer): boolean {
 
 /** Decodes a payload (mode byte + data); `sizeHint` is the plain size when known. */
 export async function decompress(payload: Buffer, what: string, sizeHint = 0): Promise<Buffer> {
+  // Small payloads: a thread-pool round trip costs ~5x the work itself.
+  if (payload[0] !== ZSTD || payload.length - 1 < SYNC_BELOW) return decompressSync(payload, what, sizeHint);
+  try {
+    return await zstdDecompress(payload.subarray(1), decodeOptions(sizeHint));
+  } catch {
+    throw new Error(`${what}: zstd data is corrupt`);
+  }
+}
+
+/** decompress on the calling thread: small payloads, where a thread-pool round trip costs more than the work. */
+export function decompressSync(payload: Buffer, what: string, sizeHint = 0): Buffer {
   const mode = payload[0];
   const body = payload.subarray(1);
   if (mode === RAW) return body;
-  if (mode === ZSTD) {
-    try {
-      // the hint comes from the index: bounded, and the output too (a small frame can claim gigabytes)
-      const opts = { chunkSize: Math.min(Math.max(64 * 1024, sizeHint), 64 * 1024 * 1024), maxOutputLength: MAX_BLOB_BYTES } as zlib.ZstdOptions;
-      // Small payloads: a thread-pool round trip costs ~5x the work itself.
-      if (body.length < SYNC_BELOW) return (sizeHint > 0 && sizeHint <= REUSED_MAX_INPUT ? reusedDecompression()?.decompress(body, sizeHint) : null) ?? zlib.zstdDecompressSync(body, opts);
-      return await zstdDecompress(body, opts);
-    } catch {
-      throw new Error(`${what}: zstd data is corrupt`);
-    }
+  if (mode !== ZSTD) throw new Error(`${what}: unknown compression mode ${mode}`);
+  try {
+    const reused = sizeHint > 0 && sizeHint <= REUSED_MAX_INPUT ? reusedDecompression()?.decompress(body, sizeHint) : null;
+    return reused ?? zlib.zstdDecompressSync(body, decodeOptions(sizeHint));
+  } catch {
+    throw new Error(`${what}: zstd data is corrupt`);
   }
-  throw new Error(`${what}: unknown compression mode ${mode}`);
+}
+
+/** The hint comes from the index: bounded, and the output too (a small frame can claim gigabytes). */
+function decodeOptions(sizeHint: number): zlib.ZstdOptions {
+  return { chunkSize: Math.min(Math.max(64 * 1024, sizeHint), 64 * 1024 * 1024), maxOutputLength: MAX_BLOB_BYTES } as zlib.ZstdOptions;
 }
 
 /** Whether small payloads get reused zstd contexts on this Node.js, both ways (else each builds its own: slower, same bytes). */
