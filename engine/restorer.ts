@@ -241,9 +241,8 @@ class TreeRestorer {
           }
         }
       });
-      // Through the open descriptors: no path lookups, and nothing can swap the file in between.
       files.forEach((f, i) => {
-        applyFileMeta(f.node, fds[i]);
+        applyMeta(f.node, fds[i]);
         this.progress.files++;
       });
     } finally {
@@ -275,37 +274,35 @@ class TreeRestorer {
     if (existing?.isDirectory()) throw new UnsafePathError(`${abs} exists and is a directory`);
     if (existing) unlinkSync(abs);
     await fs.symlink(node.target, abs);
-    const seconds = Number(BigInt(node.mtimeNs) / 1000n) / 1e6;
-    await fs.lutimes(abs, seconds, seconds).catch(() => undefined);
+    await fs.lutimes(abs, mtimeSeconds(node), mtimeSeconds(node)).catch(() => undefined);
     this.progress.files++;
   }
 }
 
 const restoringAsRoot = process.getuid?.() === 0;
 
-function applyMeta(node: TreeNode, abs: string): void {
+/**
+ * Owner, mode and mtime, by path (directories) or through an open descriptor
+ * (files: no path lookups, nothing can swap the file in between; after the
+ * last write, which would move mtime).
+ */
+function applyMeta(node: TreeNode, target: string | number): void {
+  const seconds = mtimeSeconds(node);
   if (restoringAsRoot) {
     try {
-      chownSync(abs, node.uid, node.gid);
+      if (typeof target === 'number') fchownSync(target, node.uid, node.gid);
+      else chownSync(target, node.uid, node.gid);
     } catch {
       // an owner that does not exist here: keep the restoring user
     }
   }
-  chmodSync(abs, node.mode & 0o7777);
-  utimesSync(abs, mtimeSeconds(node), mtimeSeconds(node));
-}
-
-/** applyMeta for a file being restored, through its descriptor (after its last write: a write moves mtime). */
-function applyFileMeta(node: TreeNode, fd: number): void {
-  if (restoringAsRoot) {
-    try {
-      fchownSync(fd, node.uid, node.gid);
-    } catch {
-      // as above
-    }
+  if (typeof target === 'number') {
+    fchmodSync(target, node.mode & 0o7777);
+    futimesSync(target, seconds, seconds);
+  } else {
+    chmodSync(target, node.mode & 0o7777);
+    utimesSync(target, seconds, seconds);
   }
-  fchmodSync(fd, node.mode & 0o7777);
-  futimesSync(fd, mtimeSeconds(node), mtimeSeconds(node));
 }
 
 function mtimeSeconds(node: TreeNode): number {
