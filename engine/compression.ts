@@ -57,7 +57,7 @@ export async function compress(data: Buffer, level = DEFAULT_LEVEL): Promise<Enc
 /** compress on the calling thread: for small inputs, and for worker threads, where blocking is the point. */
 export function compressSync(data: Buffer, level = DEFAULT_LEVEL): Encoded {
   if (level <= 0 || data.length < 64 || incompressible(data)) return { mode: RAW, data };
-  const packed = (data.length <= REUSED_MAX_INPUT ? reusedContext(level) : null)?.compress(data) ?? zlib.zstdCompressSync(data, options(level, data.length));
+  const packed = (data.length <= REUSED_MAX_INPUT ? compressedWithReuse(data, level) : null) ?? zlib.zstdCompressSync(data, options(level, data.length));
   return worthIt(packed.length, data.length) ? { mode: ZSTD, data: packed } : { mode: RAW, data };
 }
 
@@ -70,6 +70,22 @@ interface ZstdHandle {
 }
 
 /**
+ * The native handle of a zstd stream and the state it reports after each
+ * write ([output room left, input left]), or null when this Node.js has them
+ * no more. Errors go through the callers' fallbacks, not the stream's 'error'
+ * event (unheard, it would end the process).
+ */
+function zstdInternals(stream: zlib.ZstdCompress | zlib.ZstdDecompress): { stream: typeof stream; handle: ZstdHandle; state: Uint32Array } | null {
+  stream.on('error', () => undefined);
+  const internals = stream as unknown as { _handle?: ZstdHandle; _writeState?: Uint32Array };
+  if (typeof internals._handle?.writeSync !== 'function' || !(internals._writeState instanceof Uint32Array)) return null;
+  return { stream, handle: internals._handle, state: internals._writeState };
+}
+
+/** What both kinds of context are checked with before first use. */
+const PROBE = Buffer.from('data-backup-manager zstd context probe '.repeat(8));
+
+/**
  * One zstd context per level and thread, reused for every small input.
  * Node's zlib builds a new context and a stream object per call, which costs
  * more than compressing a 4 KiB blob itself (~40 µs against ~30 µs here) and
@@ -78,36 +94,34 @@ interface ZstdHandle {
  * own sync path does: ZSTD_e_end with the whole input ends one frame (with
  * its size, as a one-shot call writes it) and leaves the context ready for
  * the next. If the internals are not there, or the first frame does not
- * round-trip, it is not used and every call builds its own context again.
+ * round-trip, it is not used and every call builds its own context again;
+ * after anything unexpected it is dropped and the next call makes a new one.
  */
 class ReusedContext {
   private readonly out = Buffer.allocUnsafeSlow(REUSED_MAX_INPUT + (REUSED_MAX_INPUT >> 7) + 1024);
 
-  private constructor(
-    private readonly handle: ZstdHandle,
-    private readonly state: Uint32Array,
-  ) {}
+  private constructor(private readonly zstd: NonNullable<ReturnType<typeof zstdInternals>>) {}
 
   static create(level: number): ReusedContext | null {
     try {
-      const stream = zlib.createZstdCompress({ params: { [zlib.constants.ZSTD_c_compressionLevel]: level, [zlib.constants.ZSTD_c_checksumFlag]: 0 } });
-      const internals = stream as unknown as { _handle?: ZstdHandle; _writeState?: Uint32Array };
-      if (typeof internals._handle?.writeSync !== 'function' || !(internals._writeState instanceof Uint32Array)) return null;
-      const ctx = new ReusedContext(internals._handle, internals._writeState);
-      const probe = Buffer.from('data-backup-manager zstd context probe '.repeat(8));
-      const packed = ctx.compress(probe);
-      if (!packed || !zlib.zstdDecompressSync(packed).equals(probe)) return null;
-      return ctx;
+      const zstd = zstdInternals(zlib.createZstdCompress({ params: { [zlib.constants.ZSTD_c_compressionLevel]: level, [zlib.constants.ZSTD_c_checksumFlag]: 0 } }));
+      const ctx = zstd && new ReusedContext(zstd);
+      const packed = ctx?.compress(PROBE);
+      return packed && zlib.zstdDecompressSync(packed).equals(PROBE) ? ctx : null;
     } catch {
       return null;
     }
   }
 
-  /** One whole frame, or null when it did not fit in one call (never with this output size). */
+  /** One whole frame, or null (the caller compresses it the ordinary way) when the call did not end one. */
   compress(data: Buffer): Buffer | null {
-    this.handle.writeSync(zlib.constants.ZSTD_e_end, data, 0, data.length, this.out, 0, this.out.length);
-    const [availOut, availIn] = this.state;
-    if (availIn !== 0 || availOut === 0) return null;
+    try {
+      this.zstd.handle.writeSync(zlib.constants.ZSTD_e_end, data, 0, data.length, this.out, 0, this.out.length);
+    } catch {
+      return null;
+    }
+    const [availOut, availIn] = this.zstd.state;
+    if (this.zstd.stream.destroyed || availIn !== 0 || availOut === 0) return null;
     return Buffer.from(this.out.subarray(0, this.out.length - availOut));
   }
 }
@@ -119,41 +133,29 @@ class ReusedContext {
  * payload to zstdDecompressSync, which reports it properly.
  */
 class ReusedDecompression {
-  private constructor(
-    private readonly stream: zlib.ZstdDecompress,
-    private readonly handle: ZstdHandle,
-    private readonly state: Uint32Array,
-  ) {}
+  private constructor(private readonly zstd: NonNullable<ReturnType<typeof zstdInternals>>) {}
 
   static create(): ReusedDecompression | null {
     try {
-      const stream = zlib.createZstdDecompress();
-      stream.on('error', () => undefined); // reported through the fallback instead
-      const internals = stream as unknown as { _handle?: ZstdHandle; _writeState?: Uint32Array };
-      if (typeof internals._handle?.writeSync !== 'function' || !(internals._writeState instanceof Uint32Array)) return null;
-      const ctx = new ReusedDecompression(stream, internals._handle, internals._writeState);
-      const probe = Buffer.from('data-backup-manager zstd context probe '.repeat(8));
-      if (!ctx.decompress(zlib.zstdCompressSync(probe), probe.length)?.equals(probe)) return null;
-      return ctx;
+      const zstd = zstdInternals(zlib.createZstdDecompress());
+      const ctx = zstd && new ReusedDecompression(zstd);
+      return ctx?.decompress(zlib.zstdCompressSync(PROBE), PROBE.length)?.equals(PROBE) ? ctx : null;
     } catch {
       return null;
     }
   }
 
+  /** The plain bytes, or null (the caller decodes it the ordinary way). */
   decompress(body: Buffer, size: number): Buffer | null {
     // One spare byte: a frame that fits leaves room, so the end of the frame is known to be reached.
     const out = Buffer.allocUnsafe(size + 1);
     try {
-      this.handle.writeSync(zlib.constants.ZSTD_e_end, body, 0, body.length, out, 0, out.length);
+      this.zstd.handle.writeSync(zlib.constants.ZSTD_e_end, body, 0, body.length, out, 0, out.length);
     } catch {
-      decompression = undefined;
       return null;
     }
-    const [availOut, availIn] = this.state;
-    if (this.stream.destroyed || availIn !== 0 || out.length - availOut !== size) {
-      decompression = undefined; // in an unknown state: the next payload gets a new context
-      return null;
-    }
+    const [availOut, availIn] = this.zstd.state;
+    if (this.zstd.stream.destroyed || availIn !== 0 || out.length - availOut !== size) return null;
     return out.subarray(0, size);
   }
 }
@@ -164,10 +166,25 @@ function reusedDecompression(): ReusedDecompression | null {
   return decompression;
 }
 
-const reused = new Map<number, ReusedContext | null>();
+const compression = new Map<number, ReusedContext | null>();
 function reusedContext(level: number): ReusedContext | null {
-  if (!reused.has(level)) reused.set(level, ReusedContext.create(level));
-  return reused.get(level)!;
+  if (!compression.has(level)) compression.set(level, ReusedContext.create(level));
+  return compression.get(level)!;
+}
+
+/** A reused context that failed is in an unknown state: the next payload gets a new one. */
+function compressedWithReuse(data: Buffer, level: number): Buffer | null {
+  const ctx = reusedContext(level);
+  const packed = ctx?.compress(data) ?? null;
+  if (ctx && !packed) compression.delete(level);
+  return packed;
+}
+
+function decompressedWithReuse(body: Buffer, size: number): Buffer | null {
+  const ctx = reusedDecompression();
+  const plain = ctx?.decompress(body, size) ?? null;
+  if (ctx && !plain) decompression = undefined;
+  return plain;
 }
 
 /** Large inputs are probed in the middle first: random data skips zstd entirely. */
@@ -195,7 +212,7 @@ export function decompressSync(payload: Buffer, what: string, sizeHint = 0): Buf
   if (mode === RAW) return body;
   if (mode !== ZSTD) throw new Error(`${what}: unknown compression mode ${mode}`);
   try {
-    const reused = sizeHint > 0 && sizeHint <= REUSED_MAX_INPUT ? reusedDecompression()?.decompress(body, sizeHint) : null;
+    const reused = sizeHint > 0 && sizeHint <= REUSED_MAX_INPUT ? decompressedWithReuse(body, sizeHint) : null;
     return reused ?? zlib.zstdDecompressSync(body, decodeOptions(sizeHint));
   } catch {
     throw new Error(`${what}: zstd data is corrupt`);
