@@ -58,7 +58,7 @@ export class Repository {
   readonly chunker: Chunker;
   readonly counters: WriteCounters = { blobsAdded: 0, bytesAdded: 0, bytesStored: 0, packsWritten: 0 };
   private indexLoaded = false;
-  /** pack segments, reused across packs */
+  /** pack segments, reused across packs (20: more than one 16 MiB pack of small blobs needs) */
   private readonly segmentPool = new BufferPool(20);
   private packer = new PackBuilder(this.segmentPool);
   private readonly pending = new Set<string>();
