@@ -123,9 +123,11 @@ export async function backupTree(repo: Repository, paths: string[], opts: Backup
   }
   return commitSnapshot(repo, 'tree', absolute, opts, async (progress, parentTree) => {
     const sealer = new SmallFileSealer({ ring: repo.keyring, level: repo.config.compressionLevel, maxBytes: repo.chunker.min });
+    const archiver = new TreeArchiver(repo, progress, opts.excludes ?? [], opts.concurrency ?? 1, sealer);
     try {
-      return await new TreeArchiver(repo, progress, opts.excludes ?? [], opts.concurrency ?? 1, sealer).archiveRoots(absolute, parentTree);
+      return await archiver.archiveRoots(absolute, parentTree);
     } finally {
+      archiver.stop();
       await sealer.close();
     }
   });
@@ -331,6 +333,12 @@ const DIRS_IN_FLIGHT = 4;
 class TreeArchiver {
   private readonly slots: Semaphore;
   private dirsInFlight = 0;
+  /**
+   * The error the backup fails with, once there is one: directories still in
+   * flight stop at their next entry with it (so it is the reason reported,
+   * whichever walk reaches the top first) instead of walking on.
+   */
+  private failure: unknown = null;
   private readonly buffers: Buffer[] = [];
 
   constructor(
@@ -341,6 +349,11 @@ class TreeArchiver {
     private readonly sealer: SmallFileSealer,
   ) {
     this.slots = new Semaphore(concurrency);
+  }
+
+  /** The backup ended: nothing more is read. */
+  stop(): void {
+    this.failure ??= new BackupError('stopped: the backup ended');
   }
 
   async archiveRoots(roots: string[], parentTreeId: string | null): Promise<string> {
@@ -369,6 +382,7 @@ class TreeArchiver {
   }
 
   private async archiveEntry(abs: string, name: string, rel: string, parentNode: TreeNode | null, reads?: DirReads): Promise<TreeNode> {
+    if (this.failure) throw this.failure;
     // Synchronous: an lstat answered from the dentry cache costs microseconds, a thread-pool round trip more.
     const st = lstatSync(abs, { bigint: true });
     if (st.isDirectory()) return this.archiveDir(abs, name, rel, st, parentNode?.type === 'dir' ? parentNode : null, reads);
@@ -453,8 +467,8 @@ class TreeArchiver {
         this.progress.warnings.push(`skipped ${abs}: it vanished during the backup`);
         return null;
       }
-      if (err instanceof BackupError) throw err;
-      throw new BackupError(`cannot read ${abs} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+      this.failure ??= err instanceof BackupError ? err : new BackupError(`cannot read ${abs} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+      throw this.failure;
     }
   }
 

@@ -100,6 +100,7 @@ export class SmallFileSealer {
   private readonly slots: Slot[] = [];
   private readonly buffer: Buffer;
   private pumping = false;
+  private closed = false;
   /** workers not started yet */
   private toStart: number;
   private readonly script: string;
@@ -124,6 +125,7 @@ export class SmallFileSealer {
 
   /** Seal the file at `abs` (`size` bytes when listed). Errors are the file system's (ENOENT, ELOOP, …). */
   seal(abs: string, size: number): Promise<SmallFile> {
+    if (this.closed) return Promise.reject(new BackupError('the backup stopped before this file was read'));
     for (; this.toStart > 0; this.toStart--) this.slots.push(this.startWorker(this.script));
     if (this.workers === 0) {
       try {
@@ -140,6 +142,7 @@ export class SmallFileSealer {
 
   /** Stops the workers; files still queued fail. */
   async close(): Promise<void> {
+    this.closed = true;
     this.toStart = 0;
     const slots = this.slots.splice(0);
     for (const job of this.queue.splice(0)) job.reject(new BackupError('the backup stopped before this file was read'));
@@ -215,14 +218,10 @@ export class SmallFileSealer {
       // Its files go back to the queue: the other workers or the main thread seal them.
       for (const batch of slot.inFlight.splice(0).reverse()) this.queue.unshift(...batch);
       if (this.queue.length > 0) this.schedule();
-      if (!this.closed()) process.emitWarning(`a small-file sealing worker stopped (${reason}); continuing without it`);
+      if (!this.closed) process.emitWarning(`a small-file sealing worker stopped (${reason}); continuing without it`);
     };
     worker.on('error', (err) => fail(err.message));
     worker.on('exit', (code) => fail(`exit code ${code}`));
     return slot;
-  }
-
-  private closed(): boolean {
-    return this.slots.length === 0;
   }
 }

@@ -1,9 +1,10 @@
+import { spawnSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { backupStreams, backupTree, checkRepository, findSnapshot, Repository, restoreStream, restoreTree } from '../../engine';
-import { backends, newRepository, PASSPHRASE, reopen, tempDir } from '../support/backends';
+import { backupStreams, backupTree, checkRepository, findSnapshot, newProgress, Repository, restoreStream, restoreTree } from '../../engine';
+import { backends, localBackend, newRepository, PASSPHRASE, reopen, tempDir } from '../support/backends';
 import { describeTree, makeSampleTree, seededBytes, textBytes } from '../support/trees';
 
 async function collect(stream: PassThrough, run: Promise<unknown>): Promise<Buffer> {
@@ -174,5 +175,32 @@ describe.each(backends)('dedup and incremental backups on $name storage', (backe
     await backupStreams(repo, [{ name: 'a', open: () => Readable.from([data]) }], { target: 'one' });
     const second = await backupStreams(repo, [{ name: 'b', open: () => Readable.from([data]) }], { target: 'two' });
     expect(second.snapshot.stats.bytesAdded).toBeLessThan(4096);
+  });
+});
+
+describe('a tree backup that fails', () => {
+  it('stops the walk of the directories still in flight, and reads nothing after it failed', async () => {
+    const { repo } = await newRepository(localBackend);
+    // The tree's root sits deep, so that its first entry, a file named long, is a path too long to
+    // stat (ENAMETOOLONG): a read error even for root. It is made from inside its directory.
+    const deep = path.join(tempDir(), ...Array.from({ length: 15 }, () => 'n'.repeat(250)));
+    const src = path.join(deep, 'p'.repeat(3950 - deep.length), 'src');
+    const longName = `a${'f'.repeat(4100 - src.length)}`;
+    const made = spawnSync('sh', ['-c', 'mkdir -p "$1" && cd "$1" && echo x > "$2"', 'sh', src, longName], { encoding: 'utf8' });
+    expect(made.stderr).toBe('');
+    // its siblings, walked after it (sorted), whose walks must not go on once it failed
+    for (let d = 1; d <= 6; d++) {
+      for (let s = 0; s < 10; s++) {
+        const dir = path.join(src, `b${d}`, `s${s}`);
+        await fs.mkdir(dir, { recursive: true });
+        await Promise.all(Array.from({ length: 100 }, (_, f) => fs.writeFile(path.join(dir, `f${f}`), `file ${d}/${s}/${f}\n`.repeat(50))));
+      }
+    }
+    const progress = newProgress();
+    await expect(backupTree(repo, [src], { target: 'files', progress })).rejects.toThrow(/ENAMETOOLONG/);
+    const atFailure = progress.files;
+    expect(atFailure).toBeLessThan(6000); // it did not walk on through the other directories first
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(progress.files).toBe(atFailure); // nor afterwards, in the background
   });
 });
