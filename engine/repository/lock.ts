@@ -148,6 +148,7 @@ export async function withLock<T>(repo: Repository, opts: LockOptions, fn: () =>
   try {
     return await fn();
   } finally {
+    await repo.abandonWrites().catch(() => undefined);
     await lock.release().catch(() => undefined);
   }
 }

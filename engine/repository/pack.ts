@@ -1,9 +1,13 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { close, mkdirSync, openSync, promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
 import type { Encoded } from '../compression';
 import { open, seal, sealToParts, type Keyring } from '../crypto/keyring';
 import type { BufferPool } from '../bufferPool';
 import { CorruptionError } from '../errors';
 import { MAX_BLOB_BYTES } from './layout';
+import { descriptor, writeAll } from '../storage/writeAll';
 
 /**
  * A pack is many sealed blobs in one object, so S3 sees few large objects:
@@ -29,69 +33,178 @@ const HEADER_AAD = 'dbm-pack-header';
 const TYPE_CODES: Record<BlobType, number> = { data: 0, tree: 1 };
 
 /**
- * Small sealed blobs are copied into 1 MiB segments instead of being kept as
- * the cipher's pieces: a pack of 16 MiB of small files is otherwise ~40,000
+ * Small sealed blobs are copied into 1 MiB segments instead of being written
+ * as the cipher's pieces: a pack of 16 MiB of small files is otherwise ~40,000
  * tiny buffers, and their allocations (and the allocator's fragmentation) were
  * the largest part of peak memory on a tree of 100,000 small files.
  */
-const SEGMENT_BYTES = 1024 * 1024;
+export const SEGMENT_BYTES = 1024 * 1024;
 const COPY_BELOW = 64 * 1024;
+/** Bytes a pack may hold waiting for its file before `drained` makes adders wait. */
+const QUEUE_BYTES = 4 * 1024 * 1024;
+/** Spool files are named so a local repository's listings skip them (storage/local.ts's TMP_MARK). */
+const SPOOL_PREFIX = 'dbm-pack.tmp-';
 
-export class PackBuilder {
-  private parts: Buffer[] = [];
+export interface FinishedPack {
+  id: string;
+  /** the pack's bytes, in a spool file for `Storage.putFile` */
+  file: string;
+  size: number;
+  entries: PackEntry[];
+}
+
+/**
+ * A pack being written: its blobs go to a spool file as they come (restic
+ * spools packs the same way), so memory holds only what waits for the disk,
+ * not whole packs. In a local repository the file is already where the pack
+ * goes; storing it is a rename. The file is made on the first blob.
+ */
+export class PackWriter {
   readonly entries: PackEntry[] = [];
-  /** the segments this pack's parts point into; handed back to the pool once the pack is stored */
-  readonly segments: Buffer[] = [];
+  size = 0;
+  private readonly hash = createHash('sha256');
+  private file: string | null = null;
+  private fd: number | null = null;
+  /** buffers for the file in order; a `{ segment }` marks a segment all of whose bytes come before it */
+  private queue: (Buffer | { segment: Buffer })[] = [];
+  private queued = 0;
+  private pumping: Promise<void> | null = null;
+  private waiters: (() => void)[] = [];
+  private failure: unknown = null;
   private segment: Buffer | null = null;
   private segmentStart = 0;
   private segmentUsed = 0;
-  size = 0;
 
-  constructor(private readonly pool?: BufferPool) {}
+  constructor(
+    private readonly spoolDir: string,
+    private readonly pool?: BufferPool,
+  ) {}
+
+  get count(): number {
+    return this.entries.length;
+  }
+
+  /** Bytes added but not yet in the file. */
+  get pendingBytes(): number {
+    return this.queued + this.segmentUsed - this.segmentStart;
+  }
 
   add(type: BlobType, id: string, sealed: Buffer | Buffer[], rawLength: number): void {
+    if (this.failure) throw this.failure;
     const pieces = Buffer.isBuffer(sealed) ? [sealed] : sealed;
     const length = pieces.reduce((n, p) => n + p.length, 0);
     this.entries.push({ id, type, offset: this.size, length, rawLength });
     this.size += length;
+    for (const p of pieces) this.hash.update(p);
     if (length < COPY_BELOW) {
       if (!this.segment || this.segmentUsed + length > this.segment.length) this.newSegment();
       for (const p of pieces) this.segmentUsed += p.copy(this.segment!, this.segmentUsed);
       return;
     }
     this.closeSegment();
-    for (const p of pieces) if (p.length > 0) this.parts.push(p);
+    for (const p of pieces) if (p.length > 0) this.enqueue(p);
   }
 
-  get count(): number {
-    return this.entries.length;
+  /** Resolves once what waits for the file is below the bound (at once if it is); throws the file's write error. */
+  async drained(): Promise<void> {
+    while (this.queued > QUEUE_BYTES && !this.failure) await new Promise<void>((resolve) => this.waiters.push(resolve));
+    if (this.failure) throw this.failure;
   }
 
-  /** The filled part of the current segment becomes a part; later blobs continue after it. */
+  /** Writes the header, closes the file and names the pack by its hash. */
+  async finish(ring: Keyring): Promise<FinishedPack> {
+    this.retireSegment();
+    const sealedHeader = seal(ring, encodeHeader(this.entries), HEADER_AAD);
+    const trailer = Buffer.allocUnsafe(4);
+    trailer.writeUInt32LE(sealedHeader.length, 0);
+    this.hash.update(sealedHeader).update(trailer);
+    this.enqueue(sealedHeader);
+    this.enqueue(trailer);
+    while (this.pumping) await this.pumping;
+    if (this.failure) throw this.failure;
+    await this.close();
+    return { id: this.hash.digest('hex'), file: this.file!, size: this.size + sealedHeader.length + 4, entries: this.entries };
+  }
+
+  /** Stops writing and removes the spool file (a pack that will not be stored). */
+  async discard(): Promise<void> {
+    this.failure ??= new Error('pack discarded');
+    this.queue = [];
+    while (this.pumping) await this.pumping;
+    await this.close().catch(() => undefined);
+    if (this.file) await fs.rm(this.file, { force: true }).catch(() => undefined);
+  }
+
+  /** The filled part of the current segment goes to the file; later blobs continue after it. */
   private closeSegment(): void {
-    if (this.segment && this.segmentUsed > this.segmentStart) this.parts.push(this.segment.subarray(this.segmentStart, this.segmentUsed));
+    if (this.segment && this.segmentUsed > this.segmentStart) this.enqueue(this.segment.subarray(this.segmentStart, this.segmentUsed));
     this.segmentStart = this.segmentUsed;
   }
 
-  private newSegment(): void {
+  /** The current segment is done with: back to the pool once its bytes are written. */
+  private retireSegment(): void {
     this.closeSegment();
+    if (this.segment) this.queue.push({ segment: this.segment });
+    this.segment = null;
+  }
+
+  private newSegment(): void {
+    this.retireSegment();
     this.segment = this.pool ? this.pool.take(SEGMENT_BYTES) : Buffer.allocUnsafeSlow(SEGMENT_BYTES);
-    this.segments.push(this.segment);
     this.segmentStart = this.segmentUsed = 0;
   }
 
-  /** The pack as its parts (not joined: that would copy 16 MiB), with its id and size. */
-  finish(ring: Keyring): { id: string; parts: Buffer[]; size: number; entries: PackEntry[] } {
-    this.closeSegment();
-    const header = encodeHeader(this.entries);
-    const sealedHeader = seal(ring, header, HEADER_AAD);
-    const trailer = Buffer.allocUnsafe(4);
-    trailer.writeUInt32LE(sealedHeader.length, 0);
-    const parts = [...this.parts, sealedHeader, trailer];
-    this.parts = [];
-    const hash = createHash('sha256');
-    for (const part of parts) hash.update(part);
-    return { id: hash.digest('hex'), parts, size: this.size + sealedHeader.length + 4, entries: this.entries };
+  private enqueue(buf: Buffer): void {
+    if (this.failure) return;
+    if (this.fd === null) {
+      // opened synchronously, once per pack: a directory that cannot take it fails the add that needed it
+      mkdirSync(this.spoolDir, { recursive: true });
+      this.file = path.join(this.spoolDir, `${SPOOL_PREFIX}${randomBytes(8).toString('hex')}`);
+      this.fd = openSync(this.file, 'wx', 0o600);
+    }
+    this.queue.push(buf);
+    this.queued += buf.length;
+    this.pumping ??= this.pump();
+  }
+
+  /** One writer per file, in order: the queue's buffers in batches, segments back to the pool behind their bytes. */
+  private async pump(): Promise<void> {
+    try {
+      const out = descriptor(this.fd!);
+      while (this.queue.length > 0) {
+        const batch: Buffer[] = [];
+        while (this.queue.length > 0 && batch.length < 512) {
+          const item = this.queue[0];
+          if (Buffer.isBuffer(item)) batch.push(item);
+          else if (batch.length === 0) this.pool?.give(item.segment);
+          else break;
+          this.queue.shift();
+        }
+        if (batch.length === 0) continue;
+        await writeAll(out, batch);
+        this.queued -= batch.reduce((n, b) => n + b.length, 0);
+        if (this.queued <= QUEUE_BYTES) this.wake();
+      }
+    } catch (err) {
+      this.failure ??= err;
+      this.queue = [];
+      this.queued = 0;
+      this.wake();
+    } finally {
+      this.pumping = null;
+    }
+  }
+
+  private async close(): Promise<void> {
+    const fd = this.fd;
+    this.fd = null;
+    if (fd !== null) await promisify(close)(fd);
+  }
+
+  private wake(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w();
   }
 }
 

@@ -19,7 +19,8 @@ import { listAll, type Storage } from '../storage/storage';
 import { BlobIndex, validateIndexFile, type IndexFile } from './blobIndex';
 import { newConfig, type RepoConfig } from './config';
 import { CONFIG_KEY, INDEX_PREFIX, KEYS_PREFIX, indexKey, keyKey, packKey } from './layout';
-import { PackBuilder, sealBlob, type BlobType } from './pack';
+import { PackWriter, sealBlob, type BlobType } from './pack';
+import { writeCause } from '../storage/writeAll';
 
 export interface OpenOptions {
   passphrase?: string;
@@ -58,9 +59,9 @@ export class Repository {
   readonly chunker: Chunker;
   readonly counters: WriteCounters = { blobsAdded: 0, bytesAdded: 0, bytesStored: 0, packsWritten: 0 };
   private indexLoaded = false;
-  /** pack segments, reused across packs (20: more than one 16 MiB pack of small blobs needs) */
-  private readonly segmentPool = new BufferPool(20);
-  private packer = new PackBuilder(this.segmentPool);
+  /** pack segments, reused across packs (8: a full write queue's worth, and the one being filled) */
+  private readonly segmentPool = new BufferPool(8);
+  private packer: PackWriter;
   private readonly pending = new Set<string>();
   private readonly uploads = new Semaphore(UPLOADS_IN_FLIGHT);
   private readonly inFlight = new Set<Promise<void>>();
@@ -76,6 +77,7 @@ export class Repository {
     readonly slot: KeySlot,
   ) {
     this.chunker = new Chunker(config.chunker);
+    this.packer = new PackWriter(storage.spoolDir, this.segmentPool);
   }
 
   static async init(storage: Storage, opts: InitOptions): Promise<Repository> {
@@ -203,38 +205,52 @@ export class Repository {
   }
 
   private async queueBlob(type: BlobType, id: string, sealed: Buffer | Buffer[], rawLength: number): Promise<void> {
-    this.packer.add(type, id, sealed, rawLength);
     this.counters.blobsAdded++;
     this.counters.bytesAdded += rawLength;
-    if (this.packer.size >= this.config.packSize) await this.finishPack();
+    await this.addToPack(type, id, sealed, rawLength);
   }
 
   /** Put an already sealed blob into a new pack as it is (prune's repack). */
   async copySealedBlob(type: BlobType, id: string, sealed: Buffer, rawLength: number): Promise<void> {
     this.throwIfFailed();
-    this.packer.add(type, id, sealed, rawLength);
-    if (this.packer.size >= this.config.packSize) await this.finishPack();
+    await this.addToPack(type, id, sealed, rawLength);
+  }
+
+  private async addToPack(type: BlobType, id: string, sealed: Buffer | Buffer[], rawLength: number): Promise<void> {
+    const packer = this.packer;
+    try {
+      packer.add(type, id, sealed, rawLength);
+      if (packer.size >= this.config.packSize) await this.finishPack();
+      else await packer.drained();
+    } catch (err) {
+      // the spool file cannot be written (a full disk): this handle stores nothing more
+      this.writeError ??=
+        err instanceof BackupError ? err : new StorageError(`cannot write a pack in ${this.storage.spoolDir}: ${writeCause(err) ?? describeError(err)}`);
+      throw this.writeError;
+    }
   }
 
   private async finishPack(): Promise<void> {
-    const builder = this.packer;
-    if (builder.count === 0) return;
-    this.packer = new PackBuilder(this.segmentPool);
+    const packer = this.packer;
+    if (packer.count === 0) return;
+    this.packer = new PackWriter(this.storage.spoolDir, this.segmentPool);
     const release = await this.uploads.acquire();
-    const { id, parts, size, entries } = builder.finish(this.keyring);
     const upload = (async () => {
+      let id = '';
       try {
-        await this.storage.put(packKey(id), parts);
-        this.index.addPack(id, size, entries);
-        for (const e of entries) this.pending.delete(e.id);
-        this.counters.bytesStored += size;
+        const pack = await packer.finish(this.keyring);
+        id = pack.id;
+        await this.storage.putFile(packKey(id), pack.file);
+        this.index.addPack(id, pack.size, pack.entries);
+        for (const e of pack.entries) this.pending.delete(e.id);
+        this.counters.bytesStored += pack.size;
         this.counters.packsWritten++;
-        this.unindexed.push({ id, size, blobs: entries });
-        for (const segment of builder.segments) this.segmentPool.give(segment);
+        this.unindexed.push({ id, size: pack.size, blobs: pack.entries });
         if (this.unindexed.length >= PACKS_PER_INDEX) await this.writeIndex();
       } catch (err) {
+        await packer.discard();
         this.writeError ??=
-          err instanceof BackupError ? err : new StorageError(`cannot write pack ${id.slice(0, 12)} to ${this.storage.location}: ${describeError(err)}`);
+          err instanceof BackupError ? err : new StorageError(`cannot write pack ${id ? `${id.slice(0, 12)} ` : ''}to ${this.storage.location}: ${describeError(err)}`);
       } finally {
         release();
       }
@@ -259,6 +275,19 @@ export class Repository {
     while (this.inFlight.size > 0) await Promise.all([...this.inFlight]);
     this.throwIfFailed();
     await this.writeIndex();
+  }
+
+  /**
+   * Drops what was added but not flushed (the pack being filled and its spool
+   * file) and waits for uploads under way: an operation that failed leaves
+   * nothing behind it once its lock is released.
+   */
+  async abandonWrites(): Promise<void> {
+    const packer = this.packer;
+    this.packer = new PackWriter(this.storage.spoolDir, this.segmentPool);
+    for (const e of packer.entries) this.pending.delete(e.id);
+    await packer.discard();
+    while (this.inFlight.size > 0) await Promise.all([...this.inFlight]);
   }
 
   private throwIfFailed(): void {

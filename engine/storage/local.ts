@@ -3,16 +3,21 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { NotFoundError, StorageError } from '../errors';
 import type { ObjectInfo, Storage } from './storage';
+import { writeAll, writeCause } from './writeAll';
 
-const TMP_MARK = '.tmp-';
+/** Files being written carry this in their name; listings skip them. */
+export const TMP_MARK = '.tmp-';
 
 /** A repository in a local directory. Writes go to a temp file, fsync, rename. */
 export class LocalStorage implements Storage {
   readonly location: string;
+  /** Packs are spooled next to where they go, so storing one is a rename. */
+  readonly spoolDir: string;
 
   constructor(private readonly root: string) {
     this.root = path.resolve(root);
     this.location = this.root;
+    this.spoolDir = path.join(this.root, 'data');
   }
 
   private file(key: string): string {
@@ -42,6 +47,22 @@ export class LocalStorage implements Storage {
     } catch (err) {
       // nothing half-written stays behind (a full disk keeps what it had, no more)
       await fs.rm(tmp, { force: true }).catch(() => undefined);
+      throw writeError(err, this.root, `write ${key}`);
+    }
+  }
+
+  async putFile(key: string, file: string): Promise<void> {
+    const target = this.file(key);
+    try {
+      const handle = await fs.open(file, 'r+');
+      try {
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await fs.mkdir(path.dirname(target), { recursive: true });
+      await fs.rename(file, target);
+    } catch (err) {
       throw writeError(err, this.root, `write ${key}`);
     }
   }
@@ -117,35 +138,9 @@ export class LocalStorage implements Storage {
   }
 }
 
-async function writeAll(handle: fs.FileHandle, parts: readonly Buffer[]): Promise<void> {
-  // writev takes at most IOV_MAX (1024) buffers and may write part of them.
-  for (let i = 0; i < parts.length; i += 512) {
-    let batch = parts.slice(i, i + 512);
-    while (batch.length > 0) {
-      let { bytesWritten } = await handle.writev(batch);
-      while (batch.length > 0 && bytesWritten >= batch[0].length) {
-        bytesWritten -= batch[0].length;
-        batch = batch.slice(1);
-      }
-      if (bytesWritten > 0) batch = [batch[0].subarray(bytesWritten), ...batch.slice(1)];
-    }
-  }
-}
-
-/** What the operating system said, in words: the cause a user can act on (a read-only mount, a full disk). */
-const WRITE_CAUSES: Record<string, string> = {
-  EROFS: 'the file system is read-only',
-  ENOSPC: 'no space left on the device',
-  EDQUOT: 'the disk quota is exceeded',
-  EACCES: 'permission denied',
-  EPERM: 'operation not permitted',
-  EIO: 'an input/output error from the device',
-};
-
 function writeError(err: unknown, root: string, what: string): Error {
-  const code = (err as NodeJS.ErrnoException).code ?? '';
-  const cause = WRITE_CAUSES[code];
-  return cause ? new StorageError(`cannot ${what} in the repository at ${root}: ${cause} (${code})`) : (err as Error);
+  const cause = writeCause(err);
+  return cause ? new StorageError(`cannot ${what} in the repository at ${root}: ${cause}`) : (err as Error);
 }
 
 function mapMissing(err: unknown, key: string): unknown {

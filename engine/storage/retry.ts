@@ -28,11 +28,13 @@ export function isTransient(err: unknown): boolean {
  */
 export class RetryingStorage implements Storage {
   readonly location: string;
+  readonly spoolDir: string;
   private readonly attempts: number;
   private readonly baseDelayMs: number;
 
   constructor(private readonly inner: Storage, private readonly opts: RetryOptions = {}) {
     this.location = inner.location;
+    this.spoolDir = inner.spoolDir;
     this.attempts = opts.attempts ?? 6;
     this.baseDelayMs = opts.baseDelayMs ?? 200;
   }
@@ -59,6 +61,9 @@ export class RetryingStorage implements Storage {
   }
   put(key: string, data: Buffer | readonly Buffer[]): Promise<void> {
     return this.retry('put', key, () => this.inner.put(key, data));
+  }
+  putFile(key: string, file: string): Promise<void> {
+    return this.retry('put', key, () => this.inner.putFile(key, file));
   }
   get(key: string): Promise<Buffer> {
     return this.retry('get', key, () => this.inner.get(key));

@@ -1,7 +1,9 @@
 import type * as Minio from 'minio';
+import { promises as fs } from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import type { Socket } from 'node:net';
+import { tmpdir } from 'node:os';
 import type { Readable } from 'node:stream';
 import { NotFoundError } from '../errors';
 import type { ObjectInfo, Storage } from './storage';
@@ -24,6 +26,7 @@ export interface S3Options {
 /** A repository in an S3-compatible bucket (MinIO, AWS S3, …) through the minio client. */
 export class S3Storage implements Storage {
   readonly location: string;
+  readonly spoolDir = tmpdir();
   private readonly client: Minio.Client;
   private readonly bucket: string;
   private readonly prefix: string;
@@ -52,6 +55,13 @@ export class S3Storage implements Storage {
     // The request body is signed whole, so parts are joined here.
     const body = Buffer.isBuffer(data) ? data : Buffer.concat(data);
     await this.client.putObject(this.bucket, this.name(key), body, body.length).catch(rethrow);
+  }
+
+  async putFile(key: string, file: string): Promise<void> {
+    // The request body is signed whole (minio would read a stream of this size into memory as well): one pack per upload in flight.
+    const body = await fs.readFile(file);
+    await this.client.putObject(this.bucket, this.name(key), body, body.length).catch(rethrow);
+    await fs.rm(file, { force: true });
   }
 
   async get(key: string): Promise<Buffer> {

@@ -2,7 +2,7 @@
  * The one interface every backend implements. Keys are slash-separated
  * relative names (`data/ab/ab12…`, `snapshots/files/2026-11-26/…`). Objects
  * are written whole and never modified in place; the largest is a pack
- * (~16 MiB), so whole-object buffers keep memory bounded.
+ * (~16 MiB), written from a file (`putFile`); the others are small buffers.
  */
 export interface ObjectInfo {
   key: string;
@@ -19,6 +19,14 @@ export interface Storage {
    * comes as its parts, so no backend that can write them in turn has to join them.
    */
   put(key: string, data: Buffer | readonly Buffer[]): Promise<void>;
+  /**
+   * Where a pack is written before `putFile` stores it: the repository's own
+   * directory for a local one (storing is then a rename), the system's temp
+   * directory otherwise.
+   */
+  readonly spoolDir: string;
+  /** Atomically store a whole file as an object; the file is gone once this succeeds (moved or deleted). */
+  putFile(key: string, file: string): Promise<void>;
   get(key: string): Promise<Buffer>;
   getRange(key: string, offset: number, length: number): Promise<Buffer>;
   /** Size of an object, or null when it does not exist. */

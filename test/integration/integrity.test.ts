@@ -12,6 +12,7 @@ import {
   restoreTree,
   UnsafePathError,
   WrongKeyError,
+  withLock,
 } from '../../engine';
 import { saveSnapshot, type Snapshot } from '../../engine/snapshot';
 import { saveTree } from '../../engine/tree';
@@ -134,13 +135,13 @@ describe.each(backends)('integrity on $name storage', (backend) => {
     const loc = backend.make();
     await Repository.init(loc.storage, { passphrase: PASSPHRASE, config: { packSize: 256 * 1024 } });
     let packs = 0;
-    // After two packs, every pack upload is refused (a full disk, a revoked key).
+    // After two packs, every pack upload is refused (a full S3 disk, a revoked key).
     const failing = new Proxy(loc.storage, {
       get(target, prop, receiver) {
-        if (prop === 'put') {
-          return async (key: string, data: Buffer | Buffer[]) => {
+        if (prop === 'putFile') {
+          return async (key: string, file: string) => {
             if (key.startsWith('data/') && ++packs > 2) throw Object.assign(new Error('disk full'), { code: 'ENOSPC' });
-            return target.put(key, data);
+            return target.putFile(key, file);
           };
         }
         return Reflect.get(target, prop, receiver);
@@ -157,6 +158,35 @@ describe.each(backends)('integrity on $name storage', (backend) => {
     const fresh = await reopen(loc);
     expect(await listSnapshots(fresh)).toEqual([]);
     expect((await checkRepository(fresh)).errors).toEqual([]);
+    // the pack being filled when the backup failed was spooled to a file: it is gone too
+    if (!loc.location.startsWith('s3://')) {
+      const left = (await fs.readdir(loc.location, { recursive: true })).filter((name) => name.includes('.tmp-'));
+      expect(left).toEqual([]);
+    }
+  });
+
+  it('drops the pack being filled, its spool file and its blobs, when an operation under the lock fails', async () => {
+    const { repo, loc } = await newRepository(backend);
+    const spooled = async () =>
+      (await fs.readdir(repo.storage.spoolDir).catch(() => [] as string[])).filter((name) => name.startsWith('dbm-pack.tmp-'));
+    const before = await spooled();
+    const data = seededBytes('unflushed', 300_000);
+    let id = '';
+    const failing = withLock(repo, { exclusive: false, operation: 'test' }, async () => {
+      ({ id } = await repo.saveBlob('data', data));
+      // large enough to go to the spool file at once, too small to close the pack
+      expect((await spooled()).length).toBe(before.length + 1);
+      throw new Error('stopped');
+    });
+    await expect(failing).rejects.toThrow('stopped');
+    if (!loc.location.startsWith('s3://')) expect(await spooled()).toEqual(before); // the temp directory is shared with other tests
+    expect(repo.hasBlob(id)).toBe(false);
+    // the same handle stores it again in the next operation
+    await withLock(repo, { exclusive: false, operation: 'test' }, async () => {
+      await repo.saveBlob('data', data);
+      await repo.flush();
+    });
+    expect((await repo.loadBlob(id)).equals(data)).toBe(true);
   });
 
   it('rejects a tampered snapshot manifest', async () => {

@@ -1,7 +1,12 @@
-import { describe, expect, it } from 'vitest';
+import { createHash } from 'node:crypto';
+import { afterAll, describe, expect, it } from 'vitest';
 import { addEpoch, blobId, newKeyring, open, seal } from '../../engine/crypto/keyring';
 import { generateRecoveryKeyPair, makePassphraseSlot, makeRsaSlot, openPassphraseSlot, openRsaSlot } from '../../engine/crypto/keySlots';
-import { PackBuilder, parsePack } from '../../engine/repository/pack';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { PackWriter, SEGMENT_BYTES, parsePack } from '../../engine/repository/pack';
+import { BufferPool } from '../../engine/bufferPool';
 
 describe('sealing', () => {
   const ring = newKeyring();
@@ -57,25 +62,61 @@ describe('key slots', () => {
 
 describe('pack format', () => {
   const ring = newKeyring();
+  const spool = mkdtempSync(path.join(tmpdir(), 'dbm-pack-test-'));
+  afterAll(() => rmSync(spool, { recursive: true, force: true }));
 
-  it('lists its blobs from its own header', () => {
-    const builder = new PackBuilder();
-    const blobs = ['one', 'two', 'three'].map((s) => Buffer.from(s));
-    for (const b of blobs) builder.add('data', blobId(ring, b), seal(ring, b, Buffer.from(blobId(ring, b), 'hex')), b.length);
-    const pack = builder.finish(ring);
-    const data = Buffer.concat(pack.parts);
+  async function written(writer: PackWriter): Promise<{ data: Buffer; id: string; entries: ReturnType<typeof parsePack> }> {
+    const pack = await writer.finish(ring);
+    const data = readFileSync(pack.file);
+    rmSync(pack.file);
     expect(data.length).toBe(pack.size);
-    const entries = parsePack(ring, data, pack.id);
+    return { data, id: pack.id, entries: pack.entries };
+  }
+
+  it('lists its blobs from its own header', async () => {
+    const writer = new PackWriter(spool);
+    const blobs = ['one', 'two', 'three'].map((s) => Buffer.from(s));
+    for (const b of blobs) writer.add('data', blobId(ring, b), seal(ring, b, Buffer.from(blobId(ring, b), 'hex')), b.length);
+    const pack = await written(writer);
+    const entries = parsePack(ring, pack.data, pack.id);
     expect(entries).toEqual(pack.entries);
     for (const [i, e] of entries.entries()) {
-      expect(open(ring, data.subarray(e.offset, e.offset + e.length), Buffer.from(e.id, 'hex'), 'b').equals(blobs[i])).toBe(true);
+      expect(open(ring, pack.data.subarray(e.offset, e.offset + e.length), Buffer.from(e.id, 'hex'), 'b').equals(blobs[i])).toBe(true);
     }
   });
 
-  it('rejects truncated and damaged packs', () => {
-    const builder = new PackBuilder();
-    builder.add('tree', 'aa'.repeat(32), seal(ring, Buffer.from('{}'), 'x'), 2);
-    const data = Buffer.concat(builder.finish(ring).parts);
+  it('writes small and large blobs in the order added, across segments, named by its hash', async () => {
+    // small blobs are copied into pooled segments, large ones written as they are: the file must still be in order
+    const writer = new PackWriter(spool, new BufferPool(2));
+    const blobs: Buffer[] = [];
+    for (let i = 0; i < 300; i++) blobs.push(Buffer.alloc(i % 50 === 49 ? 200_000 : 9_000 + i, i));
+    for (const b of blobs) {
+      writer.add('data', blobId(ring, b), seal(ring, b, Buffer.from(blobId(ring, b), 'hex')), b.length);
+      await writer.drained();
+    }
+    expect(writer.size).toBeGreaterThan(3 * SEGMENT_BYTES);
+    const pack = await written(writer);
+    expect(createHash('sha256').update(pack.data).digest('hex')).toBe(pack.id);
+    const entries = parsePack(ring, pack.data, pack.id);
+    expect(entries.map((e) => e.rawLength)).toEqual(blobs.map((b) => b.length));
+    for (const [i, e] of entries.entries()) {
+      expect(open(ring, pack.data.subarray(e.offset, e.offset + e.length), Buffer.from(e.id, 'hex'), 'b').equals(blobs[i])).toBe(true);
+    }
+  });
+
+  it('leaves no spool file behind when discarded', async () => {
+    const writer = new PackWriter(spool);
+    writer.add('data', 'ab'.repeat(32), Buffer.alloc(100_000, 1), 100_000);
+    await writer.drained();
+    expect(readdirSync(spool).length).toBe(1);
+    await writer.discard();
+    expect(readdirSync(spool)).toEqual([]);
+  });
+
+  it('rejects truncated and damaged packs', async () => {
+    const writer = new PackWriter(spool);
+    writer.add('tree', 'aa'.repeat(32), seal(ring, Buffer.from('{}'), 'x'), 2);
+    const { data } = await written(writer);
     expect(() => parsePack(ring, data.subarray(0, data.length - 5), 'p')).toThrow();
     expect(() => parsePack(ring, data.subarray(0, 2), 'p')).toThrow(/truncated/);
     const bad = Buffer.from(data);

@@ -7,6 +7,7 @@ function flaky(failures: number, error: object): Storage & { calls: number } {
   const store = new Map<string, Buffer>();
   const backend = {
     location: 'flaky',
+    spoolDir: '/nonexistent',
     calls: 0,
     async fail() {
       backend.calls++;
@@ -16,6 +17,9 @@ function flaky(failures: number, error: object): Storage & { calls: number } {
     async put(key: string, data: Buffer | readonly Buffer[]) {
       await backend.fail();
       store.set(key, Buffer.isBuffer(data) ? data : Buffer.concat(data));
+    },
+    async putFile() {
+      throw new Error('not used');
     },
     async get(key: string) {
       await backend.fail();
