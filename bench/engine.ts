@@ -13,6 +13,7 @@
  * Needs restic and GNU time (`apt-get install -y restic time`); borg 1.2
  * (`borgbackup`) adds a second reference column when installed.
  */
+import { installedCommand } from './installedCommand';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import * as path from 'node:path';
@@ -28,7 +29,6 @@ const WORK = path.resolve(opt('dir', '/tmp/dbm-bench'));
 const SMALL = opt('tree', 'mixed') === 'small';
 const generate = SMALL ? generateSmallFiles : generateTree;
 const change = SMALL ? changeSmallFiles : changeOnePercent;
-const CLI = path.resolve(__dirname, '../cli/main.js');
 const PASSWORD = 'bench-passphrase';
 
 interface Timed {
@@ -77,17 +77,17 @@ interface Row {
 function runOurs(tree: string, repo: string, restoreDir: string, round: number, pristine: string): Promise<Row> | Row {
   const env = { DBM_PASSPHRASE: PASSWORD };
   rmSync(repo, { recursive: true, force: true });
-  timed(process.execPath, [CLI, 'repo', 'init', '--repo', repo], env);
+  timed(...installedCommand('repo', 'init', '--repo', repo), env);
   settle();
-  const first = timed(process.execPath, [CLI, 'repo', 'backup', '--repo', repo, tree], env);
+  const first = timed(...installedCommand('repo', 'backup', '--repo', repo, tree), env);
   const size = duBytes(repo);
   return (async () => {
     await change(tree, round);
-    const second = timed(process.execPath, [CLI, 'repo', 'backup', '--repo', repo, tree], env);
+    const second = timed(...installedCommand('repo', 'backup', '--repo', repo, tree), env);
     const added = duBytes(repo) - size;
-    const unchanged = timed(process.execPath, [CLI, 'repo', 'backup', '--repo', repo, tree], env);
+    const unchanged = timed(...installedCommand('repo', 'backup', '--repo', repo, tree), env);
     settle();
-    const restore = timed(process.execPath, [CLI, 'repo', 'restore', 'latest', '--repo', repo, '--target', restoreDir], env);
+    const restore = timed(...installedCommand('repo', 'restore', 'latest', '--repo', repo, '--target', restoreDir), env);
     await resetTree(pristine, tree);
     return { first: first.seconds, firstRss: first.maxRssMiB, repo: size, second: second.seconds, added, unchanged: unchanged.seconds, restore: restore.seconds };
   })();

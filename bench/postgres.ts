@@ -9,6 +9,7 @@
  *
  *   npm run bench:postgres [-- --dir /tmp/dbm-bench-pg --rows 600000]
  */
+import { installedCommand } from './installedCommand';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, closeSync, mkdirSync, openSync, readdirSync, rmSync, statSync } from 'node:fs';
 import * as path from 'node:path';
@@ -22,7 +23,6 @@ const opt = (name: string, dflt: string): string => {
 };
 const WORK = path.resolve(opt('dir', '/tmp/dbm-bench-pg'));
 const ROWS = Number(opt('rows', '600000'));
-const CLI = path.resolve(__dirname, '../cli/main.js');
 const PASSWORD = 'bench-pg-password';
 
 function time(cmd: string, argv: string[], env: NodeJS.ProcessEnv = {}): { seconds: number; stdout: string } {
@@ -117,20 +117,20 @@ async function main(): Promise<void> {
     for (const format of ['custom', 'plain'] as const) {
       const repo = path.join(WORK, `repo-${format}`);
       const env = { ...pgEnv, DBM_PASSPHRASE: 'bench', DBM_REPOSITORY: repo };
-      time(process.execPath, [CLI, 'repo', 'init'], env);
-      const first = time(process.execPath, [CLI, 'repo', 'backup', '--postgres', url, '--database', 'bench', '--no-globals', '--pg-format', format], env);
+      time(...installedCommand('repo', 'init'), env);
+      const first = time(...installedCommand('repo', 'backup', '--postgres', url, '--database', 'bench', '--no-globals', '--pg-format', format), env);
       const stored = duBytes(repo);
       const restoreDb = `restored_${format}`;
-      const restore = time(process.execPath, [CLI, 'repo', 'restore', 'latest', '--postgres', url, '--as', restoreDb], env);
+      const restore = time(...installedCommand('repo', 'restore', 'latest', '--postgres', url, '--as', restoreDb), env);
       rows.push([format, s(first.seconds), mb(stored), s(restore.seconds)]);
 
       // hot rows: the most recent 1 % of orders change status
       await psqlAsync(cluster, 'bench', `UPDATE orders SET status = 'refunded' WHERE id > ${ROWS - ROWS / 100}`);
-      time(process.execPath, [CLI, 'repo', 'backup', '--postgres', url, '--database', 'bench', '--no-globals', '--pg-format', format], env);
+      time(...installedCommand('repo', 'backup', '--postgres', url, '--database', 'bench', '--no-globals', '--pg-format', format), env);
       const afterHot = duBytes(repo);
       // scattered: 1 % of rows spread over the whole table
       await psqlAsync(cluster, 'bench', "UPDATE orders SET status = 'audited' WHERE id % 100 = 7");
-      time(process.execPath, [CLI, 'repo', 'backup', '--postgres', url, '--database', 'bench', '--no-globals', '--pg-format', format], env);
+      time(...installedCommand('repo', 'backup', '--postgres', url, '--database', 'bench', '--no-globals', '--pg-format', format), env);
       const afterScattered = duBytes(repo);
       dedup.push([format, mb(afterHot - stored), `${((100 * (afterHot - stored)) / stored).toFixed(1)} %`, mb(afterScattered - afterHot), `${((100 * (afterScattered - afterHot)) / stored).toFixed(1)} %`]);
       // put the rows back for the next format
@@ -148,8 +148,8 @@ async function main(): Promise<void> {
     const parallelRuns: { parallel: number; seconds: number }[] = [];
     for (const parallel of [1, 2]) {
       const env = { ...pgEnv, DBM_PASSPHRASE: 'bench', DBM_REPOSITORY: path.join(WORK, `repo-many-${parallel}`) };
-      time(process.execPath, [CLI, 'repo', 'init'], env);
-      const run = time(process.execPath, [CLI, 'repo', 'backup', '--postgres', url, '--database', many.join(','), '--no-globals', '--parallel', String(parallel)], env);
+      time(...installedCommand('repo', 'init'), env);
+      const run = time(...installedCommand('repo', 'backup', '--postgres', url, '--database', many.join(','), '--no-globals', '--parallel', String(parallel)), env);
       parallelRuns.push({ parallel, seconds: run.seconds });
     }
 
@@ -158,9 +158,9 @@ async function main(): Promise<void> {
     await generateTree(tree);
     const filesRepo = path.join(WORK, 'repo-files');
     const fenv = { DBM_PASSPHRASE: 'bench', DBM_REPOSITORY: filesRepo };
-    time(process.execPath, [CLI, 'repo', 'init'], fenv);
-    const f1 = JSON.parse(time(process.execPath, [CLI, 'repo', 'backup', tree, '--json'], fenv).stdout);
-    const f2run = time(process.execPath, [CLI, 'repo', 'backup', tree, '--json'], fenv);
+    time(...installedCommand('repo', 'init'), fenv);
+    const f1 = JSON.parse(time(...installedCommand('repo', 'backup', tree, '--json'), fenv).stdout);
+    const f2run = time(...installedCommand('repo', 'backup', tree, '--json'), fenv);
     const f2 = JSON.parse(f2run.stdout);
 
     console.log(`\nDatabase: ${mb(size)} (pg_database_size) in 3 tables with indexes; ${ROWS} orders, ${ROWS} events, ${ROWS / 4} customers; PostgreSQL ${(await psqlAsync(cluster, 'postgres', 'SHOW server_version')).trim()}; ${process.version}\n`);
