@@ -6,7 +6,7 @@ import type { ObjectInfo, Storage } from './storage';
 import { writeAll, writeCause } from './writeAll';
 
 /** Files being written carry this in their name; listings skip them. */
-export const TMP_MARK = '.tmp-';
+const TMP_MARK = '.tmp-';
 
 /** A repository in a local directory. Writes go to a temp file, fsync, rename. */
 export class LocalStorage implements Storage {
