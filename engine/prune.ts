@@ -21,6 +21,8 @@ export interface PruneReport {
   packsRepacked: number;
   /** packs no index names: leftovers of interrupted backups */
   packsUnindexed: number;
+  /** spool files of writers that were killed (a local repository's `data/…tmp-…`) */
+  spoolFilesRemoved: number;
   blobsRemoved: number;
   bytesFreed: number;
   indexFilesReplaced: number;
@@ -48,7 +50,7 @@ async function run(repo: Repository, opts: PruneOptions): Promise<PruneReport> {
 
   const stored = await listAll(repo.storage, DATA_PREFIX);
   const report: PruneReport = {
-    packsKept: 0, packsDeleted: 0, packsRepacked: 0, packsUnindexed: 0,
+    packsKept: 0, packsDeleted: 0, packsRepacked: 0, packsUnindexed: 0, spoolFilesRemoved: 0,
     blobsRemoved: 0, bytesFreed: 0, indexFilesReplaced: 0, dryRun: !!opts.dryRun,
   };
   const claimed = new Set<string>();
@@ -89,6 +91,9 @@ async function run(repo: Repository, opts: PruneOptions): Promise<PruneReport> {
   const unindexed = stored.filter((o) => !repo.index.packs.has(idOf(o.key)));
   report.packsUnindexed = unindexed.length;
   report.bytesFreed += unindexed.reduce((sum, o) => sum + o.size, 0);
+  const spool = await repo.storage.clearSpool(!!opts.dryRun);
+  report.spoolFilesRemoved = spool.files;
+  report.bytesFreed += spool.bytes;
   if (opts.dryRun) return report;
 
   // (1) rewrite partly used packs

@@ -85,6 +85,6 @@ function printPrune(r: PruneReport): void {
   const verb = r.dryRun ? 'would ' : '';
   process.stdout.write(
     `prune: ${verb}delete ${r.packsDeleted} packs, ${verb}rewrite ${r.packsRepacked}, keep ${r.packsKept}; ` +
-      `${r.packsUnindexed} unindexed packs; ${r.blobsRemoved} blobs; ${formatBytes(r.bytesFreed)} ${r.dryRun ? 'to free' : 'freed'}\n`,
+      `${r.packsUnindexed} unindexed packs; ${r.spoolFilesRemoved} spool files left by killed writers; ${r.blobsRemoved} blobs; ${formatBytes(r.bytesFreed)} ${r.dryRun ? 'to free' : 'freed'}\n`,
   );
 }

@@ -84,11 +84,6 @@ export class PackWriter {
     return this.entries.length;
   }
 
-  /** Bytes added but not yet in the file. */
-  get pendingBytes(): number {
-    return this.queued + this.segmentUsed - this.segmentStart;
-  }
-
   add(type: BlobType, id: string, sealed: Buffer | Buffer[], rawLength: number): void {
     if (this.failure) throw this.failure;
     const pieces = Buffer.isBuffer(sealed) ? [sealed] : sealed;

@@ -67,6 +67,21 @@ export class LocalStorage implements Storage {
     }
   }
 
+  async clearSpool(dryRun: boolean): Promise<{ files: number; bytes: number }> {
+    const left = { files: 0, bytes: 0 };
+    const names = await fs.readdir(this.spoolDir, { recursive: true }).catch(() => [] as string[]);
+    for (const name of names) {
+      if (!path.basename(name).includes(TMP_MARK)) continue;
+      const file = path.join(this.spoolDir, name);
+      const st = await fs.lstat(file).catch(() => null);
+      if (!st?.isFile()) continue;
+      left.files++;
+      left.bytes += st.size;
+      if (!dryRun) await fs.rm(file, { force: true });
+    }
+    return left;
+  }
+
   async get(key: string): Promise<Buffer> {
     try {
       return await fs.readFile(this.file(key));

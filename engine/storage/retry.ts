@@ -65,6 +65,9 @@ export class RetryingStorage implements Storage {
   putFile(key: string, file: string): Promise<void> {
     return this.retry('put', key, () => this.inner.putFile(key, file));
   }
+  clearSpool(dryRun: boolean): Promise<{ files: number; bytes: number }> {
+    return this.inner.clearSpool(dryRun);
+  }
   get(key: string): Promise<Buffer> {
     return this.retry('get', key, () => this.inner.get(key));
   }

@@ -64,6 +64,11 @@ export class S3Storage implements Storage {
     await fs.rm(file, { force: true });
   }
 
+  /** The spool is the system's temp directory, shared with other repositories and processes: not ours to clear. */
+  async clearSpool(): Promise<{ files: number; bytes: number }> {
+    return { files: 0, bytes: 0 };
+  }
+
   async get(key: string): Promise<Buffer> {
     try {
       return await readAll(await this.client.getObject(this.bucket, this.name(key)));

@@ -27,6 +27,12 @@ export interface Storage {
   readonly spoolDir: string;
   /** Atomically store a whole file as an object; the file is gone once this succeeds (moved or deleted). */
   putFile(key: string, file: string): Promise<void>;
+  /**
+   * The spool files a killed writer left, deleted (unless `dryRun`) where the
+   * spool is this repository's own (a local one; a shared temp directory is
+   * left alone). Only safe under the exclusive lock: no writer is running.
+   */
+  clearSpool(dryRun: boolean): Promise<{ files: number; bytes: number }>;
   get(key: string): Promise<Buffer>;
   getRange(key: string, offset: number, length: number): Promise<Buffer>;
   /** Size of an object, or null when it does not exist. */

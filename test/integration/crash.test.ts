@@ -1,3 +1,4 @@
+import { promises as fs } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { checkRepository, listSnapshots, prune } from '../../engine';
@@ -40,8 +41,16 @@ describe.each(backends)('a backup killed midway on $name storage', (backend) => 
     expect(next.code).toBe(0);
     expect(JSON.parse(next.stdout).target).toBe('stdin');
 
+    // the pack it was filling when it died sits in a spool file (a local repository's own, in data/)
+    const spoolFiles = async () => (await fs.readdir(loc.location, { recursive: true })).filter((name) => name.includes('dbm-pack.tmp-'));
+    const local = !loc.location.startsWith('s3://');
+    if (local) expect((await spoolFiles()).length).toBeGreaterThanOrEqual(1);
     const pruned = await prune(await reopen(loc));
     expect(pruned.packsUnindexed).toBeGreaterThanOrEqual(2);
+    if (local) {
+      expect(pruned.spoolFilesRemoved).toBeGreaterThanOrEqual(1);
+      expect(await spoolFiles()).toEqual([]);
+    }
     const clean = await checkRepository(await reopen(loc), { readData: true });
     expect(clean.errors).toEqual([]);
     expect(clean.warnings).toEqual([]);

@@ -21,6 +21,9 @@ function flaky(failures: number, error: object): Storage & { calls: number } {
     async putFile() {
       throw new Error('not used');
     },
+    async clearSpool() {
+      return { files: 0, bytes: 0 };
+    },
     async get(key: string) {
       await backend.fail();
       return store.get(key)!;
