@@ -145,10 +145,14 @@ export async function acquireLock(repo: Repository, opts: LockOptions): Promise<
 /** Runs fn under a lock and always releases it. */
 export async function withLock<T>(repo: Repository, opts: LockOptions, fn: () => Promise<T>): Promise<T> {
   const lock = await acquireLock(repo, opts);
+  repo.beginOperation();
+  let failed = true;
   try {
-    return await fn();
+    const result = await fn();
+    failed = false;
+    return result;
   } finally {
-    await repo.abandonWrites().catch(() => undefined);
+    await repo.endOperation(failed).catch(() => undefined);
     await lock.release().catch(() => undefined);
   }
 }

@@ -68,6 +68,8 @@ export class Repository {
   private readonly compressionBudget = new ByteBudget(COMPRESSION_BUDGET);
   private unindexed: IndexFile['packs'] = [];
   private writeError: unknown = null;
+  /** operations under a lock running on this handle */
+  private operations = 0;
 
   private constructor(
     readonly storage: Storage,
@@ -277,12 +279,22 @@ export class Repository {
     await this.writeIndex();
   }
 
+  /** An operation under a lock begins on this handle (withLock's bookkeeping). */
+  beginOperation(): void {
+    this.operations++;
+  }
+
   /**
-   * Drops what was added but not flushed (the pack being filled and its spool
-   * file) and waits for uploads under way: an operation that failed leaves
-   * nothing behind it once its lock is released.
+   * An operation under a lock ends. One that failed, with no other running on
+   * this handle, leaves nothing behind it once its lock is released: the pack
+   * being filled and its spool file are dropped, and uploads under way are
+   * awaited. While another operation runs, the open pack holds its blobs too,
+   * so it stays (whatever the failed one added is then stored unreferenced,
+   * and prune removes it).
    */
-  async abandonWrites(): Promise<void> {
+  async endOperation(failed: boolean): Promise<void> {
+    this.operations--;
+    if (!failed || this.operations > 0) return;
     const packer = this.packer;
     this.packer = new PackWriter(this.storage.spoolDir, this.segmentPool);
     for (const e of packer.entries) this.pending.delete(e.id);

@@ -189,6 +189,31 @@ describe.each(backends)('integrity on $name storage', (backend) => {
     expect((await repo.loadBlob(id)).equals(data)).toBe(true);
   });
 
+  it('keeps what another operation on the same handle added when one fails', async () => {
+    const { repo } = await newRepository(backend);
+    const kept = seededBytes('kept', 300_000);
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let id = '';
+    let added!: () => void;
+    const addedYet = new Promise<void>((resolve) => (added = resolve));
+    const ongoing = withLock(repo, { exclusive: false, operation: 'test' }, async () => {
+      ({ id } = await repo.saveBlob('data', kept));
+      added();
+      await gate; // still filling its pack when the other one fails
+      await repo.flush();
+    });
+    await addedYet;
+    const failing = withLock(repo, { exclusive: false, operation: 'test' }, async () => {
+      await repo.saveBlob('data', seededBytes('lost', 300_000));
+      throw new Error('stopped');
+    });
+    await expect(failing).rejects.toThrow('stopped');
+    release();
+    await ongoing;
+    expect((await repo.loadBlob(id)).equals(kept)).toBe(true);
+  });
+
   it('rejects a tampered snapshot manifest', async () => {
     const { repo, loc } = await newRepository(backend);
     const src = path.join(tempDir(), 'src');
