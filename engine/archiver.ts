@@ -18,7 +18,7 @@ import {
   type SnapshotRef,
   type SnapshotStats,
 } from './snapshot';
-import { SmallFileSealer } from './smallFileSealer';
+import { Sealer } from './sealer';
 import { loadTree, saveTree, type DirNode, type FileNode, type SymlinkNode, type Tree, type TreeNode } from './tree';
 
 export const PROGRAM = 'data-backup-manager 0.1.0';
@@ -122,7 +122,7 @@ export async function backupTree(repo: Repository, paths: string[], opts: Backup
     names.add(name);
   }
   return commitSnapshot(repo, 'tree', absolute, opts, async (progress, parentTree) => {
-    const sealer = new SmallFileSealer({ ring: repo.keyring, level: repo.config.compressionLevel, maxBytes: repo.chunker.min });
+    const sealer = newSealer(repo);
     const archiver = new TreeArchiver(repo, progress, opts.excludes ?? [], opts.concurrency ?? 1, sealer);
     try {
       return await archiver.archiveRoots(absolute, parentTree);
@@ -147,22 +147,27 @@ export async function backupStreams(repo: Repository, entries: StreamEntry[], op
     const nodes: TreeNode[] = new Array<TreeNode>(entries.length);
     const buffers: Buffer[] = [];
     const reading = new Set<StreamEntry>();
+    const sealer = newSealer(repo);
     let failed = false;
-    await forEachLimit(entries.entries(), parallel, async ([i, entry]) => {
-      if (failed) return;
-      const work = buffers.pop() ?? repo.chunker.workBuffer();
-      try {
-        nodes[i] = await storeStream(repo, entry, work, progress, reading, () => failed);
-      } catch (err) {
-        if (!failed) {
-          failed = true;
-          await Promise.all([...reading].map(async (other) => other.abort?.()));
+    try {
+      await forEachLimit(entries.entries(), parallel, async ([i, entry]) => {
+        if (failed) return;
+        const work = buffers.pop() ?? repo.chunker.workBuffer();
+        try {
+          nodes[i] = await storeStream(repo, entry, { work, progress, sealer, reading, stopped: () => failed });
+        } catch (err) {
+          if (!failed) {
+            failed = true;
+            await Promise.all([...reading].map(async (other) => other.abort?.()));
+          }
+          throw err;
+        } finally {
+          buffers.push(work);
         }
-        throw err;
-      } finally {
-        buffers.push(work);
-      }
-    });
+      });
+    } finally {
+      await sealer.close();
+    }
     return saveTree(repo, { nodes });
   });
 }
@@ -171,17 +176,14 @@ export async function backupStreams(repo: Repository, entries: StreamEntry[], op
 async function storeStream(
   repo: Repository,
   entry: StreamEntry,
-  work: Buffer,
-  progress: BackupProgress,
-  reading: Set<StreamEntry>,
-  stopped: () => boolean,
+  { work, progress, sealer, reading, stopped }: { work: Buffer; progress: BackupProgress; sealer: Sealer; reading: Set<StreamEntry>; stopped: () => boolean },
 ): Promise<FileNode> {
   const stream = await entry.open();
   reading.add(entry);
   let stored: { content: string[]; size: number };
   try {
     if (stopped()) throw new BackupError('stopped: another stream of this backup failed');
-    stored = await storeContent(repo, streamSource(stream), work, progress, entry.split);
+    stored = await storeContent(repo, streamSource(stream), work, progress, { split: entry.split, sealer });
   } catch (err) {
     await entry.abort?.();
     throw err;
@@ -259,16 +261,22 @@ export async function commitSnapshot(
   });
 }
 
+/** A sealer for a backup of `repo` (its workers start with its first job). */
+export function newSealer(repo: Repository): Sealer {
+  return new Sealer({ ring: repo.keyring, level: repo.config.compressionLevel, maxBytes: repo.chunker.min });
+}
+
 /**
- * Chunks a source and stores the chunks the repository lacks. At most two
- * chunks per source wait on compression at once, so memory stays bounded.
+ * Chunks a source and stores the chunks the repository lacks, compressed and
+ * sealed on the sealer's workers when it has them. At most two chunks per
+ * source are in flight at once, so memory stays bounded.
  */
 export async function storeContent(
   repo: Repository,
   source: ByteSource,
   work: Buffer,
   progress: BackupProgress,
-  split?: ChunkSplitter,
+  { split, sealer }: { split?: ChunkSplitter; sealer?: Sealer } = {},
 ): Promise<{ content: string[]; size: number }> {
   const content: string[] = [];
   const saves: Promise<unknown>[] = [];
@@ -282,14 +290,28 @@ export async function storeContent(
     content.push(id);
     if (repo.hasBlob(id)) continue;
     // The chunk is a view into `work`, which the next read overwrites: copy it,
-    // into a pooled buffer that saveBlob is done with once it resolves.
+    // into a pooled buffer, back to the pool once sealed.
     const copy = chunkPool.take(chunk.length);
     chunk.copy(copy);
-    saves.push(awaitedLater(repo.saveBlob('data', copy, id).then(() => chunkPool.give(copy))));
+    saves.push(awaitedLater(saveChunk(repo, id, copy, sealer)));
     if (saves.length >= 2) await saves.shift();
   }
   await Promise.all(saves);
   return { content, size };
+}
+
+/** One new chunk (a pooled buffer) into the repository, sealed on a worker if there is one. */
+async function saveChunk(repo: Repository, id: string, chunk: Buffer, sealer?: Sealer): Promise<void> {
+  const onWorker = sealer?.sealChunk(id, chunk);
+  if (!onWorker) {
+    await repo.saveBlob('data', chunk, id);
+    chunkPool.give(chunk);
+    return;
+  }
+  const { pieces, body, chunk: back } = await onWorker;
+  const rawLength = back.length;
+  chunkPool.give(back);
+  await repo.saveSealedBlob('data', id, pieces, rawLength, body);
 }
 
 function fileSource(handle: fs.FileHandle): ByteSource {
@@ -346,7 +368,7 @@ class TreeArchiver {
     private readonly progress: BackupProgress,
     private readonly excludes: string[],
     concurrency: number,
-    private readonly sealer: SmallFileSealer,
+    private readonly sealer: Sealer,
   ) {
     this.slots = new Semaphore(concurrency);
   }
@@ -506,7 +528,7 @@ class TreeArchiver {
     return { ...base, size: stored.size, content: stored.content };
   }
 
-  /** A file below the minimum chunk size is one chunk, sealed whole (see SmallFileSealer). Null if it grew meanwhile. */
+  /** A file below the minimum chunk size is one chunk, sealed whole (see Sealer). Null if it grew meanwhile. */
   private async storeSmall(abs: string, size: number): Promise<{ content: string[]; size: number } | null> {
     const small = await this.sealer.seal(abs, size);
     if (small.kind === 'grew') return null;
@@ -523,7 +545,7 @@ class TreeArchiver {
     try {
       const handle = await fs.open(abs, fsc.O_RDONLY | fsc.O_NOFOLLOW);
       try {
-        return await storeContent(this.repo, fileSource(handle), work, this.progress);
+        return await storeContent(this.repo, fileSource(handle), work, this.progress, { sealer: this.sealer });
       } finally {
         await handle.close();
       }

@@ -38,8 +38,13 @@ function options(level: number, size: number): zlib.ZstdOptions {
     },
     pledgedSrcSize: size,
     // One output buffer for the whole result: zlib's default 16 KiB slices cost a thread-pool round trip each.
-    chunkSize: Math.max(64 * 1024, size + (size >> 7) + 1024),
+    chunkSize: Math.max(64 * 1024, bound(size)),
   } as zlib.ZstdOptions;
+}
+
+/** zstd's worst case for `size` bytes of input, with room to spare. */
+function bound(size: number): number {
+  return size + (size >> 7) + 1024;
 }
 
 function worthIt(packed: number, raw: number): boolean {
@@ -98,7 +103,7 @@ const PROBE = Buffer.from('data-backup-manager zstd context probe '.repeat(8));
  * after anything unexpected it is dropped and the next call makes a new one.
  */
 class ReusedContext {
-  private readonly out = Buffer.allocUnsafeSlow(REUSED_MAX_INPUT + (REUSED_MAX_INPUT >> 7) + 1024);
+  private out = Buffer.allocUnsafeSlow(bound(REUSED_MAX_INPUT));
 
   private constructor(private readonly zstd: NonNullable<ReturnType<typeof zstdInternals>>) {}
 
@@ -115,6 +120,13 @@ class ReusedContext {
 
   /** One whole frame, or null (the caller compresses it the ordinary way) when the call did not end one. */
   compress(data: Buffer): Buffer | null {
+    const view = this.compressView(data);
+    return view && Buffer.from(view);
+  }
+
+  /** compress, into the context's own output buffer (grown to fit): a view valid until the next call. */
+  compressView(data: Buffer): Buffer | null {
+    if (this.out.length < bound(data.length)) this.out = Buffer.allocUnsafeSlow(bound(data.length));
     try {
       this.zstd.handle.writeSync(zlib.constants.ZSTD_e_end, data, 0, data.length, this.out, 0, this.out.length);
     } catch {
@@ -122,7 +134,7 @@ class ReusedContext {
     }
     const [availOut, availIn] = this.zstd.state;
     if (this.zstd.stream.destroyed || availIn !== 0 || availOut === 0) return null;
-    return Buffer.from(this.out.subarray(0, this.out.length - availOut));
+    return this.out.subarray(0, this.out.length - availOut);
   }
 }
 
@@ -178,6 +190,27 @@ function compressedWithReuse(data: Buffer, level: number): Buffer | null {
   const packed = ctx?.compress(data) ?? null;
   if (ctx && !packed) compression.delete(level);
   return packed;
+}
+
+/** The scratch contexts, apart from the small-input ones: their output buffers grow to the largest chunk. */
+const scratch = new Map<number, ReusedContext | null>();
+
+/**
+ * compressSync for a caller that seals the result before it compresses
+ * again on this thread (the sealer's workers): inputs of every size go
+ * through one reused context into its one output buffer, so a chunk costs
+ * no allocation of its size here (a fresh context per chunk is a few MB of
+ * malloc and free, which glibc was slow to give back). The compressed data
+ * may be a view into that buffer: valid until the next call on this thread.
+ */
+export function compressScratch(data: Buffer, level = DEFAULT_LEVEL): Encoded {
+  if (level <= 0 || data.length < 64 || incompressible(data)) return { mode: RAW, data };
+  if (!scratch.has(level)) scratch.set(level, ReusedContext.create(level));
+  const ctx = scratch.get(level)!;
+  const view = ctx?.compressView(data) ?? null;
+  if (ctx && !view) scratch.delete(level);
+  const packed = view ?? zlib.zstdCompressSync(data, options(level, data.length));
+  return worthIt(packed.length, data.length) ? { mode: ZSTD, data: packed } : { mode: RAW, data };
 }
 
 function decompressedWithReuse(body: Buffer, size: number): Buffer | null {

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import type { Encoded } from '../compression';
 import { open, seal, sealToParts, type Keyring } from '../crypto/keyring';
-import type { BufferPool } from '../bufferPool';
+import { discardBuffer, type BufferPool } from '../bufferPool';
 import { CorruptionError } from '../errors';
 import { MAX_BLOB_BYTES } from './layout';
 import { descriptor, writeAll } from '../storage/writeAll';
@@ -65,8 +65,8 @@ export class PackWriter {
   private readonly hash = createHash('sha256');
   private file: string | null = null;
   private fd: number | null = null;
-  /** buffers for the file in order; a `{ segment }` marks a segment all of whose bytes come before it */
-  private queue: (Buffer | { segment: Buffer })[] = [];
+  /** buffers for the file in order; an `{ after }` runs once every byte before it is written (a segment back to its pool) */
+  private queue: (Buffer | { after: () => void })[] = [];
   private queued = 0;
   private pumping: Promise<void> | null = null;
   private waiters: (() => void)[] = [];
@@ -84,7 +84,11 @@ export class PackWriter {
     return this.entries.length;
   }
 
-  add(type: BlobType, id: string, sealed: Buffer | Buffer[], rawLength: number): void {
+  /**
+   * Appends a sealed blob. `discard`, one of its pieces that nothing else
+   * refers to, is freed once written (see discardBuffer).
+   */
+  add(type: BlobType, id: string, sealed: Buffer | Buffer[], rawLength: number, discard?: Buffer): void {
     if (this.failure) throw this.failure;
     const pieces = Buffer.isBuffer(sealed) ? [sealed] : sealed;
     const length = pieces.reduce((n, p) => n + p.length, 0);
@@ -94,10 +98,12 @@ export class PackWriter {
     if (length < COPY_BELOW) {
       if (!this.segment || this.segmentUsed + length > this.segment.length) this.newSegment();
       for (const p of pieces) this.segmentUsed += p.copy(this.segment!, this.segmentUsed);
+      if (discard) discardBuffer(discard);
       return;
     }
     this.closeSegment();
     for (const p of pieces) if (p.length > 0) this.enqueue(p);
+    if (discard) this.queue.push({ after: () => discardBuffer(discard) });
   }
 
   /** Resolves once what waits for the file is below the bound (at once if it is); throws the file's write error. */
@@ -139,7 +145,8 @@ export class PackWriter {
   /** The current segment is done with: back to the pool once its bytes are written. */
   private retireSegment(): void {
     this.closeSegment();
-    if (this.segment) this.queue.push({ segment: this.segment });
+    const segment = this.segment;
+    if (segment) this.queue.push({ after: () => this.pool?.give(segment) });
     this.segment = null;
   }
 
@@ -162,7 +169,7 @@ export class PackWriter {
     this.pumping ??= this.pump();
   }
 
-  /** One writer per file, in order: the queue's buffers in batches, segments back to the pool behind their bytes. */
+  /** One writer per file, in order: the queue's buffers in batches, each `after` behind the bytes before it. */
   private async pump(): Promise<void> {
     try {
       const out = descriptor(this.fd!);
@@ -171,7 +178,7 @@ export class PackWriter {
         while (this.queue.length > 0 && batch.length < 512) {
           const item = this.queue[0];
           if (Buffer.isBuffer(item)) batch.push(item);
-          else if (batch.length === 0) this.pool?.give(item.segment);
+          else if (batch.length === 0) item.after();
           else break;
           this.queue.shift();
         }
@@ -206,6 +213,13 @@ export class PackWriter {
 /** A blob's stored form: its encoding byte and payload, sealed and bound to its id. */
 export function sealBlob(ring: Keyring, id: string, encoded: Encoded): Buffer[] {
   return sealToParts(ring, [Buffer.from([encoded.mode]), encoded.data], Buffer.from(id, 'hex'));
+}
+
+/** The largest piece of a sealed blob: the cipher's output for its payload, a buffer nothing else refers to. */
+export function sealedBody(pieces: Buffer[]): Buffer {
+  let body = pieces[0];
+  for (const p of pieces) if (p.length > body.length) body = p;
+  return body;
 }
 
 function encodeHeader(entries: PackEntry[]): Buffer {

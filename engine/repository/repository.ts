@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Chunker } from '../chunker';
 import { compress, decompress } from '../compression';
-import { BufferPool } from '../bufferPool';
+import { BufferPool, discardBuffer } from '../bufferPool';
 import { ByteBudget, Semaphore, forEachLimit } from '../concurrency';
 import { blobId, newKeyring, open, seal, type Keyring } from '../crypto/keyring';
 import { makePassphraseSlot, openPassphraseSlot, openRsaSlot, parseSlot, type KeySlot } from '../crypto/keySlots';
@@ -19,7 +19,7 @@ import { listAll, type Storage } from '../storage/storage';
 import { BlobIndex, validateIndexFile, type IndexFile } from './blobIndex';
 import { newConfig, type RepoConfig } from './config';
 import { CONFIG_KEY, INDEX_PREFIX, KEYS_PREFIX, indexKey, keyKey, packKey } from './layout';
-import { PackWriter, sealBlob, type BlobType } from './pack';
+import { PackWriter, sealBlob, sealedBody, type BlobType } from './pack';
 import { writeCause } from '../storage/writeAll';
 
 export interface OpenOptions {
@@ -182,7 +182,9 @@ export class Repository {
     await this.compressionBudget.take(data.length);
     let sealed: Buffer[];
     try {
-      sealed = sealBlob(this.keyring, id, await compress(data, this.config.compressionLevel));
+      const encoded = await compress(data, this.config.compressionLevel);
+      sealed = sealBlob(this.keyring, id, encoded);
+      if (encoded.data !== data) discardBuffer(encoded.data);
     } catch (err) {
       // Never stored: no later backup on this handle may count on it.
       this.pending.delete(id);
@@ -190,26 +192,27 @@ export class Repository {
     } finally {
       this.compressionBudget.give(data.length);
     }
-    await this.queueBlob(type, id, sealed, data.length);
+    await this.queueBlob(type, id, sealed, data.length, sealedBody(sealed));
     return { id, added: true };
   }
 
   /**
    * Store a blob sealed elsewhere (by a worker thread, with this repository's
    * keys) unless the repository already has it. Same contract as saveBlob.
+   * `discard`, a piece nothing else refers to, is freed once written.
    */
-  async saveSealedBlob(type: BlobType, id: string, sealed: Buffer, rawLength: number): Promise<{ id: string; added: boolean }> {
+  async saveSealedBlob(type: BlobType, id: string, sealed: Buffer | Buffer[], rawLength: number, discard?: Buffer): Promise<{ id: string; added: boolean }> {
     this.throwIfFailed();
     if (this.hasBlob(id)) return { id, added: false };
     this.pending.add(id);
-    await this.queueBlob(type, id, sealed, rawLength);
+    await this.queueBlob(type, id, sealed, rawLength, discard);
     return { id, added: true };
   }
 
-  private async queueBlob(type: BlobType, id: string, sealed: Buffer | Buffer[], rawLength: number): Promise<void> {
+  private async queueBlob(type: BlobType, id: string, sealed: Buffer | Buffer[], rawLength: number, discard?: Buffer): Promise<void> {
     this.counters.blobsAdded++;
     this.counters.bytesAdded += rawLength;
-    await this.addToPack(type, id, sealed, rawLength);
+    await this.addToPack(type, id, sealed, rawLength, discard);
   }
 
   /** Put an already sealed blob into a new pack as it is (prune's repack). */
@@ -218,10 +221,10 @@ export class Repository {
     await this.addToPack(type, id, sealed, rawLength);
   }
 
-  private async addToPack(type: BlobType, id: string, sealed: Buffer | Buffer[], rawLength: number): Promise<void> {
+  private async addToPack(type: BlobType, id: string, sealed: Buffer | Buffer[], rawLength: number, discard?: Buffer): Promise<void> {
     const packer = this.packer;
     try {
-      packer.add(type, id, sealed, rawLength);
+      packer.add(type, id, sealed, rawLength, discard);
       if (packer.size >= this.config.packSize) await this.finishPack();
       else await packer.drained();
     } catch (err) {

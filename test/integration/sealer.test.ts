@@ -1,13 +1,16 @@
 import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { zstdDecompressSync } from 'node:zlib';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { compressSync, decompress, reusesZstdContext } from '../../engine/compression';
-import { newKeyring, open } from '../../engine/crypto/keyring';
-import { sealSmallFile, SmallFileSealer, type SealSettings, type SmallFile } from '../../engine/smallFileSealer';
+import { randomBytes } from 'node:crypto';
+import { discardBuffer } from '../../engine/bufferPool';
+import { compressScratch, compressSync, decompress, reusesZstdContext } from '../../engine/compression';
+import { blobId, newKeyring, open } from '../../engine/crypto/keyring';
+import { sealChunk, sealSmallFile, Sealer, type SealSettings, type SmallFile } from '../../engine/sealer';
 
 // The worker runs compiled code (npm test builds first); the main side is the source under test.
-const SCRIPT = path.resolve(__dirname, '../../dist/engine/smallFileSealer.worker.js');
+const SCRIPT = path.resolve(__dirname, '../../dist/engine/sealer.worker.js');
 const dir = mkdtempSync(path.join(tmpdir(), 'dbm-sealer-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -28,7 +31,7 @@ describe('small-file sealer', () => {
       writeFileSync(abs, content);
       files.push({ abs, content });
     }
-    const sealer = new SmallFileSealer(settings, { workers: 2, script: SCRIPT });
+    const sealer = new Sealer(settings, { workers: 2, script: SCRIPT });
     expect(sealer.workers).toBe(2);
     try {
       const results = await Promise.all(files.map((f) => sealer.seal(f.abs, f.content.length)));
@@ -49,7 +52,7 @@ describe('small-file sealer', () => {
     writeFileSync(path.join(sub, 'big'), Buffer.alloc(settings.maxBytes, 1));
     writeFileSync(path.join(sub, 'target'), 'x');
     symlinkSync(path.join(sub, 'target'), path.join(sub, 'link'));
-    const sealer = new SmallFileSealer(settings, { workers: 1, script: SCRIPT });
+    const sealer = new Sealer(settings, { workers: 1, script: SCRIPT });
     try {
       const [empty, big] = await Promise.all([sealer.seal(path.join(sub, 'empty'), 0), sealer.seal(path.join(sub, 'big'), 10)]);
       expect(empty.kind).toBe('empty');
@@ -68,7 +71,7 @@ describe('small-file sealer', () => {
       writeFileSync(abs, `dying ${i}`.repeat(50));
       return abs;
     });
-    const sealer = new SmallFileSealer(settings, { workers: 2, script: SCRIPT });
+    const sealer = new Sealer(settings, { workers: 2, script: SCRIPT });
     const warnings: string[] = [];
     const onWarning = (w: Error): number => warnings.push(w.message);
     process.on('warning', onWarning);
@@ -112,5 +115,82 @@ describe('small-file sealer', () => {
     await expect(decompress(payload.subarray(0, payload.length - 10), 'x', data.length)).rejects.toThrow(/corrupt/);
     expect((await decompress(payload, 'x', data.length)).equals(data)).toBe(true);
     expect(reusesZstdContext(3)).toBe(true);
+  });
+  it('seals chunks on a worker exactly as the main thread would, and hands each chunk back whole', async () => {
+    const chunks = [
+      Buffer.from('a compressible log line, again and again\n'.repeat(30_000)), // ~1.2 MB
+      randomBytes(700 * 1024), // stored raw
+      Buffer.from('short'),
+      Buffer.from('another compressible chunk '.repeat(90_000)), // larger than the first: the worker's buffer grows
+    ];
+    const sealer = new Sealer(settings, { workers: 1, script: SCRIPT });
+    try {
+      const results = await Promise.all(
+        chunks.map((c) => {
+          const id = blobId(settings.ring, c);
+          const handed = Buffer.allocUnsafeSlow(c.length);
+          c.copy(handed);
+          return sealer.sealChunk(id, handed)!.then((r) => ({ id, r, handed }));
+        }),
+      );
+      for (const [i, { id, r, handed }] of results.entries()) {
+        expect(handed.length, 'the chunk went to the worker').toBe(0);
+        expect(r.chunk.equals(chunks[i]), 'the chunk comes back as it was').toBe(true);
+        expect(r.pieces).toContain(r.body);
+        const sealed = Buffer.concat(r.pieces);
+        const inline = sealChunk(id, chunks[i], settings);
+        expect(sealed.length).toBe(Buffer.concat(inline.pieces).length);
+        const plainBytes = await decompress(open(settings.ring, sealed, Buffer.from(id, 'hex'), 'chunk'), 'chunk');
+        expect(plainBytes.equals(chunks[i])).toBe(true);
+      }
+    } finally {
+      await sealer.close();
+    }
+    expect(new Sealer(settings, { workers: 0, script: SCRIPT }).sealChunk('00', Buffer.alloc(1)), 'no worker: the caller seals it').toBeNull();
+  });
+
+  it('fails a chunk whose worker dies, with the reason, and seals files on', async () => {
+    const sealer = new Sealer(settings, { workers: 1, script: SCRIPT });
+    const warnings: string[] = [];
+    const onWarning = (w: Error): number => warnings.push(w.message);
+    process.on('warning', onWarning);
+    try {
+      const chunk = randomBytes(4 * 1024 * 1024);
+      const pending = sealer.sealChunk(blobId(settings.ring, chunk), chunk)!;
+      const file = path.join(dir, 'after-death.txt');
+      writeFileSync(file, 'sealed on the main thread');
+      await new Promise((r) => setImmediate(r));
+      const slots = (sealer as unknown as { slots: { worker: { terminate(): Promise<number> } }[] }).slots;
+      await slots[0].worker.terminate();
+      await expect(pending).rejects.toThrow(/sealing worker stopped .* with a chunk in hand/);
+      expect((await plain(await sealer.seal(file, 25))).toString()).toBe('sealed on the main thread');
+    } finally {
+      process.off('warning', onWarning);
+      await sealer.close();
+    }
+  });
+
+  it('compresses chunks into a reused buffer: the result is a view, valid until the next call', () => {
+    const a = Buffer.from('first chunk of text '.repeat(10_000));
+    const b = Buffer.from('second chunk, other text '.repeat(10_000));
+    const first = compressScratch(a, 3);
+    expect(first.mode).toBe(1);
+    const kept = Buffer.from(first.data);
+    const second = compressScratch(b, 3);
+    expect(second.data.buffer).toBe(first.data.buffer);
+    expect(zstdDecompressSync(kept).equals(a)).toBe(true);
+    expect(zstdDecompressSync(second.data).equals(b)).toBe(true);
+  });
+
+  it('frees a buffer that owns its memory, and leaves a slice of shared memory alone', () => {
+    const own = Buffer.allocUnsafeSlow(1 << 20);
+    discardBuffer(own);
+    expect(own.length).toBe(0);
+    const shared = Buffer.from('pooled'); // a slice of Node's shared pool
+    discardBuffer(shared);
+    expect(shared.toString()).toBe('pooled');
+    const view = Buffer.allocUnsafeSlow(1 << 20).subarray(0, 10);
+    discardBuffer(view);
+    expect(view.length).toBe(10);
   });
 });

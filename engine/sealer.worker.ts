@@ -1,0 +1,75 @@
+/**
+ * Worker thread of the Sealer: seals batches of small files, and chunks, with
+ * the repository's keys, and hands the sealed bytes back in transferred
+ * buffers.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { keyringFromClone } from './crypto/keyring';
+import { sealChunk, sealSmallFile, type SealRequest, type SealResult, type SealSettings } from './sealer';
+
+interface Data {
+  idKey: Uint8Array;
+  epochs: { epoch: number; key: Uint8Array; created: string }[];
+  level: number;
+  maxBytes: number;
+}
+
+const data = workerData as Data;
+const settings: SealSettings = { ring: keyringFromClone(data), level: data.level, maxBytes: data.maxBytes };
+const buffer = Buffer.allocUnsafe(settings.maxBytes);
+
+parentPort!.on('message', (request: SealRequest) => {
+  if (request.kind === 'chunk') sealOneChunk(request);
+  else sealFiles(request.paths);
+});
+
+function sealFiles(paths: string[]): void {
+  const results: Extract<SealResult, { kind: 'files' }>['results'] = [];
+  const sealed: Buffer[] = [];
+  let offset = 0;
+  for (const abs of paths) {
+    try {
+      const r = sealSmallFile(abs, settings, buffer);
+      if (r.kind !== 'blob') {
+        results.push({ kind: r.kind });
+        continue;
+      }
+      results.push({ kind: 'blob', id: r.id, rawLength: r.rawLength, offset, length: r.sealed.length });
+      sealed.push(r.sealed);
+      offset += r.sealed.length;
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      results.push({ kind: 'error', code: e.code, message: e.message });
+    }
+  }
+  // One buffer of its own (not a slice of Node's shared pool), so it can be transferred, not copied.
+  const out = Buffer.allocUnsafeSlow(offset);
+  let at = 0;
+  for (const s of sealed) at += s.copy(out, at);
+  const ab = out.buffer as ArrayBuffer;
+  parentPort!.postMessage({ kind: 'files', results, data: ab } satisfies SealResult, [ab]);
+}
+
+function sealOneChunk({ id, memory, length }: Extract<SealRequest, { kind: 'chunk' }>): void {
+  try {
+    const { pieces, body } = sealChunk(id, Buffer.from(memory, 0, length), settings);
+    const at = pieces.indexOf(body);
+    // The body goes as it is when it is the only view of its memory (a cipher's output is); else as a copy.
+    let own = body;
+    if (body.byteOffset !== 0 || body.buffer.byteLength !== body.length) {
+      own = Buffer.allocUnsafeSlow(body.length);
+      body.copy(own);
+    }
+    const ab = own.buffer as ArrayBuffer;
+    const result: SealResult = {
+      kind: 'chunk',
+      memory,
+      before: new Uint8Array(Buffer.concat(pieces.slice(0, at))),
+      body: ab,
+      after: new Uint8Array(Buffer.concat(pieces.slice(at + 1))),
+    };
+    parentPort!.postMessage(result, [memory, ab]);
+  } catch (err) {
+    parentPort!.postMessage({ kind: 'chunk-error', memory, message: (err as Error).message } satisfies SealResult, [memory]);
+  }
+}
