@@ -45,8 +45,14 @@ export interface WriteCounters {
 
 const UPLOADS_IN_FLIGHT = 2;
 const COMPRESSION_BUDGET = 32 * 1024 * 1024;
-/** Write an index object every this many packs, so an interrupted backup's data is reused. */
+/** Write an index object every this many packs, so an interrupted backup's data is reused… */
 const PACKS_PER_INDEX = 64;
+/**
+ * …or this many blobs: a tree of small files fills few packs with many
+ * blobs, and one index object for 100,000 of them was ~13 MB of JSON built
+ * at once (and copied, compressed, sealed) at the end of the backup.
+ */
+const BLOBS_PER_INDEX = 16_384;
 
 /**
  * An open repository: keys, config, the blob index and the pack writer.
@@ -67,6 +73,7 @@ export class Repository {
   private readonly inFlight = new Set<Promise<void>>();
   private readonly compressionBudget = new ByteBudget(COMPRESSION_BUDGET);
   private unindexed: IndexFile['packs'] = [];
+  private unindexedBlobs = 0;
   private writeError: unknown = null;
   /** operations under a lock running on this handle */
   private operations = 0;
@@ -251,7 +258,8 @@ export class Repository {
         this.counters.bytesStored += pack.size;
         this.counters.packsWritten++;
         this.unindexed.push({ id, size: pack.size, blobs: pack.entries });
-        if (this.unindexed.length >= PACKS_PER_INDEX) await this.writeIndex();
+        this.unindexedBlobs += pack.entries.length;
+        if (this.unindexed.length >= PACKS_PER_INDEX || this.unindexedBlobs >= BLOBS_PER_INDEX) await this.writeIndex();
       } catch (err) {
         await packer.discard();
         this.writeError ??=
@@ -268,6 +276,7 @@ export class Repository {
     if (this.unindexed.length === 0) return;
     const packs = this.unindexed;
     this.unindexed = [];
+    this.unindexedBlobs = 0;
     const file: IndexFile = { version: 1, packs };
     const { size } = await this.putSealed(indexKey, file, 'dbm-index');
     this.counters.bytesStored += size;

@@ -18,7 +18,7 @@ import { saveSnapshot, type Snapshot } from '../../engine/snapshot';
 import { saveTree } from '../../engine/tree';
 import { DATA_PREFIX, INDEX_PREFIX } from '../../engine/repository/layout';
 import { listAll } from '../../engine/storage/storage';
-import { backends, newRepository, PASSPHRASE, reopen, tempDir } from '../support/backends';
+import { backends, localBackend, newRepository, PASSPHRASE, reopen, tempDir } from '../support/backends';
 import { makeSampleTree, seededBytes } from '../support/trees';
 
 function fakeSnapshot(tree: string): Snapshot {
@@ -231,5 +231,22 @@ describe('a repository location with no bucket', () => {
     const { s3Backend } = await import('../support/backends');
     const loc = s3Backend.make();
     await expect(Repository.open(loc.storage, { passphrase: 'x' })).rejects.toThrow(/^no repository at s3:/);
+  });
+});
+
+describe('index objects', () => {
+  it('are written every 16,384 blobs, so none grows with the number of files, and a fresh handle knows every blob', async () => {
+    const loc = localBackend.make();
+    const repo = await Repository.init(loc.storage, { passphrase: PASSPHRASE, config: { packSize: 64 * 1024 } });
+    const ids: string[] = [];
+    await withLock(repo, { exclusive: false, operation: 'many small blobs' }, async () => {
+      for (let i = 0; i < 20_000; i++) ids.push((await repo.saveBlob('data', Buffer.from(`small blob number ${i}`))).id);
+      await repo.flush();
+    });
+    const indexes = await listAll(loc.storage, INDEX_PREFIX);
+    expect(indexes.length).toBe(2); // one at 16,384 blobs, one for the rest at flush (not one of 20,000)
+    const fresh = await reopen(loc);
+    await fresh.loadIndex();
+    expect(ids.every((id) => fresh.hasBlob(id))).toBe(true);
   });
 });
