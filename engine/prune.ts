@@ -1,5 +1,5 @@
 import { CorruptionError } from './errors';
-import type { IndexFile } from './repository/blobIndex';
+import { indexGroups, type IndexFile } from './repository/blobIndex';
 import { DATA_PREFIX, INDEX_PREFIX, idOf, indexKey, packKey } from './repository/layout';
 import { withLock } from './repository/lock';
 import type { PackEntry } from './repository/pack';
@@ -110,8 +110,8 @@ async function run(repo: Repository, opts: PruneOptions): Promise<PruneReport> {
   const oldIndex = new Set(oldIndexKeys);
   const newIndexKeys = new Set((await listAll(repo.storage, INDEX_PREFIX)).map((o) => o.key).filter((k) => !oldIndex.has(k)));
   // (2) index for the packs we keep
-  for (let i = 0; i < keep.length; i += PACKS_PER_INDEX_FILE) {
-    const { key } = await repo.putSealed(indexKey, { version: 1, packs: keep.slice(i, i + PACKS_PER_INDEX_FILE) } satisfies IndexFile, 'dbm-index');
+  for (const packs of indexGroups(keep, PACKS_PER_INDEX_FILE)) {
+    const { key } = await repo.putSealed(indexKey, { version: 1, packs } satisfies IndexFile, 'dbm-index');
     newIndexKeys.add(key);
   }
   // (3) old index objects

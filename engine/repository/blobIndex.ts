@@ -12,6 +12,32 @@ export interface BlobLocation {
 }
 
 /** What an index object holds: the contents of some packs. */
+/**
+ * An index object lists at most about this many blobs (a pack's are never
+ * split): a tree of small files fills few packs with many blobs, and one
+ * index object for 100,000 of them was ~13 MB of JSON, built, copied,
+ * compressed and sealed at once.
+ */
+export const BLOBS_PER_INDEX = 16_384;
+
+/** The packs in groups of whole packs, one index object each: a group ends at `maxPacks` packs or BLOBS_PER_INDEX blobs. */
+export function indexGroups<P extends { blobs: unknown[] }>(packs: P[], maxPacks: number): P[][] {
+  const groups: P[][] = [];
+  let group: P[] = [];
+  let blobs = 0;
+  for (const pack of packs) {
+    group.push(pack);
+    blobs += pack.blobs.length;
+    if (group.length >= maxPacks || blobs >= BLOBS_PER_INDEX) {
+      groups.push(group);
+      group = [];
+      blobs = 0;
+    }
+  }
+  if (group.length > 0) groups.push(group);
+  return groups;
+}
+
 export interface IndexFile {
   version: 1;
   packs: { id: string; size: number; blobs: PackEntry[] }[];

@@ -16,7 +16,7 @@ import {
   WrongKeyError,
 } from '../errors';
 import { listAll, type Storage } from '../storage/storage';
-import { BlobIndex, validateIndexFile, type IndexFile } from './blobIndex';
+import { BLOBS_PER_INDEX, BlobIndex, validateIndexFile, type IndexFile } from './blobIndex';
 import { newConfig, type RepoConfig } from './config';
 import { CONFIG_KEY, INDEX_PREFIX, KEYS_PREFIX, indexKey, keyKey, packKey } from './layout';
 import { PackWriter, sealBlob, sealedBody, type BlobType } from './pack';
@@ -45,14 +45,8 @@ export interface WriteCounters {
 
 const UPLOADS_IN_FLIGHT = 2;
 const COMPRESSION_BUDGET = 32 * 1024 * 1024;
-/** Write an index object every this many packs, so an interrupted backup's data is reused… */
+/** Write an index object every this many packs (or BLOBS_PER_INDEX blobs), so an interrupted backup's data is reused. */
 const PACKS_PER_INDEX = 64;
-/**
- * …or this many blobs: a tree of small files fills few packs with many
- * blobs, and one index object for 100,000 of them was ~13 MB of JSON built
- * at once (and copied, compressed, sealed) at the end of the backup.
- */
-const BLOBS_PER_INDEX = 16_384;
 
 /**
  * An open repository: keys, config, the blob index and the pack writer.

@@ -8,6 +8,7 @@ import {
   checkRepository,
   CorruptionError,
   listSnapshots,
+  prune,
   Repository,
   restoreTree,
   UnsafePathError,
@@ -248,5 +249,15 @@ describe('index objects', () => {
     const fresh = await reopen(loc);
     await fresh.loadIndex();
     expect(ids.every((id) => fresh.hasBlob(id))).toBe(true);
+    // prune rewrites the index in objects of the same bound
+    await withLock(fresh, { exclusive: false, operation: 'snapshot' }, async () => {
+      await saveSnapshot(fresh, fakeSnapshot(await saveTree(fresh, { nodes: [fileNode('all', ids)] })));
+      await fresh.flush();
+    });
+    await prune(fresh);
+    expect((await listAll(loc.storage, INDEX_PREFIX)).length).toBe(2);
+    const pruned = await reopen(loc);
+    await pruned.loadIndex();
+    expect(ids.every((id) => pruned.hasBlob(id))).toBe(true);
   });
 });
