@@ -71,7 +71,7 @@ export interface BackupOptions {
   /**
    * How many files at or above the minimum chunk size, or streams, are read
    * at once (default 1: each already keeps two chunks compressing, which
-   * fills two cores, and every extra one holds a 16 MiB work buffer).
+   * fills two cores, and every extra one holds an 8 MiB work buffer).
    */
   concurrency?: number;
   /** the snapshot's time (default: now); for imports and tests */

@@ -45,19 +45,30 @@ export class Chunker {
   }
 
   /**
-   * Length of the chunk starting at `start`. The caller passes at least `max`
-   * bytes unless the input ends before that.
+   * Length of the chunk starting at `start`, with every byte up to `end`
+   * known (the input ends there, or runs on past `start + max`).
    */
   cut(buf: Buffer, start: number, end: number): number {
+    return this.boundary(buf, start, end, true, { at: 0, h: 0 });
+  }
+
+  /**
+   * Looks for the end of the chunk starting at `start` in the bytes before
+   * `end`; `final`: none come after. Returns the chunk's length, or 0 when
+   * the answer lies past `end`; `scan` then holds where the search stopped
+   * and the hash there, so it resumes after the next read instead of
+   * starting over. The first boundary is the same however the bytes arrive.
+   */
+  private boundary(buf: Buffer, start: number, end: number, final: boolean, scan: { at: number; h: number }): number {
     const n = end - start;
-    if (n <= this.min) return n;
+    if (n <= this.min) return final ? n : 0;
     const limit = start + Math.min(n, this.max);
     const normal = start + Math.min(this.avg, limit - start);
     const gear = this.gear;
     const hard = this.maskHard;
     const easy = this.maskEasy;
-    let h = 0;
-    let i = start + this.min;
+    let h = scan.h;
+    let i = start + Math.max(this.min, scan.at);
     for (; i < normal; i++) {
       h = ((h << 1) + gear[buf[i]]) | 0;
       if ((h & hard) === 0) return i - start + 1;
@@ -66,12 +77,19 @@ export class Chunker {
       h = ((h << 1) + gear[buf[i]]) | 0;
       if ((h & easy) === 0) return i - start + 1;
     }
-    return limit - start;
+    if (final || limit - start === this.max) return limit - start;
+    scan.at = i - start;
+    scan.h = h;
+    return 0;
   }
 
-  /** A work buffer large enough for `chunks`; reuse it across files. */
+  /**
+   * A work buffer for `chunks`, of the largest chunk's size; reuse it across
+   * files. (It holds the chunk being cut and what is read after it, no more:
+   * the search for a boundary resumes as bytes come.)
+   */
   workBuffer(): Buffer {
-    return Buffer.allocUnsafe(this.max * 2);
+    return Buffer.allocUnsafe(this.max);
   }
 
   /**
@@ -79,24 +97,30 @@ export class Chunker {
    * valid only until the next one is requested: copy what you keep.
    */
   async *chunks(source: ByteSource, work: Buffer = this.workBuffer()): AsyncGenerator<Buffer> {
+    if (work.length < this.max) throw new Error(`a chunker work buffer needs ${this.max} bytes, not ${work.length}`);
     let start = 0;
     let end = 0;
     let eof = false;
+    const scan = { at: 0, h: 0 };
     for (;;) {
-      while (!eof && end - start < this.max) {
-        if (end === work.length) {
-          work.copy(work, 0, start, end);
-          end -= start;
-          start = 0;
-        }
-        const n = await source.read(work, end, work.length - end);
-        if (n === 0) eof = true;
-        else end += n;
+      const len = end > start ? this.boundary(work, start, end, eof, scan) : 0;
+      if (len > 0) {
+        scan.at = 0;
+        scan.h = 0;
+        yield work.subarray(start, start + len);
+        start += len;
+        continue;
       }
-      if (start === end) return;
-      const len = this.cut(work, start, end);
-      yield work.subarray(start, start + len);
-      start += len;
+      if (eof) return;
+      // The chunk being cut moves to the front to make room (it is never longer than the buffer).
+      if (end === work.length) {
+        work.copy(work, 0, start, end);
+        end -= start;
+        start = 0;
+      }
+      const n = await source.read(work, end, work.length - end);
+      if (n === 0) eof = true;
+      else end += n;
     }
   }
 }

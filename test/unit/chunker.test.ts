@@ -5,9 +5,9 @@ import { seededBytes } from '../support/trees';
 
 const params = { min: 16 * 1024, avg: 64 * 1024, max: 256 * 1024, seed: 'ab'.repeat(32) };
 
-async function cut(chunker: Chunker, data: Buffer, pieceSize = 1 << 20): Promise<Buffer[]> {
+async function cut(chunker: Chunker, data: Buffer, pieceSize = 1 << 20, work?: Buffer): Promise<Buffer[]> {
   const out: Buffer[] = [];
-  for await (const c of chunker.chunks(sourceOf(data, pieceSize))) out.push(Buffer.from(c));
+  for await (const c of chunker.chunks(sourceOf(data, pieceSize), work)) out.push(Buffer.from(c));
   return out;
 }
 
@@ -31,6 +31,25 @@ describe('chunker', () => {
     const a = (await cut(chunker, data, 1 << 20)).map((c) => c.length);
     const b = (await cut(chunker, data, 4099)).map((c) => c.length);
     expect(b).toEqual(a);
+  });
+
+  it('cuts where a scan of the whole input does, however the bytes arrive, in a buffer of one chunk', async () => {
+    const chunker = new Chunker(params);
+    const whole: number[] = [];
+    for (let at = 0; at < data.length; ) {
+      const len = chunker.cut(data, at, data.length);
+      whole.push(len);
+      at += len;
+    }
+    for (const piece of [1, 777, 4096, 65_537, params.max - 1, params.max + 3]) {
+      expect((await cut(chunker, data, piece)).map((c) => c.length), `reads of ${piece} bytes`).toEqual(whole);
+    }
+    // data with long stretches and no cut point: chunks of exactly max, moved to the front of the buffer
+    const mixed = Buffer.concat([Buffer.alloc(params.max * 3 + 5), data.subarray(0, 300_000), Buffer.alloc(params.max + 1)]);
+    const expected: number[] = [];
+    for (let at = 0; at < mixed.length; at += expected[expected.length - 1]) expected.push(chunker.cut(mixed, at, mixed.length));
+    expect((await cut(chunker, mixed, 5000)).map((c) => c.length)).toEqual(expected);
+    await expect(cut(chunker, data, 4096, Buffer.alloc(params.max - 1))).rejects.toThrow(/work buffer needs/);
   });
 
   it('resynchronises after an insertion: later chunks are unchanged', async () => {

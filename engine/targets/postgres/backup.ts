@@ -40,7 +40,7 @@ export interface PostgresMeta {
 
 /**
  * Databases dumped at once by default (each a pg_dump, a session of ours and
- * a 16 MiB work buffer): while one dump waits on the server, another's data
+ * an 8 MiB work buffer): while one dump waits on the server, another's data
  * is chunked and compressed. `concurrency` in the options changes it.
  */
 export const PARALLEL_DUMPS = 2;

@@ -49,6 +49,8 @@ export function pageAlignedTarChunks(blockSize: number, minFileSize = blockSize 
   if (!(blockSize >= 512 && blockSize % 512 === 0)) throw new Error(`page block size ${blockSize} is not a multiple of 512`);
   return async function* (chunker: Chunker, source: ByteSource, work: Buffer): AsyncGenerator<Buffer> {
     const tar = new TarWatcher(source, minFileSize);
+    // Blocks outgrow the work buffer (a chunk's size) only for clusters of several TiB: a buffer of their own then.
+    const blocks = blockSize <= work.length ? work : Buffer.allocUnsafe(blockSize);
     for (;;) {
       yield* chunker.chunks(tar, work); // up to the next relation file's data, or the end
       if (tar.regionLeft === 0) return;
@@ -56,11 +58,11 @@ export function pageAlignedTarChunks(blockSize: number, minFileSize = blockSize 
         const want = Math.min(blockSize, tar.regionLeft);
         let got = 0;
         while (got < want) {
-          const n = await tar.readRegion(work, got, want - got);
+          const n = await tar.readRegion(blocks, got, want - got);
           if (n === 0) break;
           got += n;
         }
-        if (got > 0) yield work.subarray(0, got);
+        if (got > 0) yield blocks.subarray(0, got);
         if (got < want) return; // the stream ended inside a file: the producer failed and says so
       }
     }
