@@ -3,7 +3,8 @@ import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import { tempDir } from '../support/backends';
+import { runArchiver } from '../../engine/targets/postgresCluster/walArchiver';
+import { localBackend, newRepository, tempDir } from '../support/backends';
 import { CLI } from '../support/cli';
 
 const SEGMENT = '000000010000000000000007';
@@ -39,5 +40,19 @@ describe('wal-archive (the synchronous archive_command) against its archiver', (
     expect(await exited).toBe(0);
     expect(existsSync(handed)).toBe(false);
     expect(existsSync(path.join(queue, `${SEGMENT}.done`))).toBe(false);
+  }, 30_000);
+});
+
+describe('the resident archiver', () => {
+  it('stops when its data directory is gone, instead of polling it for ten idle minutes', async () => {
+    const { repo } = await newRepository(localBackend);
+    const dataDir = tempDir('dbm-walarchiver-');
+    const queue = path.join(dataDir, 'dbm_wal_archive');
+    const log: string[] = [];
+    const running = runArchiver(repo, 'c', { queue, log: (line) => log.push(line) });
+    await until(() => existsSync(path.join(queue, 'archiver.pid')), 'the start');
+    rmSync(dataDir, { recursive: true, force: true });
+    await running; // the test's timeout is the bound
+    expect(log).toContain('the data directory is gone: stopping');
   }, 30_000);
 });
