@@ -50,9 +50,21 @@ export async function buildProgram(argv: string[] = []): Promise<Command> {
   return program;
 }
 
+/**
+ * Node ends a process whose event loop has nothing left to wait on, with
+ * exit 0, even while a command's promise is unsettled: a step that waits on
+ * something that can no longer happen (a bug) would look like success with
+ * nothing done. This makes it a failure that says so.
+ */
+function failIfUnfinished(): void {
+  process.stderr.write('error: the command stopped before it finished (it waited on something that cannot happen any more: a bug); what it did not report as done is not done\n');
+  process.exitCode = EXIT.failure;
+}
+
 /** Runs the CLI: one line per error, exit codes from exitCodes.ts, no stack traces. */
 export async function run(argv: string[]): Promise<void> {
   const program = await buildProgram(argv);
+  process.once('beforeExit', failIfUnfinished);
   try {
     await program.parseAsync(argv);
   } catch (err) {
@@ -64,5 +76,7 @@ export async function run(argv: string[]): Promise<void> {
     process.stderr.write(`error: ${describeError(err)}\n`);
     if (process.env.DBM_DEBUG) process.stderr.write(`${(err as Error).stack}\n`);
     process.exitCode = exitCodeFor(err);
+  } finally {
+    process.off('beforeExit', failIfUnfinished);
   }
 }

@@ -2,9 +2,9 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, promises as fs, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { acquireLock } from '../../engine';
+import { acquireLock, listSnapshots } from '../../engine';
 import { backends, newRepository, PASSPHRASE, reopen, tempDir } from '../support/backends';
-import { runCli } from '../support/cli';
+import { CLI, runCli } from '../support/cli';
 import { describeTree, makeSampleTree, seededBytes } from '../support/trees';
 
 /** An error is one line, with no stack trace. */
@@ -136,6 +136,21 @@ describe('repo CLI exit codes', () => {
     expect(all.stdout).toBe('removed all 1 locks\n');
     expect((await runCli(['repo', 'prune'], env)).code).toBe(0); // an exclusive lock is free to take again
     await lock.release();
+  });
+
+  it('1, with the reason, when a command stops waiting on something that can never happen: never 0 with nothing done', async () => {
+    const { loc } = await newRepository(local);
+    const src = tempDir();
+    await fs.writeFile(path.join(src, 'f'), 'data');
+    // a backup whose work never settles, and nothing left for the event loop: what a stalled internal wait looks like
+    const script = `
+      require(${JSON.stringify(path.resolve(CLI, '../../engine/archiver.js'))}).backupTree = () => new Promise(() => {});
+      require(${JSON.stringify(path.resolve(CLI, '../program.js'))}).run([process.argv[0], 'dbm', 'repo', 'backup', ${JSON.stringify(src)}]);`;
+    const r = spawnSync(process.execPath, ['-e', script], { env: { ...loc.env, DBM_PASSPHRASE: PASSPHRASE }, encoding: 'utf8' });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/^error: the command stopped before it finished/);
+    oneLine(r.stderr);
+    expect((await listSnapshots(await reopen(loc))).length).toBe(0);
   });
 
   it('1 when check finds damage', async () => {
