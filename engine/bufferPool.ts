@@ -35,14 +35,15 @@ export class BufferPool {
 /**
  * Frees a buffer's memory now instead of at V8's next full collection, when
  * it is the sole view of an ArrayBuffer of its own (a cipher's or zstd's
- * output); a slice of a shared one is left alone. A freed buffer reads as
+ * output), or all of it but `slack` bytes (a blob's payload after its mode
+ * byte); a slice of a shared one is left alone. A freed buffer reads as
  * empty. Why: V8 collects dead ArrayBuffers only when its old generation is
  * collected, and the engine's JS heap grows so little that ~60–90 MB of dead
- * chunk-sized buffers piled up between collections of a large backup.
+ * chunk-sized buffers piled up between collections of a large backup or restore.
  * Only for a buffer nothing else refers to.
  */
-export function discardBuffer(buf: Buffer): void {
+export function discardBuffer(buf: Buffer, slack = 0): void {
   const backing = buf.buffer as ArrayBuffer & { transfer?(length: number): ArrayBuffer };
-  if (buf.byteOffset !== 0 || backing.byteLength !== buf.length || buf.length === 0 || !backing.transfer) return;
+  if (backing.byteLength > buf.length + slack || buf.length === 0 || !backing.transfer) return;
   backing.transfer(0); // detaches it: the memory is released with it
 }

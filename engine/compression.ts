@@ -252,9 +252,13 @@ export function decompressSync(payload: Buffer, what: string, sizeHint = 0): Buf
   }
 }
 
-/** The hint comes from the index: bounded, and the output too (a small frame can claim gigabytes). */
+/**
+ * The hint comes from the index: bounded, and the output too (a small frame
+ * can claim gigabytes). One spare byte: output that fills zlib's buffer
+ * exactly makes it allocate another of the same size, for nothing.
+ */
 function decodeOptions(sizeHint: number): zlib.ZstdOptions {
-  return { chunkSize: Math.min(Math.max(64 * 1024, sizeHint), 64 * 1024 * 1024), maxOutputLength: MAX_BLOB_BYTES } as zlib.ZstdOptions;
+  return { chunkSize: Math.min(Math.max(64 * 1024, sizeHint + 1), 64 * 1024 * 1024), maxOutputLength: MAX_BLOB_BYTES } as zlib.ZstdOptions;
 }
 
 /** Whether small payloads get reused zstd contexts on this Node.js, both ways (else each builds its own: slower, same bytes). */

@@ -16,6 +16,7 @@ import {
 } from 'node:fs';
 import * as path from 'node:path';
 import type { Writable } from 'node:stream';
+import { discardBuffer } from './bufferPool';
 import { forEachLimit } from './concurrency';
 import { BackupError, CorruptionError, InvalidInputError, NotFoundError, UnsafePathError } from './errors';
 import type { BlobLocation } from './repository/blobIndex';
@@ -238,7 +239,9 @@ class TreeRestorer {
               writeFully(fds[t.file], data, t.offset);
               this.progress.bytesWritten += data.length;
             }
+            discardBuffer(data, 1); // written everywhere it goes (1: the payload's mode byte, or a decoder's spare byte)
           }
+          discardBuffer(bytes);
         }
       });
       files.forEach((f, i) => {

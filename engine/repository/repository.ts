@@ -330,6 +330,7 @@ export class Repository {
     const data = await decompress(payload, what, rawLength).catch((err: Error) => {
       throw new CorruptionError(err.message);
     });
+    if (data.buffer !== payload.buffer) discardBuffer(payload); // decompressed: the payload is done with
     if (blobId(this.keyring, data) !== id) throw new CorruptionError(`${what} does not match its id`);
     return data;
   }

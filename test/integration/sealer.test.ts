@@ -182,7 +182,7 @@ describe('small-file sealer', () => {
     expect(zstdDecompressSync(second.data).equals(b)).toBe(true);
   });
 
-  it('frees a buffer that owns its memory, and leaves a slice of shared memory alone', () => {
+  it('frees a buffer that owns its memory (but for a given slack), and leaves a slice of shared memory alone', () => {
     const own = Buffer.allocUnsafeSlow(1 << 20);
     discardBuffer(own);
     expect(own.length).toBe(0);
@@ -192,5 +192,12 @@ describe('small-file sealer', () => {
     const view = Buffer.allocUnsafeSlow(1 << 20).subarray(0, 10);
     discardBuffer(view);
     expect(view.length).toBe(10);
+    // a blob's data after its one mode byte: all of its memory but the slack
+    const payload = Buffer.allocUnsafeSlow(1025).subarray(1);
+    discardBuffer(payload, 1);
+    expect(payload.length).toBe(0);
+    const wider = Buffer.allocUnsafeSlow(1026).subarray(1, 1025); // two bytes more than the slack
+    discardBuffer(wider, 1);
+    expect(wider.length).toBe(1024);
   });
 });
