@@ -11,16 +11,20 @@ export interface BlobLocation {
   rawLength: number;
 }
 
-/** What an index object holds: the contents of some packs. */
 /**
  * An index object lists at most about this many blobs (a pack's are never
  * split): a tree of small files fills few packs with many blobs, and one
  * index object for 100,000 of them was ~13 MB of JSON, built, copied,
  * compressed and sealed at once.
  */
-export const BLOBS_PER_INDEX = 16_384;
+const BLOBS_PER_INDEX = 16_384;
 
-/** The packs in groups of whole packs, one index object each: a group ends at `maxPacks` packs or BLOBS_PER_INDEX blobs. */
+/** Whether an index object of this many packs and blobs is full: `maxPacks` packs, or BLOBS_PER_INDEX blobs. */
+export function fillsIndex(packs: number, blobs: number, maxPacks: number): boolean {
+  return packs >= maxPacks || blobs >= BLOBS_PER_INDEX;
+}
+
+/** The packs in groups of whole packs, one index object each (see fillsIndex). */
 export function indexGroups<P extends { blobs: unknown[] }>(packs: P[], maxPacks: number): P[][] {
   const groups: P[][] = [];
   let group: P[] = [];
@@ -28,7 +32,7 @@ export function indexGroups<P extends { blobs: unknown[] }>(packs: P[], maxPacks
   for (const pack of packs) {
     group.push(pack);
     blobs += pack.blobs.length;
-    if (group.length >= maxPacks || blobs >= BLOBS_PER_INDEX) {
+    if (fillsIndex(group.length, blobs, maxPacks)) {
       groups.push(group);
       group = [];
       blobs = 0;
@@ -38,6 +42,7 @@ export function indexGroups<P extends { blobs: unknown[] }>(packs: P[], maxPacks
   return groups;
 }
 
+/** What an index object holds: the contents of some packs. */
 export interface IndexFile {
   version: 1;
   packs: { id: string; size: number; blobs: PackEntry[] }[];

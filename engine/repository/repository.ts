@@ -16,7 +16,7 @@ import {
   WrongKeyError,
 } from '../errors';
 import { listAll, type Storage } from '../storage/storage';
-import { BLOBS_PER_INDEX, BlobIndex, validateIndexFile, type IndexFile } from './blobIndex';
+import { BlobIndex, fillsIndex, validateIndexFile, type IndexFile } from './blobIndex';
 import { newConfig, type RepoConfig } from './config';
 import { CONFIG_KEY, INDEX_PREFIX, KEYS_PREFIX, indexKey, keyKey, packKey } from './layout';
 import { PackWriter, sealBlob, sealedBody, type BlobType } from './pack';
@@ -45,7 +45,7 @@ export interface WriteCounters {
 
 const UPLOADS_IN_FLIGHT = 2;
 const COMPRESSION_BUDGET = 32 * 1024 * 1024;
-/** Write an index object every this many packs (or BLOBS_PER_INDEX blobs), so an interrupted backup's data is reused. */
+/** Write an index object every this many packs (or fewer holding many blobs: fillsIndex), so an interrupted backup's data is reused. */
 const PACKS_PER_INDEX = 64;
 
 /**
@@ -67,7 +67,6 @@ export class Repository {
   private readonly inFlight = new Set<Promise<void>>();
   private readonly compressionBudget = new ByteBudget(COMPRESSION_BUDGET);
   private unindexed: IndexFile['packs'] = [];
-  private unindexedBlobs = 0;
   private writeError: unknown = null;
   /** operations under a lock running on this handle */
   private operations = 0;
@@ -252,8 +251,8 @@ export class Repository {
         this.counters.bytesStored += pack.size;
         this.counters.packsWritten++;
         this.unindexed.push({ id, size: pack.size, blobs: pack.entries });
-        this.unindexedBlobs += pack.entries.length;
-        if (this.unindexed.length >= PACKS_PER_INDEX || this.unindexedBlobs >= BLOBS_PER_INDEX) await this.writeIndex();
+        const blobs = this.unindexed.reduce((n, p) => n + p.blobs.length, 0); // at most PACKS_PER_INDEX packs
+        if (fillsIndex(this.unindexed.length, blobs, PACKS_PER_INDEX)) await this.writeIndex();
       } catch (err) {
         await packer.discard();
         this.writeError ??=
@@ -270,7 +269,6 @@ export class Repository {
     if (this.unindexed.length === 0) return;
     const packs = this.unindexed;
     this.unindexed = [];
-    this.unindexedBlobs = 0;
     const file: IndexFile = { version: 1, packs };
     const { size } = await this.putSealed(indexKey, file, 'dbm-index');
     this.counters.bytesStored += size;
