@@ -78,42 +78,44 @@ export async function runArchiver(
       });
   };
 
-  for (;;) {
-    // what the archive_command handed over comes first
-    const handed = (await fs.readdir(push).catch(() => [] as string[])).filter((n) => !n.startsWith('.')).sort();
-    for (const name of handed) {
-      if (inFlight.has(name)) continue;
-      if (stored.has(name) && (await fs.stat(path.join(queue, `${name}.done`)).then(() => true, () => false))) {
-        await fs.rm(path.join(push, name), { force: true }); // stored ahead, answered already
-        continue;
+  try {
+    for (;;) {
+      // what the archive_command handed over comes first
+      const handed = (await fs.readdir(push).catch(() => [] as string[])).filter((n) => !n.startsWith('.')).sort();
+      for (const name of handed) {
+        if (inFlight.has(name)) continue;
+        if (stored.has(name) && (await fs.stat(path.join(queue, `${name}.done`)).then(() => true, () => false))) {
+          await fs.rm(path.join(push, name), { force: true }); // stored ahead, answered already
+          continue;
+        }
+        store(name, path.join(push, name), true);
       }
-      store(name, path.join(push, name), true);
+      // then what PostgreSQL will ask for next
+      const ready = (await fs.readdir(status).catch(() => [] as string[]))
+        .filter((f) => f.endsWith('.ready'))
+        .map((f) => f.slice(0, -'.ready'.length))
+        .sort();
+      const readySet = new Set(ready);
+      for (const name of stored) if (!readySet.has(name) && !handed.includes(name)) stored.delete(name);
+      for (const name of ready) {
+        if (inFlight.size >= concurrency) break;
+        if (!inFlight.has(name) && !stored.has(name)) store(name, path.join(path.dirname(status), name), false);
+      }
+      const idle = inFlight.size === 0 && handed.length === 0;
+      if (idle && !(await fs.stat(queue).then(() => true, () => false))) {
+        log('the data directory is gone: stopping');
+        return;
+      }
+      if (idle && Date.now() - lastWork > (opts.idleMs ?? 10 * 60_000)) {
+        await fs.rm(path.join(queue, 'archiver.pid'), { force: true });
+        log('idle: stopping');
+        return;
+      }
+      pause = idle ? Math.min(pause * 2, Math.max(pollMs, IDLE_POLL_MS)) : pollMs;
+      await handOver.wait(pause);
     }
-    // then what PostgreSQL will ask for next
-    const ready = (await fs.readdir(status).catch(() => [] as string[]))
-      .filter((f) => f.endsWith('.ready'))
-      .map((f) => f.slice(0, -'.ready'.length))
-      .sort();
-    const readySet = new Set(ready);
-    for (const name of stored) if (!readySet.has(name) && !handed.includes(name)) stored.delete(name);
-    for (const name of ready) {
-      if (inFlight.size >= concurrency) break;
-      if (!inFlight.has(name) && !stored.has(name)) store(name, path.join(path.dirname(status), name), false);
-    }
-    const idle = inFlight.size === 0 && handed.length === 0;
-    if (idle && !(await fs.stat(queue).then(() => true, () => false))) {
-      handOver.close();
-      log('the data directory is gone: stopping');
-      return;
-    }
-    if (idle && Date.now() - lastWork > (opts.idleMs ?? 10 * 60_000)) {
-      handOver.close();
-      await fs.rm(path.join(queue, 'archiver.pid'), { force: true });
-      log('idle: stopping');
-      return;
-    }
-    pause = idle ? Math.min(pause * 2, Math.max(pollMs, IDLE_POLL_MS)) : pollMs;
-    await handOver.wait(pause);
+  } finally {
+    handOver.close();
   }
 }
 
