@@ -262,7 +262,7 @@ export async function commitSnapshot(
 }
 
 /** A sealer for a backup of `repo` (its workers start with its first job). */
-export function newSealer(repo: Repository): Sealer {
+function newSealer(repo: Repository): Sealer {
   return new Sealer({ ring: repo.keyring, level: repo.config.compressionLevel, maxBytes: repo.chunker.min });
 }
 

@@ -320,7 +320,7 @@ function settle(batch: Job[], msg: SealResult): void {
   job.resolve({ pieces: [Buffer.from(msg.before), body, Buffer.from(msg.after)], body, chunk });
 }
 
-/** The ArrayBuffer to transfer a chunk with: its own, or (a slice of shared memory) a copy. */
+/** The ArrayBuffer to transfer a chunk with: the one it starts (the caller hands all of it over, a pooled buffer), or a copy when the chunk starts inside one or it is shared memory. */
 function ownMemory(chunk: Buffer): ArrayBuffer {
   if (chunk.byteOffset === 0 && chunk.buffer instanceof ArrayBuffer) return chunk.buffer;
   const copy = Buffer.allocUnsafeSlow(chunk.length);
