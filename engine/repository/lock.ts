@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RepositoryLockedError } from '../errors';
@@ -10,12 +11,19 @@ import type { Repository } from './repository';
  * Repository locks, as restic keeps them: an object under `locks/` per
  * holder. Backups, restores and checks take shared locks and run side by
  * side; prune and key rotation take an exclusive one. A lock is stale when
- * its holder stopped refreshing it, or when it was taken on this host by a
- * process that no longer exists (a killed backup); stale locks are removed.
+ * its holder stopped refreshing it (a lease: the only test for another
+ * host's lock, as when a worker of another machine died), or when it was
+ * taken on this very machine since its last boot by a process that no longer
+ * exists (a killed backup); stale locks are removed.
  */
 export interface LockInfo {
   exclusive: boolean;
   hostname: string;
+  /**
+   * where its pid means something: this kernel since its last boot, and this pid namespace (containers on one
+   * kernel share the boot id, not their pids); hostnames repeat across containers and hosts
+   */
+  hostId?: string;
   username: string;
   pid: number;
   time: string;
@@ -62,7 +70,9 @@ function writeLock(repo: Repository, key: string, info: LockInfo): Promise<unkno
 
 export function isStale(info: LockInfo, now = Date.now()): boolean {
   if (now - Date.parse(info.time) > STALE_MS) return true;
-  if (info.hostname === hostname() && info.pid !== process.pid) {
+  // locks written before hostId was recorded: their hostname, as then
+  const here = info.hostId !== undefined ? info.hostId === hostId() : info.hostname === hostname();
+  if (here && info.pid !== process.pid) {
     try {
       process.kill(info.pid, 0);
     } catch (err) {
@@ -126,6 +136,7 @@ export async function acquireLock(repo: Repository, opts: LockOptions): Promise<
       const info: LockInfo = {
         exclusive: opts.exclusive,
         hostname: hostname(),
+        hostId: hostId(),
         username: safeUser(),
         pid: process.pid,
         time: new Date().toISOString(),
@@ -155,6 +166,21 @@ export async function withLock<T>(repo: Repository, opts: LockOptions, fn: () =>
     await repo.endOperation(failed).catch(() => undefined);
     await lock.release().catch(() => undefined);
   }
+}
+
+let pidSpace: string | undefined;
+
+/** Where this process's pid means something (see LockInfo.hostId). */
+export function hostId(): string {
+  if (pidSpace === undefined) {
+    try {
+      pidSpace = `${readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim()}/${readlinkSync('/proc/self/ns/pid')}`;
+    } catch {
+      // no /proc: nothing proves a pid is ours to check, so only the lease decides
+      pidSpace = `unknown-${randomBytes(8).toString('hex')}`;
+    }
+  }
+  return pidSpace;
 }
 
 function safeUser(): string {
