@@ -1,9 +1,11 @@
+import * as path from 'node:path';
 import { NodeConnectionTypes, type IExecuteFunctions, type INodeExecutionData, type INodeType, type INodeTypeDescription } from 'n8n-workflow';
 import { newProgress, type BackupType } from '../../engine';
 import { backupFiles, backupScenarios } from '../../engine/targets';
 import { credentialTest } from '../shared/credentialTests';
 import { backupTypeProperty, jobIdProperty, tagsProperty } from '../shared/descriptions';
-import { reportStep, withProgress } from '../shared/catalog';
+import { sourceKey } from '../../catalog/sourceLocks';
+import { reportStep, withProgress, withSourceLock } from '../shared/catalog';
 import { eachItem, parseTagList, snapshotJson, splitList } from '../shared/items';
 import { backupLimits } from '../shared/limits';
 import { allowedPath } from '../shared/pathPolicy';
@@ -85,7 +87,7 @@ export class BackupFiles implements INodeType {
         const only = splitList(this.getNodeParameter('only', i, '') as string);
         const root = this.getNodeParameter('root', i) as string;
         allowedPath('backup source', root);
-        const outcomes = await backupScenarios(repo, root, { ...opts, only });
+        const outcomes = await withSourceLock(this, i, sourceKey('scenarios', [root]), () => backupScenarios(repo, root, { ...opts, only }));
         const failed = outcomes.filter((o) => o.error);
         if (failed.length === outcomes.length && failed.length > 0) throw new Error(failed.map((f) => f.error).join('; '));
         const rows = [];
@@ -101,7 +103,9 @@ export class BackupFiles implements INodeType {
       const paths = splitList(this.getNodeParameter('paths', i) as string);
       for (const p of paths) allowedPath('backup source', p); // named as given in the snapshot, checked as really reached
       const progress = newProgress();
-      const out = snapshotJson(await withProgress(this, i, 'files', progress, () => backupFiles(repo, paths, { ...opts, progress })));
+      const out = snapshotJson(
+        await withSourceLock(this, i, sourceKey('files', paths.map((p) => path.resolve(p))), () => withProgress(this, i, 'files', progress, () => backupFiles(repo, paths, { ...opts, progress }))),
+      );
       return { ...out, recordedInJob: await reportStep(this, i, out) };
     });
   }

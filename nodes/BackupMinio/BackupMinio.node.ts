@@ -3,7 +3,8 @@ import { newProgress, type BackupType } from '../../engine';
 import { backupMinio, type MinioProgress } from '../../engine/targets';
 import { credentialTest } from '../shared/credentialTests';
 import { backupTypeProperty, jobIdProperty, tagsProperty } from '../shared/descriptions';
-import { reportStep, withProgress } from '../shared/catalog';
+import { sourceKey } from '../../catalog/sourceLocks';
+import { reportStep, withProgress, withSourceLock } from '../shared/catalog';
 import { eachItem, parseTagList, snapshotJson, splitList } from '../shared/items';
 import { backupLimits } from '../shared/limits';
 import { minioOf, openRepository } from '../shared/repository';
@@ -48,14 +49,15 @@ export class BackupMinio implements INodeType {
     const source = await this.getCredentials('dbmMinioApi');
     return eachItem(this, async (i) => {
       const progress: MinioProgress = { ...newProgress(), objectsDownloaded: 0, objectsUnchanged: 0 };
-      const ref = await withProgress(this, i, 'minio', progress, () =>
-        backupMinio(repo, minioOf(source, splitList(this.getNodeParameter('buckets', i) as string)), {
+      const buckets = splitList(this.getNodeParameter('buckets', i) as string);
+      const ref = await withSourceLock(this, i, sourceKey('minio', buckets.map((b) => `${String(source.endpoint)}/${b}`)), () => withProgress(this, i, 'minio', progress, () =>
+        backupMinio(repo, minioOf(source, buckets), {
           type: this.getNodeParameter('backupType', i) as BackupType,
           tags: parseTagList(this.getNodeParameter('tags', i, '') as string),
           ...backupLimits(this),
           progress,
         }),
-      );
+      ));
       const out = snapshotJson(ref);
       return { ...out, objectsDownloaded: progress.objectsDownloaded, objectsUnchanged: progress.objectsUnchanged, recordedInJob: await reportStep(this, i, out) };
     });

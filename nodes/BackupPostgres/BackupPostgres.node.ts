@@ -3,7 +3,8 @@ import { newProgress, type BackupType } from '../../engine';
 import { backupCluster, backupPostgres, CLUSTER_TARGET, clusterMetaOf, postgresMeta, type ClusterMeta, type DumpFormat } from '../../engine/targets';
 import { credentialTest } from '../shared/credentialTests';
 import { backupTypeProperty, jobIdProperty, tagsProperty } from '../shared/descriptions';
-import { reportStep, withProgress } from '../shared/catalog';
+import { sourceKey } from '../../catalog/sourceLocks';
+import { reportStep, withProgress, withSourceLock } from '../shared/catalog';
 import { eachItem, parseTagList, snapshotJson, splitList } from '../shared/items';
 import { backupLimits } from '../shared/limits';
 import { openRepository, pgConnectionOf } from '../shared/repository';
@@ -87,23 +88,25 @@ export class BackupPostgres implements INodeType {
     return eachItem(this, async (i) => {
       if (this.getNodeParameter('mode', i, 'logical') === 'physical') {
         const progress = newProgress();
-        const base = await withProgress(this, i, CLUSTER_TARGET, progress, () =>
+        const clusterName = this.getNodeParameter('cluster', i, 'main') as string;
+        const base = await withSourceLock(this, i, sourceKey(CLUSTER_TARGET, [clusterName]), () => withProgress(this, i, CLUSTER_TARGET, progress, () =>
           backupCluster(repo, conn, {
-            cluster: this.getNodeParameter('cluster', i, 'main') as string,
+            cluster: clusterName,
             type: this.getNodeParameter('backupType', i) as BackupType,
             tags: parseTagList(this.getNodeParameter('tags', i, '') as string),
             ...backupLimits(this),
             progress,
           }),
-        );
+        ));
         const cluster = clusterMetaOf(base) as ClusterMeta; // backupCluster always writes it
         const out = snapshotJson(base);
         return { ...out, recordedInJob: await reportStep(this, i, out), cluster: cluster.cluster, timeline: cluster.timeline, startLsn: cluster.startLsn, stopLsn: cluster.stopLsn };
       }
       const progress = newProgress();
-      const ref = await withProgress(this, i, 'postgres', progress, () =>
+      const databases = splitList(this.getNodeParameter('databases', i, '') as string);
+      const ref = await withSourceLock(this, i, sourceKey('postgres', (databases.length ? databases : ['*']).map((d) => `${conn.host}:${conn.port}/${d}`)), () => withProgress(this, i, 'postgres', progress, () =>
         backupPostgres(repo, conn, {
-          databases: splitList(this.getNodeParameter('databases', i, '') as string),
+          databases,
           globals: this.getNodeParameter('globals', i, true) as boolean,
           format: this.getNodeParameter('format', i, 'plain') as DumpFormat,
           type: this.getNodeParameter('backupType', i) as BackupType,
@@ -111,7 +114,7 @@ export class BackupPostgres implements INodeType {
           ...backupLimits(this),
           progress,
         }),
-      );
+      ));
       const meta = postgresMeta(ref);
       const out = snapshotJson(ref);
       return {

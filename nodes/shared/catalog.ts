@@ -1,13 +1,25 @@
 import { NodeOperationError, type ICredentialDataDecryptedObject, type IDataObject, type IExecuteFunctions } from 'n8n-workflow';
+import { hostname } from 'node:os';
 import { Pool } from 'pg';
-import { ensureJob, recordStep, reportLive } from '../../catalog/jobs';
+import { appendJobLog, ensureJob, recordStep, reportLive } from '../../catalog/jobs';
 import { migrate } from '../../catalog/migrate';
+import { lockSource, type SameSourcePolicy } from '../../catalog/sourceLocks';
+import { LOCK_WAIT_MS } from './repository';
 
 /** A new connection pool to the catalog a credential names, its schema brought up to date (the caller ends it). */
 export async function openCatalog(creds: ICredentialDataDecryptedObject): Promise<Pool> {
   const pool = catalogPool(creds);
   await migrate(pool);
   return pool;
+}
+
+/**
+ * This n8n process, as the catalog records who ran a job: the stack names
+ * each (`main@host`, `worker-2@host`); an n8n the stack did not start is its
+ * host and pid.
+ */
+export function runnerName(): string {
+  return process.env.DBM_RUNNER || `${hostname()}/${process.pid}`;
 }
 
 const shared = new Map<string, Promise<Pool>>();
@@ -28,7 +40,47 @@ export function sharedCatalog(creds: ICredentialDataDecryptedObject): Promise<Po
   return pool;
 }
 
-function catalogPool(creds: ICredentialDataDecryptedObject): Pool {
+/** DBM_SAME_SOURCE: a second backup of a running source waits for it (the default) or is refused. */
+function sameSourcePolicy(): SameSourcePolicy {
+  return process.env.DBM_SAME_SOURCE === 'refuse' ? 'refuse' : 'wait';
+}
+
+/**
+ * Runs a backup step while no other backup of the same source runs, in any
+ * n8n process or host sharing the catalog (see catalog/sourceLocks.ts). The
+ * lock lives on a connection of its own for the whole step; a job that waits
+ * says so in its log. Without a catalog credential there is nothing shared
+ * to lock in, and the step just runs.
+ */
+export async function withSourceLock<T>(ctx: IExecuteFunctions, itemIndex: number, source: string, work: () => Promise<T>): Promise<T> {
+  if (!ctx.getNode().credentials?.dbmCatalogApi) return work();
+  const creds = await ctx.getCredentials('dbmCatalogApi', itemIndex);
+  const catalog = await sharedCatalog(creds); // migrated
+  const jobId = String(ctx.getNodeParameter('jobId', itemIndex, '') ?? '') || null;
+  const own = catalogPool(creds, 1);
+  const client = await own.connect();
+  try {
+    const unlock = await lockSource(client, source, { jobId, runner: runnerName() }, {
+      policy: sameSourcePolicy(),
+      waitMs: LOCK_WAIT_MS,
+      onWait: async (holder) => {
+        if (jobId) await appendJobLog(catalog, jobId, 'warn', `waiting: ${holder} is backing up ${source}`);
+      },
+    }).catch((err: Error) => {
+      throw new NodeOperationError(ctx.getNode(), err.message, { itemIndex });
+    });
+    try {
+      return await work();
+    } finally {
+      await unlock().catch(() => undefined); // the connection's end below lets go of it anyway
+    }
+  } finally {
+    client.release();
+    await own.end();
+  }
+}
+
+function catalogPool(creds: ICredentialDataDecryptedObject, max = 2): Pool {
   const sslmode = String(creds.sslmode ?? 'disable');
   const pool = new Pool({
     host: String(creds.host ?? 'localhost'),
@@ -37,7 +89,7 @@ function catalogPool(creds: ICredentialDataDecryptedObject): Pool {
     user: String(creds.user ?? 'postgres'),
     password: creds.password ? String(creds.password) : undefined,
     ssl: sslmode === 'disable' || sslmode === 'prefer' ? false : { rejectUnauthorized: sslmode === 'verify-full' },
-    max: 2,
+    max,
     idleTimeoutMillis: 10_000,
     connectionTimeoutMillis: 10_000,
   });

@@ -7,7 +7,8 @@ import type { RepositoryConfig } from '../../engine/targets/postgresCluster/reco
  * How long a job's step waits for a conflicting lock (retention's prune holds an exclusive one) before
  * failing: a scheduled restore or backup should not fail because retention happens to be running.
  */
-const LOCK_WAIT_MS = Number(process.env.DBM_LOCK_WAIT_SECONDS ?? 300) * 1000;
+const LOCK_WAIT_SECONDS = Number(process.env.DBM_LOCK_WAIT_SECONDS ?? 300);
+export const LOCK_WAIT_MS = Number.isFinite(LOCK_WAIT_SECONDS) && LOCK_WAIT_SECONDS >= 0 ? LOCK_WAIT_SECONDS * 1000 : 0;
 
 /** The backup repository a credential names, opened (or created, when the credential allows it). */
 export async function openRepository(creds: ICredentialDataDecryptedObject): Promise<Repository> {
@@ -15,7 +16,7 @@ export async function openRepository(creds: ICredentialDataDecryptedObject): Pro
   if (!passphrase) throw new Error('the Backup Repository credential has no passphrase');
   const storage = openStorage(repository, s3);
   const repo = creds.createIfMissing !== false && !(await Repository.exists(storage)) ? await Repository.init(storage, { passphrase }) : await Repository.open(storage, { passphrase });
-  repo.lockWaitMs = Number.isFinite(LOCK_WAIT_MS) && LOCK_WAIT_MS >= 0 ? LOCK_WAIT_MS : 0;
+  repo.lockWaitMs = LOCK_WAIT_MS;
   return repo;
 }
 
