@@ -31,6 +31,9 @@ export class NotFoundError extends BackupError {}
 /** Input that the caller gave is invalid (bad id, bad policy, bad path). */
 export class InvalidInputError extends BackupError {}
 
+/** `init` where a repository already is (or another process made one a moment before). */
+export class RepositoryExistsError extends InvalidInputError {}
+
 /** A backup was cancelled, or ran over its size or time budget: nothing was committed. */
 export class BackupCancelledError extends BackupError {}
 

@@ -11,6 +11,7 @@ import {
   describeError,
   InvalidInputError,
   NotFoundError,
+  RepositoryExistsError,
   RepositoryNotFoundError,
   StorageError,
   WrongKeyError,
@@ -85,15 +86,31 @@ export class Repository {
   static async init(storage: Storage, opts: InitOptions): Promise<Repository> {
     await storage.create();
     if (await storage.stat(CONFIG_KEY)) {
-      throw new InvalidInputError(`a repository already exists at ${storage.location}`);
+      throw new RepositoryExistsError(`a repository already exists at ${storage.location}`);
     }
     const ring = newKeyring();
     const slot = await makePassphraseSlot(ring, opts.passphrase);
     const config = newConfig(opts.config);
-    // Key first, config last: a repository exists once its config does.
+    // Key first, config last: a repository exists once its config does. Two processes creating
+    // one at once (two workers' first backups): one config is written, the other's key slot goes.
     await storage.put(keyKey(slot.id), Buffer.from(JSON.stringify(slot, null, 2)));
-    await storage.put(CONFIG_KEY, seal(ring, Buffer.from(JSON.stringify(config)), 'dbm-config'));
+    const sealed = seal(ring, Buffer.from(JSON.stringify(config)), 'dbm-config');
+    if (!(await storage.putIfAbsent(CONFIG_KEY, sealed)) && !(await storage.get(CONFIG_KEY)).equals(sealed)) {
+      await storage.delete(keyKey(slot.id));
+      throw new RepositoryExistsError(`a repository already exists at ${storage.location}`);
+    }
     return new Repository(storage, ring, config, slot);
+  }
+
+  /** Opens the repository, creating it first when there is none (whoever creates it at the same time, one repository results). */
+  static async initOrOpen(storage: Storage, opts: InitOptions): Promise<Repository> {
+    if (await Repository.exists(storage)) return Repository.open(storage, opts);
+    try {
+      return await Repository.init(storage, opts);
+    } catch (err) {
+      if (err instanceof RepositoryExistsError) return Repository.open(storage, opts);
+      throw err;
+    }
   }
 
   static async exists(storage: Storage): Promise<boolean> {
@@ -108,7 +125,15 @@ export class Repository {
       if (err instanceof NotFoundError) throw new RepositoryNotFoundError(`no repository at ${storage.location}`);
       throw err;
     }
-    const { ring, slot } = await openAnySlot(storage, opts);
+    const opensConfig = (ring: Keyring): boolean => {
+      try {
+        open(ring, sealedConfig, 'dbm-config', 'repository config');
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    const { ring, slot } = await openAnySlot(storage, opts, opensConfig);
     const config = JSON.parse(open(ring, sealedConfig, 'dbm-config', 'repository config').toString('utf8')) as RepoConfig;
     if (config.version !== 1) throw new CorruptionError(`repository config version ${config.version} is not supported`);
     return new Repository(storage, ring, config, slot);
@@ -339,12 +364,24 @@ export class Repository {
   }
 }
 
-async function openAnySlot(storage: Storage, opts: OpenOptions): Promise<{ ring: Keyring; slot: KeySlot }> {
+/**
+ * The newest key slot the passphrase (or recovery key) opens and whose keyring `fits` (opens the
+ * config: a slot of a repository another process lost the race to create may linger a moment).
+ */
+async function openAnySlot(storage: Storage, opts: OpenOptions, fits: (ring: Keyring) => boolean = () => true): Promise<{ ring: Keyring; slot: KeySlot }> {
   if (!opts.passphrase && !opts.recoveryKey) throw new InvalidInputError('no passphrase or recovery key given');
   const objects = await listAll(storage, KEYS_PREFIX);
-  const slots = await Promise.all(objects.map(async (o) => parseSlot(await storage.get(o.key), o.key)));
+  // a slot listed and gone a moment later was the key of a repository another process lost the race to create
+  const read = await Promise.all(
+    objects.map(async (o) => {
+      const bytes = await storage.get(o.key).catch((err: unknown) => (err instanceof NotFoundError ? null : Promise.reject(err)));
+      return bytes && parseSlot(bytes, o.key);
+    }),
+  );
+  const slots = read.filter((slot): slot is KeySlot => slot !== null);
   // Newest first: after an interrupted rotation the newer keyring wins.
   slots.sort((a, b) => (a.created < b.created ? 1 : a.created > b.created ? -1 : 0));
+  let misfit = false;
   for (const slot of slots) {
     const ring =
       slot.type === 'passphrase' && opts.passphrase
@@ -352,8 +389,10 @@ async function openAnySlot(storage: Storage, opts: OpenOptions): Promise<{ ring:
         : slot.type === 'rsa' && opts.recoveryKey
           ? openRsaSlot(slot, opts.recoveryKey)
           : null;
-    if (ring) return { ring, slot };
+    if (ring && fits(ring)) return { ring, slot };
+    misfit ||= ring !== null;
   }
+  if (misfit) throw new CorruptionError('repository config failed authentication (corrupted or tampered)');
   throw new WrongKeyError(
     opts.recoveryKey ? 'the recovery key opens no key slot of this repository' : 'wrong passphrase: no key slot opens with it',
   );

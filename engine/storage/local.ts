@@ -51,6 +51,29 @@ export class LocalStorage implements Storage {
     }
   }
 
+  async putIfAbsent(key: string, data: Buffer): Promise<boolean> {
+    const target = this.file(key);
+    const tmp = `${target}${TMP_MARK}${randomBytes(6).toString('hex')}`;
+    try {
+      await fs.mkdir(path.dirname(target), { recursive: true });
+      const handle = await fs.open(tmp, 'wx', 0o600);
+      try {
+        await handle.writeFile(data);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      // link, unlike rename, fails when the target exists: whole, and only one writer wins
+      await fs.link(tmp, target);
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw writeError(err, this.root, `write ${key}`);
+    } finally {
+      await fs.rm(tmp, { force: true }).catch(() => undefined);
+    }
+  }
+
   async putFile(key: string, file: string): Promise<void> {
     const target = this.file(key);
     try {

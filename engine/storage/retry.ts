@@ -62,6 +62,10 @@ export class RetryingStorage implements Storage {
   put(key: string, data: Buffer | readonly Buffer[]): Promise<void> {
     return this.retry('put', key, () => this.inner.put(key, data));
   }
+  /** A retry after a write whose answer was lost finds the object there: the caller compares what it holds (Repository.init does). */
+  putIfAbsent(key: string, data: Buffer): Promise<boolean> {
+    return this.retry('put', key, () => this.inner.putIfAbsent(key, data));
+  }
   putFile(key: string, file: string): Promise<void> {
     return this.retry('put', key, () => this.inner.putFile(key, file));
   }

@@ -47,7 +47,11 @@ export class S3Storage implements Storage {
 
   async create(): Promise<void> {
     if (!(await this.client.bucketExists(this.bucket).catch(rethrow))) {
-      await this.client.makeBucket(this.bucket, this.region).catch(rethrow);
+      await this.client.makeBucket(this.bucket, this.region).catch(async (err: unknown) => {
+        // another process made it between the two calls: what we wanted
+        if (await this.client.bucketExists(this.bucket).catch(() => false)) return;
+        rethrow(err);
+      });
     }
   }
 
@@ -55,6 +59,17 @@ export class S3Storage implements Storage {
     // The request body is signed whole, so parts are joined here.
     const body = Buffer.isBuffer(data) ? data : Buffer.concat(data);
     await this.client.putObject(this.bucket, this.name(key), body, body.length).catch(rethrow);
+  }
+
+  async putIfAbsent(key: string, data: Buffer): Promise<boolean> {
+    try {
+      await this.client.putObject(this.bucket, this.name(key), data, data.length, { 'If-None-Match': '*' });
+      return true;
+    } catch (err) {
+      const e = err as { code?: string; statusCode?: number };
+      if (e.code === 'PreconditionFailed' || e.statusCode === 412) return false;
+      return rethrow(err);
+    }
   }
 
   async putFile(key: string, file: string): Promise<void> {

@@ -20,6 +20,13 @@ export interface Storage {
    */
   put(key: string, data: Buffer | readonly Buffer[]): Promise<void>;
   /**
+   * Writes an object only when none exists under `key`, in one atomic step
+   * where the backend offers one (a hard link locally; S3's conditional
+   * `If-None-Match: *`, which AWS S3 and MinIO honour). Answers whether this
+   * call wrote it. What two processes creating one repository at once decide by.
+   */
+  putIfAbsent(key: string, data: Buffer): Promise<boolean>;
+  /**
    * Where a pack is written before `putFile` stores it: the repository's own
    * directory for a local one (storing is then a rename), the system's temp
    * directory otherwise.

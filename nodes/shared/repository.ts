@@ -15,7 +15,8 @@ export async function openRepository(creds: ICredentialDataDecryptedObject): Pro
   const { repository, passphrase, s3 } = repositoryConfigOf(creds);
   if (!passphrase) throw new Error('the Backup Repository credential has no passphrase');
   const storage = openStorage(repository, s3);
-  const repo = creds.createIfMissing !== false && !(await Repository.exists(storage)) ? await Repository.init(storage, { passphrase }) : await Repository.open(storage, { passphrase });
+  // several workers' first backups may all find no repository: one is created, all open it
+  const repo = creds.createIfMissing !== false ? await Repository.initOrOpen(storage, { passphrase }) : await Repository.open(storage, { passphrase });
   repo.lockWaitMs = LOCK_WAIT_MS;
   return repo;
 }

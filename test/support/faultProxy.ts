@@ -2,13 +2,13 @@ import { createServer, request, type IncomingMessage, type ServerResponse } from
 import type { AddressInfo } from 'node:net';
 
 /** What the proxy does to one request. */
-export type Fault = 'pass' | 'error500' | 'slowDown' | 'reset' | 'stall' | 'truncate';
+export type Fault = 'pass' | 'error500' | 'slowDown' | 'reset' | 'stall' | 'truncate' | 'preconditionFailed';
 
 export interface FaultProxy {
   /** the proxy's endpoint, for the S3 client */
   url: string;
   /** decides each request's fault; n counts requests from 1 */
-  plan: (req: { method: string; url: string; n: number }) => Fault;
+  plan: (req: { method: string; url: string; n: number; headers: IncomingMessage['headers'] }) => Fault;
   /** how many requests met each fault */
   counts: Record<Fault, number>;
   close(): Promise<void>;
@@ -28,21 +28,21 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
   const proxy: FaultProxy = {
     url: '',
     plan: () => 'pass',
-    counts: { pass: 0, error500: 0, slowDown: 0, reset: 0, stall: 0, truncate: 0 },
+    counts: { pass: 0, error500: 0, slowDown: 0, reset: 0, stall: 0, truncate: 0, preconditionFailed: 0 },
     close: async () => {
       for (const res of held) res.socket?.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    const fault = proxy.plan({ method: req.method ?? 'GET', url: req.url ?? '/', n: ++n });
+    const fault = proxy.plan({ method: req.method ?? 'GET', url: req.url ?? '/', n: ++n, headers: req.headers });
     proxy.counts[fault]++;
     if (fault === 'reset') return void req.socket.destroy();
     if (fault === 'stall') return void held.push(res);
-    if (fault === 'error500' || fault === 'slowDown') {
+    if (fault === 'error500' || fault === 'slowDown' || fault === 'preconditionFailed') {
       req.resume();
       req.on('end', () => {
-        const [status, code] = fault === 'error500' ? [500, 'InternalError'] : [503, 'SlowDown'];
+        const [status, code] = fault === 'error500' ? [500, 'InternalError'] : fault === 'slowDown' ? [503, 'SlowDown'] : [412, 'PreconditionFailed'];
         res.writeHead(status, { 'content-type': 'application/xml' }).end(S3_ERROR(code, `injected ${code}`));
       });
       return;
