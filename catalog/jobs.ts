@@ -23,6 +23,8 @@ export interface Job {
   finished_at: Date | null;
   heartbeat_at: Date | null;
   restart_of: string | null;
+  /** the n8n process that ran it (`main@host`, `worker-2@host`), from its claim */
+  runner: string | null;
   /** running targets' progress: bytes read so far, files */
   live: Record<string, { bytes_read: number; files?: number }>;
 }
@@ -86,16 +88,16 @@ export class ClaimRefused extends Error {}
  * still queued. The claim is cleared as it is used, so a captured webhook call cannot be replayed, and
  * the workflow runs what the catalog says, not what the call says. Answers the job (its request in params).
  */
-export async function claimJob(db: Pool, id: string, claim: string, executionId: string): Promise<Job> {
+export async function claimJob(db: Pool, id: string, claim: string, executionId: string, runner: string | null = null): Promise<Job> {
   const res = await db.query<Job>(
-    `UPDATE jobs SET claim_hash = NULL, claimed_at = now(), n8n_execution_id = $3,
+    `UPDATE jobs SET claim_hash = NULL, claimed_at = now(), n8n_execution_id = $3, runner = $4,
             status = 'running', started_at = now(), heartbeat_at = now()
       WHERE id = $1 AND claim_hash = $2 AND status = 'queued' RETURNING *`,
-    [id, claimHash(claim), executionId],
+    [id, claimHash(claim), executionId, runner],
   );
   const job = res.rows[0];
   if (!job) throw new ClaimRefused(`job ${JSON.stringify(id.slice(0, 100))} cannot be claimed: it is unknown, already started, or the claim does not match`);
-  await appendJobLog(db, id, 'info', `running (n8n execution ${executionId})`);
+  await appendJobLog(db, id, 'info', `running (n8n execution ${executionId}${runner ? ` on ${runner}` : ''})`);
   return job;
 }
 
@@ -145,8 +147,8 @@ export async function ensureJob(
 }
 
 /** Links a job to the n8n execution running it (the webhook answers with the execution id). */
-export async function attachExecution(db: Pool, id: string, executionId: string): Promise<void> {
-  await db.query('UPDATE jobs SET n8n_execution_id = $2 WHERE id = $1', [id, executionId]);
+export async function attachExecution(db: Pool, id: string, executionId: string, runner: string | null = null): Promise<void> {
+  await db.query('UPDATE jobs SET n8n_execution_id = $2, runner = coalesce($3, runner) WHERE id = $1', [id, executionId, runner]);
 }
 
 /** A job starts running, or shows it still is (a heartbeat); finished jobs stay finished. */
@@ -222,13 +224,14 @@ export async function unfinishedJobs(db: Pool): Promise<Pick<Job, 'id' | 'kind' 
 
 /**
  * Ends as failed every job an n8n execution was running (n8n itself stopped: in one process, every
- * execution ends with it). Answers the ids.
+ * execution ends with it), or, given a runner, those that runner was running (one queue-mode worker
+ * stopped; the others go on). Answers the ids.
  */
-export async function failRunningExecutions(db: Pool, error: string): Promise<string[]> {
+export async function failRunningExecutions(db: Pool, error: string, runner?: string): Promise<string[]> {
   const res = await db.query<{ id: string }>(
     `UPDATE jobs SET status = 'failed', error = $1, finished_at = now()
-      WHERE status IN ('queued', 'running') AND n8n_execution_id IS NOT NULL RETURNING id`,
-    [error],
+      WHERE status IN ('queued', 'running') AND n8n_execution_id IS NOT NULL AND ($2::text IS NULL OR runner = $2) RETURNING id`,
+    [error, runner ?? null],
   );
   for (const { id } of res.rows) await appendJobLog(db, id, 'error', `failed: ${error}`);
   return res.rows.map((r) => r.id);

@@ -34,6 +34,11 @@ export async function setScheduleEnabled(db: Pool, name: string, enabled: boolea
   await db.query('UPDATE schedules SET enabled = $2 WHERE name = $1', [name, enabled]);
 }
 
+/** The schedule's workflow was made again (in another n8n database): the catalog follows. */
+export async function setScheduleWorkflow(db: Pool, name: string, workflowId: string): Promise<void> {
+  await db.query('UPDATE schedules SET workflow_id = $2 WHERE name = $1', [name, workflowId]);
+}
+
 export async function deleteSchedule(db: Pool, name: string): Promise<void> {
   await db.query('DELETE FROM schedules WHERE name = $1', [name]);
 }

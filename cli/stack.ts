@@ -33,6 +33,14 @@ function positive(name: string): number | undefined {
   return n;
 }
 
+function count(name: string, fallback: number, max: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0 || n > max) throw new UsageError(`${name}=${raw} is not a whole number from 0 to ${max}`);
+  return n;
+}
+
 function capacity(): number | undefined {
   const raw = process.env.DBM_CAPACITY_GB;
   if (!raw) return undefined;
@@ -77,12 +85,17 @@ export function registerStack(program: Command): void {
         pitrCluster: process.env.DBM_PITR_CLUSTER,
         capacityBytes: capacity(),
         timezone: process.env.DBM_TIMEZONE,
+        workers: count('DBM_N8N_WORKERS', 0, 64),
+        workerConcurrency: count('DBM_N8N_WORKER_CONCURRENCY', 5, 100) || 5,
+        workerBasePort: port('DBM_N8N_WORKER_PORT', 20020),
+        redisUrl: process.env.DBM_REDIS_URL || undefined,
+        redisPort: port('DBM_REDIS_PORT', 20014),
         log: (line) => process.stderr.write(`${line}\n`),
       });
       const lines = [
         'data-backup-manager is running',
         `  API:         ${running.apiUrl}  (OpenAPI: ${running.apiUrl}/api/v1/openapi.json)`,
-        `  n8n:         ${running.n8nUrl} (owner: admin@data-backup-manager.local, password in ${path.join(dataDir, 'secrets', 'n8n-owner-password')})`,
+        `  n8n:         ${running.n8nUrl}${running.workerUrls.length ? ` in queue mode, ${running.workerUrls.length} worker(s): ${running.workerUrls.join(' ')}` : ''} (owner: admin@data-backup-manager.local, password in ${path.join(dataDir, 'secrets', 'n8n-owner-password')})`,
         `  catalog:     ${running.catalogUrl}`,
         `  repository:  ${running.repository} (passphrase in ${path.join(dataDir, 'secrets', 'repository-passphrase')}: keep a copy elsewhere)`,
         `  logs:        ${path.join(dataDir, 'logs')} (api.log, jobs/<job-id>.log, n8n.log)`,

@@ -33,7 +33,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     localPath: deps.repository?.localPath,
     location: deps.repository?.location,
   });
-  const metrics = createMetrics(deps.catalog, storage);
+  const metrics = createMetrics(deps.catalog, storage, deps.cluster);
   const tokens = new TokenCache();
 
   app.use('*', async (c, next) => {

@@ -23,6 +23,8 @@ export interface AppDeps {
   n8n: WorkflowEndpoint;
   /** n8n's public API, for schedules and cancelling; absent when the server runs without it */
   n8nApi?: N8nControl;
+  /** queue mode: n8n's workers and Redis, for /health, `status --verbose` and /metrics; absent without workers */
+  cluster?: QueueCluster;
   /** the repository, for health, storage status and `catalog rebuild`; absent when unknown */
   repository?: RepositoryAccess;
   /** what a request leaves out */
@@ -55,6 +57,14 @@ export interface AppDeps {
     timezone?: string;
   };
   log?: Logger;
+}
+
+/** n8n's queue mode as the API sees it. */
+export interface QueueCluster {
+  /** each worker's name (as jobs record their runner: `worker-1@host`) and health URL */
+  workers: { name: string; url: string }[];
+  /** executions waiting in n8n's queue for a worker (throws when Redis cannot be asked) */
+  queueDepth(): Promise<number>;
 }
 
 /** A schedule as n8n runs it: one published workflow made from the scheduled-backup template. */

@@ -1,5 +1,6 @@
 import type { Pool } from 'pg';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import type { QueueCluster } from './context';
 import type { StorageMonitor } from './storageStatus';
 
 /**
@@ -7,7 +8,7 @@ import type { StorageMonitor } from './storageStatus';
  * the catalog when scraped (gauges with collect()), not counted in memory: a
  * restarted server reports the same numbers.
  */
-export function createMetrics(catalog: Pool, storage: StorageMonitor): Registry {
+export function createMetrics(catalog: Pool, storage: StorageMonitor, cluster?: QueueCluster): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'dbm_api_' });
   // prom-client's gauges named like counters (promtool refuses them); their by-type twins stay
@@ -96,5 +97,18 @@ export function createMetrics(catalog: Pool, storage: StorageMonitor): Registry 
       g.set({ enabled: String(r.enabled) }, r.n);
     }
   });
+  gauge('dbm_runner_jobs', 'Jobs by the n8n process that ran them (main, or a queue-mode worker and its host) and outcome', ['runner', 'status'], async (g) => {
+    const rows = (await catalog.query<{ runner: string; status: string; n: number }>('SELECT runner, status, count(*)::float8 AS n FROM jobs WHERE runner IS NOT NULL GROUP BY runner, status')).rows;
+    for (const r of rows) g.set({ runner: r.runner, status: r.status }, r.n);
+  });
+  if (cluster) {
+    gauge('dbm_queue_waiting_executions', "Executions waiting in n8n's queue for a worker", [], async (g) => {
+      try {
+        g.set(await cluster.queueDepth());
+      } catch {
+        // Redis unreachable: no sample (/health says down)
+      }
+    });
+  }
   return registry;
 }

@@ -1,18 +1,21 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, existsSync, mkdirSync, lstatSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import * as path from 'node:path';
 import { Pool } from 'pg';
 import pino from 'pino';
 import { openStorage, pathPolicyEnv, Repository, type PathPolicy } from '../engine';
 import { migrate } from '../catalog/migrate';
 import { countTokens, createToken } from '../catalog/tokens';
-import { startApiServer, tlsCertificate, type ApiServer, type RepositoryAccess } from '../server';
+import { startApiServer, tlsCertificate, type ApiServer, type QueueCluster, type RepositoryAccess } from '../server';
 import { JobLogFiles } from './jobLogFiles';
 import { ensureN8nInstalled, installCommunityPackage, N8nClient, N8nProcess, provisionOwner } from './n8n';
 import { PostgresCluster } from './postgresCluster';
-import { n8nControl, provisionWorkflows, type ProvisionedStack, type StackSettings } from './provision';
-import { superviseCluster, superviseN8n } from './supervisor';
+import { n8nControl, provisionWorkflows, syncSchedules, type ProvisionedStack, type StackSettings } from './provision';
+import { ensureN8nDatabase, n8nEncryptionKey, queueModeEnv, type QueueSettings } from './queueMode';
+import { redisCommand, RedisServer } from './redis';
+import { superviseCluster, superviseN8n, superviseRedis } from './supervisor';
 import { failRunningExecutions } from '../catalog/jobs';
 import { JobReconciler } from './reconciler';
 
@@ -63,6 +66,19 @@ export interface StackOptions {
   capacityBytes?: number;
   /** the time zone schedules run in (default: this machine's) */
   timezone?: string;
+  /**
+   * n8n workers on this machine (DBM_N8N_WORKERS): 0 runs every execution in
+   * n8n's main process; N > 0 runs n8n in queue mode (Redis, n8n's data in
+   * PostgreSQL) with N `n8n worker` processes
+   */
+  workers?: number;
+  /** executions one worker runs at once (DBM_N8N_WORKER_CONCURRENCY, default 5) */
+  workerConcurrency?: number;
+  /** worker i (from 0) has its health server on workerBasePort + 2i and its task broker on the port after (DBM_N8N_WORKER_PORT) */
+  workerBasePort?: number;
+  /** queue mode's Redis (DBM_REDIS_URL); default: a redis-server the stack starts on redisPort (DBM_REDIS_PORT) */
+  redisUrl?: string;
+  redisPort?: number;
   log?: (line: string) => void;
 }
 
@@ -73,6 +89,8 @@ export interface RunningStack {
   /** the self-signed certificate clients should trust, when TLS is on */
   tlsCertFile: string | null;
   n8nUrl: string;
+  /** queue mode's workers' health URLs (none without workers) */
+  workerUrls: string[];
   catalogUrl: string;
   repository: string;
   webhookSecret: string;
@@ -118,6 +136,8 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
   // What this start has brought up, so that a failure part-way stops it again.
   let cluster: PostgresCluster | null = null;
   let n8n: N8nProcess | null = null;
+  const workers: N8nProcess[] = [];
+  let redis: RedisServer | null = null;
   let api: ApiServer | null = null;
   let catalogPool: Pool | null = null;
   let jobLogs: JobLogFiles | null = null;
@@ -132,6 +152,8 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
     await reconciler?.stop();
     clusterWatch?.stop();
     await n8n?.stop(); // n8n lets running executions finish for a while, then ends them
+    await Promise.all(workers.map((w) => w.stop()));
+    await redis?.stop();
     // what n8n did not finish ends now, with the reason, not "running" until someone looks
     if (catalogPool) await failRunningExecutions(catalogPool, 'the stack was stopped during the job; restart the job').catch(() => undefined);
     await jobLogs?.stop();
@@ -139,7 +161,10 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
     cluster?.stop();
     logger.flush();
   };
-  const stateFile = path.join(dataDir, 'secrets', 'n8n-stack.json');
+  const workerCount = opts.workers ?? 0;
+  if (!Number.isInteger(workerCount) || workerCount < 0) throw new Error(`DBM_N8N_WORKERS=${opts.workers} is not a whole number of workers`);
+  // n8n's data lives in SQLite without workers and in PostgreSQL with them: each has what was provisioned in it
+  const stateFile = path.join(dataDir, 'secrets', workerCount > 0 ? 'n8n-stack-queue.json' : 'n8n-stack.json');
   const repository = opts.repository ?? path.join(dataDir, 'repository');
   let catalogUrl = opts.databaseUrl ?? '';
   let state: StackState;
@@ -181,19 +206,44 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
       ],
       protectedDatabases: [new URL(catalogUrl).pathname.slice(1)],
     };
+    let queue: QueueSettings | null = null;
+    if (workerCount > 0) {
+      let redisUrl = opts.redisUrl;
+      if (!redisUrl) {
+        redis = new RedisServer({
+          port: opts.redisPort ?? 20014,
+          password: secret(dataDir, 'redis-password', () => randomBytes(24).toString('hex')),
+          logFile: path.join(dataDir, 'logs', 'redis.log'),
+        });
+        log(`starting Redis on 127.0.0.1:${redis.opts.port} (queue mode, ${workerCount} n8n worker${workerCount > 1 ? 's' : ''})`);
+        await redis.start();
+        redisUrl = redis.url;
+      }
+      const server = new URL(catalogUrl);
+      server.pathname = '/postgres';
+      queue = {
+        redisUrl,
+        database: await ensureN8nDatabase(cluster ? cluster.url : server.toString()),
+        encryptionKey: n8nEncryptionKey(userFolder, () => secret(dataDir, 'n8n-encryption-key', () => randomBytes(24).toString('base64url'))),
+      };
+    }
+    // the nodes enforce the same path policy as the API; n8n's own file nodes stay inside the restore roots
+    const n8nEnv = (runner: string): Record<string, string> => ({
+      GENERIC_TIMEZONE: timezone,
+      ...pathPolicyEnv(policy),
+      N8N_RESTRICT_FILE_ACCESS_TO: policy.restoreRoots.join(';'),
+      ...(opts.backupBudget?.maxBytes ? { DBM_BACKUP_MAX_BYTES: String(opts.backupBudget.maxBytes) } : {}),
+      ...(opts.backupBudget?.maxSeconds ? { DBM_BACKUP_MAX_SECONDS: String(opts.backupBudget.maxSeconds) } : {}),
+      ...(queue ? queueModeEnv(queue) : {}),
+      // which process ran a job: the catalog records it with the claim
+      DBM_RUNNER: runner,
+    });
     n8n = new N8nProcess({
       userFolder,
       port: opts.n8nPort,
       brokerPort: opts.n8nBrokerPort,
       logFile: path.join(dataDir, 'logs', 'n8n.log'),
-      // the nodes enforce the same path policy as the API; n8n's own file nodes stay inside the restore roots
-      env: {
-        GENERIC_TIMEZONE: timezone,
-        ...pathPolicyEnv(policy),
-        N8N_RESTRICT_FILE_ACCESS_TO: policy.restoreRoots.join(';'),
-        ...(opts.backupBudget?.maxBytes ? { DBM_BACKUP_MAX_BYTES: String(opts.backupBudget.maxBytes) } : {}),
-        ...(opts.backupBudget?.maxSeconds ? { DBM_BACKUP_MAX_SECONDS: String(opts.backupBudget.maxSeconds) } : {}),
-      },
+      env: n8nEnv(`main@${hostname()}`),
     });
     log(`starting n8n on http://127.0.0.1:${opts.n8nPort}`);
     await n8n.start();
@@ -220,6 +270,25 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
       log(`provisioned n8n: ${Object.keys(provisioned.workflows).length} workflows`);
     }
 
+    // queue mode's workers, once main has made n8n's database what they expect, and the repository exists
+    // (made here, once, rather than by whichever workers' first backups race to make it)
+    if (workerCount > 0) await Repository.initOrOpen(openStorage(repository.startsWith('s3://') ? repository : path.resolve(repository), opts.s3), { passphrase });
+    for (let i = 0; i < workerCount; i++) {
+      const port = (opts.workerBasePort ?? 20020) + 2 * i;
+      const worker = new N8nProcess({
+        role: 'worker',
+        concurrency: opts.workerConcurrency ?? 5,
+        userFolder,
+        port,
+        brokerPort: port + 1,
+        logFile: path.join(dataDir, 'logs', `n8n-worker-${i + 1}.log`),
+        env: n8nEnv(`worker-${i + 1}@${hostname()}`),
+      });
+      workers.push(worker);
+      log(`starting n8n worker ${i + 1} (health on http://127.0.0.1:${port})`);
+      await worker.start();
+    }
+
     // the API
     catalogPool = new Pool({ connectionString: catalogUrl, max: 10, connectionTimeoutMillis: 5000 });
     catalogPool.on('error', (err) => logger.error({ err }, 'catalog connection error'));
@@ -228,8 +297,14 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
       log(line);
       logger.warn(line);
     };
-    superviseN8n(n8n, catalogPool, supervisorLog);
+    superviseN8n(n8n, catalogPool, supervisorLog, { name: 'n8n', runner: workerCount > 0 ? null : undefined }); // queue mode's main runs no job
+    workers.forEach((w, i) => superviseN8n(w, catalogPool!, supervisorLog, { name: `n8n worker ${i + 1}`, runner: `worker-${i + 1}@${hostname()}` }));
+    if (redis) superviseRedis(redis, catalogPool, supervisorLog);
     if (cluster) clusterWatch = superviseCluster(cluster, supervisorLog);
+    // n8n's schedules follow the catalog's (a new n8n database has none of them yet)
+    const schedules = await syncSchedules(catalogPool, new N8nClient(n8n.baseUrl, state.apiKey), state.provisioned);
+    if (schedules.made.length) log(`schedules made again in n8n: ${schedules.made.join(', ')}`);
+    if (schedules.deleted.length) log(`schedule workflows the catalog does not know, deleted from n8n: ${schedules.deleted.join(', ')}`);
     reconciler = new JobReconciler(catalogPool, new N8nClient(n8n.baseUrl, state.apiKey), { log: logger });
     reconciler.start();
     let adminToken: string | null = null;
@@ -248,6 +323,7 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
         n8n: { url: n8n.baseUrl, webhookSecret },
         n8nApi: n8nControl(new N8nClient(n8n.baseUrl, state.apiKey), state.provisioned),
         repository: repositoryAccess(repository, passphrase, opts.s3),
+        ...(queue ? { cluster: queueCluster(queue.redisUrl, workers, hostname()) } : {}),
         defaults: { paths: backupPaths, scenariosRoot: opts.scenariosRoot, buckets: opts.buckets, cluster: opts.pitrCluster, restoreDir },
         policy,
         auditKey,
@@ -264,6 +340,7 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
       adminToken,
       tlsCertFile: tls?.selfSigned ? tls.certFile : null,
       n8nUrl: running.baseUrl,
+      workerUrls: workers.map((w) => w.baseUrl),
     catalogUrl: catalogUrl.replace(/:[^:@/]*@/, ':***@'),
     repository,
     webhookSecret,
@@ -293,6 +370,19 @@ function ownConfigDir(dataDir: string, settings: Record<string, unknown>): strin
     writeFileSync(readme, 'data-backup-manager configuration. `backup files` backs up this directory unless DBM_BACKUP_PATHS names others.\n');
   }
   return dir;
+}
+
+/** Queue mode, for the API's health and metrics: the workers, and the depth of n8n's queue in Redis. */
+function queueCluster(redisUrl: string, workers: N8nProcess[], host: string): QueueCluster {
+  return {
+    workers: workers.map((w, i) => ({ name: `worker-${i + 1}@${host}`, url: w.baseUrl })),
+    queueDepth: async () => {
+      // n8n's Bull queue is "jobs" under the prefix "bull": executions waiting for a worker are its wait list
+      const reply = await redisCommand(redisUrl, ['LLEN', 'bull:jobs:wait']);
+      if (!reply.startsWith(':')) throw new Error(`unexpected answer from Redis: ${reply.slice(0, 80)}`);
+      return Number(reply.slice(1));
+    },
+  };
 }
 
 /** The repository, for the API: opened once on first use (opening derives a key). */

@@ -117,6 +117,11 @@ export function installCommunityPackage(userFolder: string, packageRoot = PROJEC
 
 export interface N8nOptions {
   userFolder: string;
+  /** main: the editor, API, webhooks and triggers (and, outside queue mode, every execution); worker: executions taken from the queue */
+  role?: 'main' | 'worker';
+  /** a worker's executions at once (`n8n worker --concurrency`) */
+  concurrency?: number;
+  /** main: the editor's and API's port; worker: its health server's */
   port: number;
   /** the task broker's port; two n8n on one machine need different ones */
   brokerPort: number;
@@ -143,13 +148,16 @@ export class N8nProcess {
     const log = this.opts.logFile ?? path.join(this.opts.userFolder, 'n8n.log');
     mkdirSync(path.dirname(log), { recursive: true });
     const out = openSync(log, 'a');
-    this.child = spawn(node, [bin, 'start'], {
+    const worker = this.opts.role === 'worker';
+    const args = worker ? ['worker', `--concurrency=${this.opts.concurrency ?? 5}`] : ['start'];
+    this.child = spawn(node, [bin, ...args], {
       env: {
         PATH: `${path.join(runtime, 'node_modules', '.bin')}:${process.env.PATH ?? ''}`,
         HOME: process.env.HOME ?? this.opts.userFolder,
         N8N_USER_FOLDER: this.opts.userFolder,
-        N8N_PORT: String(this.opts.port),
         N8N_LISTEN_ADDRESS: '127.0.0.1',
+        // a worker serves only /healthz (and readiness), on a port of its own
+        ...(worker ? { QUEUE_HEALTH_CHECK_ACTIVE: 'true', QUEUE_HEALTH_CHECK_PORT: String(this.opts.port), N8N_WORKER_SERVER_ADDRESS: '127.0.0.1' } : { N8N_PORT: String(this.opts.port) }),
         N8N_RUNNERS_BROKER_PORT: String(this.opts.brokerPort),
         N8N_DIAGNOSTICS_ENABLED: 'false',
         N8N_VERSION_NOTIFICATIONS_ENABLED: 'false',
@@ -175,8 +183,8 @@ export class N8nProcess {
       // ready is /healthz/readiness, and a REST route that answers JSON.
       try {
         const ready = await fetch(`${this.baseUrl}/healthz/readiness`);
-        const settings = ready.ok ? await fetch(`${this.baseUrl}/rest/settings`) : null;
-        if (settings?.ok && (settings.headers.get('content-type') ?? '').includes('json')) {
+        const settings = ready.ok && !worker ? await fetch(`${this.baseUrl}/rest/settings`) : null;
+        if ((worker && ready.ok) || (settings?.ok && (settings.headers.get('content-type') ?? '').includes('json'))) {
           up = true;
           return;
         }
@@ -263,6 +271,21 @@ export class N8nClient {
 
   deactivate(id: string): Promise<unknown> {
     return this.call('POST', `/workflows/${id}/deactivate`);
+  }
+
+  /** Every workflow's id, name and whether it is published (n8n pages them by cursor). */
+  async workflows(): Promise<{ id: string; name: string; active: boolean }[]> {
+    const all: { id: string; name: string; active: boolean }[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await this.call<{ data: { id: string; name: string; active: boolean }[]; nextCursor?: string | null }>(
+        'GET',
+        `/workflows?limit=250&excludePinnedData=true${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
+      );
+      all.push(...page.data.map(({ id, name, active }) => ({ id, name, active })));
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor);
+    return all;
   }
 
   deleteWorkflow(id: string): Promise<unknown> {

@@ -1,3 +1,5 @@
+import type { Pool } from 'pg';
+import { listSchedules, setScheduleWorkflow } from '../catalog/schedules';
 import type { N8nControl, ScheduleWorkflow } from '../server';
 import type { N8nClient } from './n8n';
 import { workflowFromTemplate, type Workflow } from './workflows';
@@ -104,6 +106,40 @@ export async function createScheduleWorkflow(
     throw err;
   }
   return id;
+}
+
+const SCHEDULE_WORKFLOW_PREFIX = 'Scheduled backup: ';
+
+/**
+ * Makes n8n's scheduled-backup workflows match the catalog's schedules: one
+ * missing from this n8n (its database is new: the stack went to queue mode,
+ * or back) is made again, published or not as the catalog says; one the
+ * catalog does not know (left in the database the stack used before) is
+ * deleted, so it cannot run a schedule that was removed meanwhile. Answers
+ * what it changed.
+ */
+export async function syncSchedules(catalog: Pool, client: N8nClient, stack: ProvisionedStack): Promise<{ made: string[]; deleted: string[] }> {
+  const inN8n = (await client.workflows()).filter((w) => w.name.startsWith(SCHEDULE_WORKFLOW_PREFIX));
+  const ids = new Set(inN8n.map((w) => w.id));
+  const made: string[] = [];
+  const known = new Set<string>();
+  for (const s of await listSchedules(catalog)) {
+    if (ids.has(s.workflow_id)) {
+      known.add(s.workflow_id);
+      continue;
+    }
+    const id = await createScheduleWorkflow(client, stack, { name: s.name, cron: s.cron, type: s.type, targets: s.targets, sources: s.params, retentionDays: s.retention_days ?? undefined });
+    if (!s.enabled) await client.deactivate(id);
+    await setScheduleWorkflow(catalog, s.name, id);
+    known.add(id);
+    made.push(s.name);
+  }
+  const deleted: string[] = [];
+  for (const w of inN8n.filter((x) => !known.has(x.id))) {
+    await client.deleteWorkflow(w.id);
+    deleted.push(w.name.slice(SCHEDULE_WORKFLOW_PREFIX.length));
+  }
+  return { made, deleted };
 }
 
 /** What the API asks of n8n, over its public API and what provisioning made. */

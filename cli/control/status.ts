@@ -35,12 +35,15 @@ export function registerStatus(program: Command): void {
       const status = await call<Status>(api, 'GET', `/api/v1/backup/status${opts.verbose ? '?verbose=true' : ''}`);
       // with the token, /health shows latencies and errors too; 503 (a dependency down) is an answer here, not a failure
       const health = opts.verbose
-        ? await call<{ status: string; checks: Record<string, { status: string; latency_ms: number; error?: string }> }>(api, 'GET', '/health', undefined, { accept: [503] })
+        ? await call<{ status: string; checks: Record<string, { status: string; latency_ms: number; error?: string; running?: number; queued?: number }> }>(api, 'GET', '/health', undefined, { accept: [503] })
         : null;
       const storage = opts.storage ? await call<Storage>(api, 'GET', '/api/v1/storage/status') : null;
       if (opts.json) return printJson({ ...status, ...(health ? { health } : {}), ...(storage ? { storage } : {}) });
       const out: string[] = [`status: ${status.status}  (jobs: ${Object.entries(status.jobs).map(([k, v]) => `${v} ${k}`).join(', ')}; ${status.failed_24h} failed in 24 h)`];
-      if (health) out.push('', table(['DEPENDENCY', 'STATUS', 'LATENCY', 'ERROR'], Object.entries(health.checks).map(([k, c]) => [k, c.status, `${c.latency_ms} ms`, c.error ?? ''])));
+      // a worker says what it runs, Redis how many executions wait for one
+      const detail = (c: { error?: string; running?: number; queued?: number }): string =>
+        c.error ?? (c.running !== undefined ? `${c.running} running` : c.queued !== undefined ? `${c.queued} queued` : '');
+      if (health) out.push('', table(['DEPENDENCY', 'STATUS', 'LATENCY', 'DETAIL'], Object.entries(health.checks).map(([k, c]) => [k, c.status, `${c.latency_ms} ms`, detail(c)])));
       out.push('', table(['TARGET', 'LAST SUCCESS (UTC)', 'JOB', 'SNAPSHOT'], status.last_success.map((s) => [s.target, utcTime(s.at), s.job_id, (s.snapshot_id ?? '').slice(0, 12)])));
       if (status.running.length) out.push('', table(['RUNNING', 'KIND', 'TARGETS', 'PROGRESS'], status.running.map((j) => [j.id, j.kind, j.targets.join(','), `${Math.round(j.progress * 100)} %`])));
       if (status.stuck.length) out.push('', `stuck (no sign of life): ${status.stuck.map((j) => j.id).join(', ')} — restart with: data-backup-manager jobs restart <id>`);

@@ -1,6 +1,6 @@
 import { NodeConnectionTypes, type IExecuteFunctions, type INodeExecutionData, type INodeType, type INodeTypeDescription } from 'n8n-workflow';
 import { attachExecution, claimJob, ensureJob, failJobOfExecution, finishJob, markRunning, recordStep } from '../../catalog/jobs';
-import { sharedCatalog } from '../shared/catalog';
+import { runnerName, sharedCatalog } from '../shared/catalog';
 import { credentialTest } from '../shared/credentialTests';
 import { eachItem } from '../shared/items';
 
@@ -69,7 +69,7 @@ export class RecordJob implements INodeType {
       const jobId = String(this.getNodeParameter('jobId', i, '') ?? '');
       if (operation === 'claim') {
         // The webhook's body is not trusted: what runs is the request the API recorded, taken once.
-        const job = await claimJob(pool, jobId, String(this.getNodeParameter('claim', i, '') ?? ''), String(this.getNodeParameter('executionId', i)));
+        const job = await claimJob(pool, jobId, String(this.getNodeParameter('claim', i, '') ?? ''), String(this.getNodeParameter('executionId', i)), runnerName());
         return { jobId: job.id, kind: job.kind, body: { ...job.params, job_id: job.id } };
       }
       if (!jobId) return { ...passThrough, recorded: false };
@@ -81,7 +81,7 @@ export class RecordJob implements INodeType {
           type: typeof body.type === 'string' ? body.type : undefined,
           targets: Array.isArray(body.targets) ? body.targets.map(String) : undefined,
         });
-        await attachExecution(pool, jobId, String(this.getNodeParameter('executionId', i)));
+        await attachExecution(pool, jobId, String(this.getNodeParameter('executionId', i)), runnerName());
         return { ...passThrough, recorded: await markRunning(pool, jobId) };
       }
       if (operation === 'step') {

@@ -23,7 +23,8 @@ export function healthRoutes(deps: AppDeps, tokens: TokenCache): Hono<AppEnv> {
         return { status: 'down', latency_ms: Math.round(performance.now() - started), error: (err as Error).message };
       }
     };
-    const [catalog, n8n, repository] = await Promise.all([
+    const cluster = deps.cluster;
+    const [catalog, n8n, repository, redis, ...workers] = await Promise.all([
       probe(async () => {
         await deps.catalog.query('SELECT 1');
       }),
@@ -34,8 +35,23 @@ export function healthRoutes(deps: AppDeps, tokens: TokenCache): Hono<AppEnv> {
       deps.repository
         ? probe(async () => ({ location: deps.repository!.location, initialized: await Repository.exists(deps.repository!.storage) }))
         : Promise.resolve(null),
+      cluster ? probe(async () => ({ queued: await cluster.queueDepth() })) : Promise.resolve(null),
+      // each worker: alive (its health server answers) and how many jobs it runs now
+      ...(cluster?.workers ?? []).map((w) =>
+        probe(async () => {
+          const res = await fetch(`${w.url}/healthz/readiness`, { signal: AbortSignal.timeout(3000) });
+          if (!res.ok) throw new Error(`HTTP ${res.status}`);
+          return { running: await runningOn(deps, w.name) };
+        }),
+      ),
     ]);
-    const checks: Record<string, Check> = { catalog, n8n, ...(repository ? { repository } : {}) };
+    const checks: Record<string, Check> = {
+      catalog,
+      n8n,
+      ...(repository ? { repository } : {}),
+      ...(redis ? { redis } : {}),
+      ...Object.fromEntries((cluster?.workers ?? []).map((w, i) => [`n8n ${w.name}`, workers[i]!])),
+    };
     const ok = Object.values(checks).every((x) => x.status === 'ok');
     const shown = (await knownCaller(deps, tokens, c.req.header('authorization')))
       ? checks
@@ -43,6 +59,10 @@ export function healthRoutes(deps: AppDeps, tokens: TokenCache): Hono<AppEnv> {
     return c.json({ status: ok ? 'healthy' : 'unhealthy', checks: shown }, ok ? 200 : 503);
   });
   return app;
+}
+
+async function runningOn(deps: AppDeps, runner: string): Promise<number> {
+  return (await deps.catalog.query<{ n: number }>(`SELECT count(*)::int AS n FROM jobs WHERE status = 'running' AND runner = $1`, [runner])).rows[0].n;
 }
 
 async function knownCaller(deps: AppDeps, tokens: TokenCache, header: string | undefined): Promise<boolean> {

@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, promises as fs, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { chmodSync, promises as fs, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -7,6 +7,7 @@ import { EXIT } from '../../cli/exitCodes';
 import { tempDir } from '../support/backends';
 import { CLI, runCli } from '../support/cli';
 import { freePort } from '../support/ports';
+import { pidListeningOn } from '../support/processes';
 import { describeTree } from '../support/trees';
 
 /**
@@ -287,20 +288,6 @@ async function trusting(caFile: string, url: string, token?: string): Promise<{ 
 }
 
 /** The process listening on a TCP port on 127.0.0.1 (from /proc: its socket's inode among its fds). */
-function pidListeningOn(port: number): number {
-  const hex = port.toString(16).toUpperCase().padStart(4, '0');
-  const inode = readFileSync('/proc/net/tcp', 'utf8').split('\n').map((l) => l.trim().split(/\s+/)).find((f) => f[1]?.endsWith(`:${hex}`) && f[3] === '0A')?.[9];
-  if (!inode) throw new Error(`nothing listens on port ${port}`);
-  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
-    try {
-      if (readdirSync(`/proc/${pid}/fd`).some((fd) => readlinkSync(`/proc/${pid}/fd/${fd}`) === `socket:[${inode}]`)) return Number(pid);
-    } catch {
-      // gone, or not ours to read
-    }
-  }
-  throw new Error(`no process holds the socket of port ${port}`);
-}
-
 async function databaseExistsAt(url: string, name: string): Promise<boolean> {
   const { Client } = await import('pg');
   const c = new Client({ connectionString: `${url}/postgres` });
