@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import * as path from 'node:path';
 import { pathList } from '../engine';
 import { startStack } from '../stack/launcher';
+import { startWorkers } from '../stack/worker';
 import { UsageError } from './exitCodes';
 import { csv } from './options';
 
@@ -121,6 +122,32 @@ export function registerStack(program: Command): void {
         const stop = (): void => resolve();
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);
+      });
+      process.stderr.write('stopping …\n');
+      await running.stop();
+    });
+  stack
+    .command('worker')
+    .description("join a stack running in queue mode from this host: n8n workers that take its executions (see README: Scaling out)")
+    .option('--join <file>', "the main stack's <data>/secrets/worker-join.json, copied here (or DBM_JOIN_FILE)")
+    .action(async (opts: { join?: string }) => {
+      const joinFile = opts.join ?? process.env.DBM_JOIN_FILE;
+      if (!joinFile) throw new UsageError("stack worker needs the main stack's join file: --join FILE or DBM_JOIN_FILE (its <data>/secrets/worker-join.json)");
+      const dataDir = path.resolve(process.env.DBM_DATA_DIR ?? 'data-worker');
+      const running = await startWorkers({
+        joinFile: path.resolve(joinFile),
+        dataDir,
+        workers: count('DBM_N8N_WORKERS', 1, 64) || 1,
+        concurrency: count('DBM_N8N_WORKER_CONCURRENCY', 5, 100) || 5,
+        basePort: port('DBM_N8N_WORKER_PORT', 20020),
+        name: process.env.DBM_WORKER_NAME,
+        sharedPath: process.env.DBM_SHARED_REPOSITORY === '1',
+        log: (line) => process.stderr.write(`${line}\n`),
+      });
+      process.stdout.write(`data-backup-manager workers running: ${running.names.join(', ')}\n  logs: ${path.join(dataDir, 'logs')}\nready\n`);
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', () => resolve());
+        process.once('SIGTERM', () => resolve());
       });
       process.stderr.write('stopping …\n');
       await running.stop();

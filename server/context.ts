@@ -23,7 +23,7 @@ export interface AppDeps {
   n8n: WorkflowEndpoint;
   /** n8n's public API, for schedules and cancelling; absent when the server runs without it */
   n8nApi?: N8nControl;
-  /** queue mode: n8n's workers and Redis, for /health, `status --verbose` and /metrics; absent without workers */
+  /** queue mode: Redis and its queue, for /health, `status --verbose` and /metrics (workers: the catalog); absent without workers */
   cluster?: QueueCluster;
   /** the repository, for health, storage status and `catalog rebuild`; absent when unknown */
   repository?: RepositoryAccess;
@@ -59,10 +59,8 @@ export interface AppDeps {
   log?: Logger;
 }
 
-/** n8n's queue mode as the API sees it. */
+/** n8n's queue mode as the API sees it (its workers, wherever they run, report to the catalog). */
 export interface QueueCluster {
-  /** each worker's name (as jobs record their runner: `worker-1@host`) and health URL */
-  workers: { name: string; url: string }[];
   /** executions waiting in n8n's queue for a worker (throws when Redis cannot be asked) */
   queueDepth(): Promise<number>;
 }

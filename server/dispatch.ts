@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import { createJob, finishJob, newClaim, type Job, type JobKind } from '../catalog/jobs';
+import { attachExecution, createJob, finishJob, newClaim, type Job, type JobKind } from '../catalog/jobs';
 import { ApiError } from './errors';
 import { triggerWorkflow, TriggerError, type WorkflowEndpoint } from './n8n/trigger';
 
@@ -41,7 +41,10 @@ export async function dispatchJob(deps: { catalog: Pool; n8n: WorkflowEndpoint }
   try {
     // The call carries no authority of its own: the job's id and a one-time claim. The workflow takes
     // the request from the catalog, so a captured call can neither change it nor run it again.
-    await triggerWorkflow(deps.n8n, WEBHOOK[job.kind], { job_id: created.id, claim });
+    const { executionId } = await triggerWorkflow(deps.n8n, WEBHOOK[job.kind], { job_id: created.id, claim });
+    // queue mode answers before a worker claims the job: linked now, the reconciler follows the queued
+    // execution (and waits while n8n says it waits) instead of failing a job no workflow took in time
+    if (/^\d+$/.test(executionId)) await attachExecution(deps.catalog, created.id, executionId);
   } catch (err) {
     if (!(err instanceof TriggerError)) throw err;
     await finishJob(deps.catalog, created.id, { status: 'failed', error: err.message });

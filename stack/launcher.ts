@@ -16,6 +16,8 @@ import { n8nControl, provisionWorkflows, syncSchedules, type ProvisionedStack, t
 import { ensureN8nDatabase, n8nEncryptionKey, queueModeEnv, type QueueSettings } from './queueMode';
 import { redisCommand, RedisServer } from './redis';
 import { superviseCluster, superviseN8n, superviseRedis } from './supervisor';
+import { writeJoinFile } from './worker';
+import { reportWorkersAlive } from './workerHeartbeat';
 import { failRunningExecutions } from '../catalog/jobs';
 import { JobReconciler } from './reconciler';
 
@@ -142,6 +144,7 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
   let catalogPool: Pool | null = null;
   let jobLogs: JobLogFiles | null = null;
   let reconciler: JobReconciler | null = null;
+  let heartbeat: { stop(): Promise<void> } | null = null;
   let clusterWatch: { stop(): void } | null = null;
   const logger = pino(
     { base: undefined, redact: ['authorization', 'headers.authorization'] },
@@ -150,6 +153,7 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
   const stopStarted = async (): Promise<void> => {
     await api?.close();
     await reconciler?.stop();
+    await heartbeat?.stop();
     clusterWatch?.stop();
     await n8n?.stop(); // n8n lets running executions finish for a while, then ends them
     await Promise.all(workers.map((w) => w.stop()));
@@ -228,16 +232,15 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
       };
     }
     // the nodes enforce the same path policy as the API; n8n's own file nodes stay inside the restore roots
-    const n8nEnv = (runner: string): Record<string, string> => ({
+    const nodeEnv: Record<string, string> = {
       GENERIC_TIMEZONE: timezone,
       ...pathPolicyEnv(policy),
       N8N_RESTRICT_FILE_ACCESS_TO: policy.restoreRoots.join(';'),
       ...(opts.backupBudget?.maxBytes ? { DBM_BACKUP_MAX_BYTES: String(opts.backupBudget.maxBytes) } : {}),
       ...(opts.backupBudget?.maxSeconds ? { DBM_BACKUP_MAX_SECONDS: String(opts.backupBudget.maxSeconds) } : {}),
-      ...(queue ? queueModeEnv(queue) : {}),
-      // which process ran a job: the catalog records it with the claim
-      DBM_RUNNER: runner,
-    });
+    };
+    // which process ran a job: the catalog records it with the claim
+    const n8nEnv = (runner: string): Record<string, string> => ({ ...nodeEnv, ...(queue ? queueModeEnv(queue) : {}), DBM_RUNNER: runner });
     n8n = new N8nProcess({
       userFolder,
       port: opts.n8nPort,
@@ -263,6 +266,7 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
         catalog: { host: cat.hostname, port: Number(cat.port || 5432), user: decodeURIComponent(cat.username), password: decodeURIComponent(cat.password), database: cat.pathname.slice(1) },
         alertUrl: opts.alertUrl,
         minio: opts.minio,
+        queueMode: queue !== null,
       };
       const provisioned = await provisionWorkflows(new N8nClient(n8n.baseUrl, apiKey), settings);
       state = { apiKey, ownerEmail, provisioned };
@@ -282,7 +286,7 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
         port,
         brokerPort: port + 1,
         logFile: path.join(dataDir, 'logs', `n8n-worker-${i + 1}.log`),
-        env: n8nEnv(`worker-${i + 1}@${hostname()}`),
+        env: n8nEnv(workerName(i)),
       });
       workers.push(worker);
       log(`starting n8n worker ${i + 1} (health on http://127.0.0.1:${port})`);
@@ -298,7 +302,12 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
       logger.warn(line);
     };
     superviseN8n(n8n, catalogPool, supervisorLog, { name: 'n8n', runner: workerCount > 0 ? null : undefined }); // queue mode's main runs no job
-    workers.forEach((w, i) => superviseN8n(w, catalogPool!, supervisorLog, { name: `n8n worker ${i + 1}`, runner: `worker-${i + 1}@${hostname()}` }));
+    workers.forEach((w, i) => superviseN8n(w, catalogPool!, supervisorLog, { name: `n8n worker ${i + 1}`, runner: workerName(i) }));
+    if (queue) {
+      heartbeat = reportWorkersAlive(catalogPool, hostname(), workers.map((w, i) => ({ name: workerName(i), process: w })));
+      const joinFile = writeJoinFile(dataDir, { catalogUrl, queue, repository, env: nodeEnv });
+      log(`workers on other hosts join with ${joinFile} (data-backup-manager stack worker; see README: Scaling out)`);
+    }
     if (redis) superviseRedis(redis, catalogPool, supervisorLog);
     if (cluster) clusterWatch = superviseCluster(cluster, supervisorLog);
     // n8n's schedules follow the catalog's (a new n8n database has none of them yet)
@@ -323,7 +332,7 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
         n8n: { url: n8n.baseUrl, webhookSecret },
         n8nApi: n8nControl(new N8nClient(n8n.baseUrl, state.apiKey), state.provisioned),
         repository: repositoryAccess(repository, passphrase, opts.s3),
-        ...(queue ? { cluster: queueCluster(queue.redisUrl, workers, hostname()) } : {}),
+        ...(queue ? { cluster: queueCluster(queue.redisUrl) } : {}),
         defaults: { paths: backupPaths, scenariosRoot: opts.scenariosRoot, buckets: opts.buckets, cluster: opts.pitrCluster, restoreDir },
         policy,
         auditKey,
@@ -372,10 +381,14 @@ function ownConfigDir(dataDir: string, settings: Record<string, unknown>): strin
   return dir;
 }
 
-/** Queue mode, for the API's health and metrics: the workers, and the depth of n8n's queue in Redis. */
-function queueCluster(redisUrl: string, workers: N8nProcess[], host: string): QueueCluster {
+/** How the catalog names this host's i-th worker (from 0): its jobs' runner. */
+function workerName(i: number): string {
+  return `worker-${i + 1}@${hostname()}`;
+}
+
+/** Queue mode, for the API's health and metrics: the depth of n8n's queue in Redis. */
+function queueCluster(redisUrl: string): QueueCluster {
   return {
-    workers: workers.map((w, i) => ({ name: `worker-${i + 1}@${host}`, url: w.baseUrl })),
     queueDepth: async () => {
       // n8n's Bull queue is "jobs" under the prefix "bull": executions waiting for a worker are its wait list
       const reply = await redisCommand(redisUrl, ['LLEN', 'bull:jobs:wait']);

@@ -20,6 +20,8 @@ export interface StackSettings {
   /** alerts also go by e-mail when an SMTP server is given */
   smtp?: { host: string; port: number; secure?: boolean; user?: string; password?: string; from: string; to: string };
   monitor?: { cron: string; stuckMinutes: number; expectedTargets: string; maxAgeHours: number; capacityGb: number };
+  /** n8n runs in queue mode: the on-demand workflows answer once their execution is queued (see acceptedOnReceipt) */
+  queueMode?: boolean;
 }
 
 export interface ProvisionedStack {
@@ -75,7 +77,8 @@ export async function provisionWorkflows(client: N8nClient, settings: StackSetti
       MAX_AGE_HOURS: monitor.maxAgeHours,
       CAPACITY_GB: monitor.capacityGb,
     });
-    const id = (await client.createWorkflow(file === 'monitor.json' ? withMail(wf) : wf)).id;
+    const shaped = settings.queueMode ? acceptedOnReceipt(wf) : wf;
+    const id = (await client.createWorkflow(file === 'monitor.json' ? withMail(shaped) : shaped)).id;
     await client.activate(id);
     workflows[file] = id;
   }
@@ -181,6 +184,39 @@ function withEmailAlert(wf: Workflow, smtp: NonNullable<StackSettings['smtp']>, 
   });
   for (const out of feeder[1].main) if (out.some((t) => t.node === 'Send alert')) out.push({ node: 'Send e-mail', type: 'main', index: 0 });
   return wf;
+}
+
+/**
+ * In queue mode a webhook answered by a node waits for a worker to run that
+ * node: with every worker busy, the API's call timed out and the job failed
+ * to start though n8n had queued it. So there the webhook answers 202 as
+ * soon as n8n has recorded and queued the execution (with its id), and the
+ * "Accepted" node goes. What changes: a replayed call gets 202 too, and its
+ * execution fails at the claim, running nothing (without workers, the
+ * answer itself says the claim was refused).
+ */
+export function acceptedOnReceipt(wf: Workflow): Workflow {
+  const accepted = wf.nodes.find((n) => n.name === 'Accepted' && n.type === 'n8n-nodes-base.respondToWebhook');
+  const trigger = wf.nodes.find((n) => n.type === 'n8n-nodes-base.webhook' && n.parameters?.responseMode === 'responseNode');
+  if (!accepted || !trigger) return wf;
+  const next = wf.connections[accepted.name]?.main[0] ?? [];
+  const connections = Object.fromEntries(
+    Object.entries(wf.connections).map(([from, c]) => [from, { main: c.main.map((out) => out.flatMap((t) => (t.node === accepted.name ? next : [t]))) }]),
+  );
+  delete connections[accepted.name];
+  const onReceipt = {
+    ...trigger,
+    parameters: {
+      ...trigger.parameters,
+      responseMode: 'onReceived',
+      options: {
+        ...(trigger.parameters?.options as object),
+        responseCode: { values: { responseCode: 202 } },
+        responseData: '={{ JSON.stringify({ status: "accepted", execution_id: $execution.id }) }}',
+      },
+    },
+  };
+  return { ...wf, nodes: wf.nodes.filter((n) => n !== accepted).map((n) => (n === trigger ? onReceipt : n)), connections };
 }
 
 /** A workflow without one of its nodes, and without the connections to it. */

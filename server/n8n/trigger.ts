@@ -24,6 +24,7 @@ export async function triggerWorkflow(n8n: WorkflowEndpoint, path: string, body:
   if (res.status !== 202) {
     throw new TriggerError(`n8n did not accept the ${path} workflow (HTTP ${res.status}: ${(await res.text()).slice(0, 200)})`);
   }
-  const answer = (await res.json()) as { execution_id?: string };
+  // the workflow links the job to its execution when it claims it: the id here is informative only
+  const answer = (await res.json().catch(() => ({}))) as { execution_id?: unknown };
   return { executionId: String(answer.execution_id ?? '') };
 }

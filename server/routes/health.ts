@@ -1,6 +1,7 @@
 import { Hono } from 'hono';
 import { Repository } from '../../engine';
 import { findToken } from '../../catalog/tokens';
+import { HEARTBEAT_MS, listWorkers, type WorkerRow } from '../../catalog/workers';
 import type { TokenCache } from '../auth';
 import type { AppDeps, AppEnv } from '../context';
 import { describe } from '../describe';
@@ -24,7 +25,7 @@ export function healthRoutes(deps: AppDeps, tokens: TokenCache): Hono<AppEnv> {
       }
     };
     const cluster = deps.cluster;
-    const [catalog, n8n, repository, redis, ...workers] = await Promise.all([
+    const [catalog, n8n, repository, redis, workers] = await Promise.all([
       probe(async () => {
         await deps.catalog.query('SELECT 1');
       }),
@@ -36,21 +37,15 @@ export function healthRoutes(deps: AppDeps, tokens: TokenCache): Hono<AppEnv> {
         ? probe(async () => ({ location: deps.repository!.location, initialized: await Repository.exists(deps.repository!.storage) }))
         : Promise.resolve(null),
       cluster ? probe(async () => ({ queued: await cluster.queueDepth() })) : Promise.resolve(null),
-      // each worker: alive (its health server answers) and how many jobs it runs now
-      ...(cluster?.workers ?? []).map((w) =>
-        probe(async () => {
-          const res = await fetch(`${w.url}/healthz/readiness`, { signal: AbortSignal.timeout(3000) });
-          if (!res.ok) throw new Error(`HTTP ${res.status}`);
-          return { running: await runningOn(deps, w.name) };
-        }),
-      ),
+      cluster ? listWorkers(deps.catalog).catch(() => []) : Promise.resolve([]),
     ]);
     const checks: Record<string, Check> = {
       catalog,
       n8n,
       ...(repository ? { repository } : {}),
       ...(redis ? { redis } : {}),
-      ...Object.fromEntries((cluster?.workers ?? []).map((w, i) => [`n8n ${w.name}`, workers[i]!])),
+      // each worker, wherever it runs, as its stack last reported it: alive, and what it runs now
+      ...Object.fromEntries(workers.map((w) => [`n8n ${w.name}`, workerCheck(w)])),
     };
     const ok = Object.values(checks).every((x) => x.status === 'ok');
     const shown = (await knownCaller(deps, tokens, c.req.header('authorization')))
@@ -61,8 +56,12 @@ export function healthRoutes(deps: AppDeps, tokens: TokenCache): Hono<AppEnv> {
   return app;
 }
 
-async function runningOn(deps: AppDeps, runner: string): Promise<number> {
-  return (await deps.catalog.query<{ n: number }>(`SELECT count(*)::int AS n FROM jobs WHERE status = 'running' AND runner = $1`, [runner])).rows[0].n;
+function workerCheck(w: WorkerRow): Check {
+  const age = Date.now() - w.heartbeat_at.getTime();
+  const silent = age > 3 * HEARTBEAT_MS;
+  const status = w.alive && !silent ? 'ok' : 'down';
+  const error = silent ? `no report from ${w.host} for ${Math.round(age / 1000)} s` : w.alive ? undefined : 'its health check does not answer';
+  return { status, latency_ms: 0, running: w.running, host: w.host, ...(error ? { error } : {}) };
 }
 
 async function knownCaller(deps: AppDeps, tokens: TokenCache, header: string | undefined): Promise<boolean> {

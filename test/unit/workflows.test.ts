@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { withBackupChain, type Workflow } from '../../stack/backupChain';
-import { PUBLISHED_WORKFLOWS } from '../../stack/provision';
+import { acceptedOnReceipt, PUBLISHED_WORKFLOWS } from '../../stack/provision';
 import { workflowFromTemplate } from '../../stack/workflows';
 
 const dir = path.join(__dirname, '..', '..', 'workflows');
@@ -97,4 +97,22 @@ describe('the shipped workflows', () => {
     expect(readme).toContain(`"provisioned n8n: ${PUBLISHED_WORKFLOWS.length} workflows"`);
     expect(files.filter((f) => !(PUBLISHED_WORKFLOWS as readonly string[]).includes(f))).toEqual(['backup-scheduled.json']);
   });
+});
+
+describe('the on-demand workflows in queue mode', () => {
+  for (const file of ['backup-on-demand.json', 'restore-on-demand.json', 'verify-on-demand.json', 'retention.json']) {
+    it(`${file}: answers 202 with the execution id once queued; the claim leads where "Accepted" led`, () => {
+      const wf = read(file);
+      const after = wf.connections.Accepted.main[0].map((t) => t.node);
+      const shaped = acceptedOnReceipt(structuredClone(wf));
+      const trigger = shaped.nodes.find((n) => n.type === 'n8n-nodes-base.webhook')!;
+      expect(trigger.parameters).toMatchObject({ responseMode: 'onReceived', options: { responseCode: { values: { responseCode: 202 } } } });
+      expect(String((trigger.parameters!.options as Record<string, unknown>).responseData)).toContain('$execution.id');
+      expect(shaped.nodes.some((n) => n.type === 'n8n-nodes-base.respondToWebhook')).toBe(false);
+      expect(JSON.stringify(shaped.connections)).not.toContain('"Accepted"');
+      const feeder = Object.keys(wf.connections).find((k) => wf.connections[k].main.some((out) => out.some((t) => t.node === 'Accepted')))!;
+      expect(shaped.connections[feeder].main.flat().map((t) => t.node)).toEqual(expect.arrayContaining(after));
+      expect(shaped.nodes).toHaveLength(wf.nodes.length - 1);
+    });
+  }
 });
