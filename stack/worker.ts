@@ -2,6 +2,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { hostname } from 'node:os';
 import * as path from 'node:path';
 import { Pool } from 'pg';
+import { failRunningExecutions } from '../catalog/jobs';
 import { hostId } from '../engine/repository/lock';
 import { ensureN8nInstalled, installCommunityPackage, N8nProcess } from './n8n';
 import { queueModeEnv, type QueueSettings } from './queueMode';
@@ -106,7 +107,9 @@ export async function startWorkers(opts: WorkerOptions): Promise<RunningWorkers>
   let heartbeat: { stop(): Promise<void> } | null = null;
   const stop = async (): Promise<void> => {
     await heartbeat?.stop();
-    await Promise.all(workers.map((w) => w.stop()));
+    await Promise.all(workers.map((w) => w.stop())); // n8n lets running executions finish for a while, then ends them
+    // what they did not finish ends now, with the reason, not "running" until someone looks
+    for (const runner of names) await failRunningExecutions(catalog, `${runner} was stopped during the job; restart the job`, runner).catch(() => undefined);
     await catalog.end();
   };
   try {

@@ -488,7 +488,7 @@ describe('the shipped workflows in a real n8n', () => {
     expect(backup.status).toBe('completed');
     expect(backup.n8n_execution_id).toMatch(/^\d+$/);
     expect(backup.steps.map((s) => s.target).sort()).toEqual(['files', 'postgres']);
-    expect(backup.log.map((l) => l.message)).toEqual(expect.arrayContaining([expect.stringMatching(/^running \(n8n execution \d+\)$/), 'completed', expect.stringMatching(/^files: completed \(snapshot/)]));
+    expect(backup.log.map((l) => l.message)).toEqual(expect.arrayContaining([expect.stringMatching(/^running \(n8n execution \d+ on \S+\)$/), 'completed', expect.stringMatching(/^files: completed \(snapshot/)]));
 
     // cancel: a long backup (a 64 GiB sparse file) stops where it is; nothing is committed, no lock is left
     const big = path.join(tempDir(), 'huge');
