@@ -31,6 +31,28 @@ export class LocalStorage implements Storage {
   }
 
   async put(key: string, data: Buffer | readonly Buffer[]): Promise<void> {
+    await this.writeThen(key, data, (tmp, target) => fs.rename(tmp, target)).catch((err: unknown) => {
+      throw writeError(err, this.root, `write ${key}`);
+    });
+  }
+
+  async putIfAbsent(key: string, data: Buffer): Promise<boolean> {
+    try {
+      // link, unlike rename, fails when the target exists: whole, and only one writer wins
+      await this.writeThen(key, data, (tmp, target) => fs.link(tmp, target));
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw writeError(err, this.root, `write ${key}`);
+    }
+  }
+
+  /**
+   * Writes `data` whole and synced to a temporary file beside the key's, then `place`s it there
+   * (rename, link). The temporary never stays: nothing half-written is left behind (a full disk
+   * keeps what it had, no more).
+   */
+  private async writeThen(key: string, data: Buffer | readonly Buffer[], place: (tmp: string, target: string) => Promise<void>): Promise<void> {
     const target = this.file(key);
     const tmp = `${target}${TMP_MARK}${randomBytes(6).toString('hex')}`;
     try {
@@ -43,32 +65,7 @@ export class LocalStorage implements Storage {
       } finally {
         await handle.close();
       }
-      await fs.rename(tmp, target);
-    } catch (err) {
-      // nothing half-written stays behind (a full disk keeps what it had, no more)
-      await fs.rm(tmp, { force: true }).catch(() => undefined);
-      throw writeError(err, this.root, `write ${key}`);
-    }
-  }
-
-  async putIfAbsent(key: string, data: Buffer): Promise<boolean> {
-    const target = this.file(key);
-    const tmp = `${target}${TMP_MARK}${randomBytes(6).toString('hex')}`;
-    try {
-      await fs.mkdir(path.dirname(target), { recursive: true });
-      const handle = await fs.open(tmp, 'wx', 0o600);
-      try {
-        await handle.writeFile(data);
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      // link, unlike rename, fails when the target exists: whole, and only one writer wins
-      await fs.link(tmp, target);
-      return true;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
-      throw writeError(err, this.root, `write ${key}`);
+      await place(tmp, target);
     } finally {
       await fs.rm(tmp, { force: true }).catch(() => undefined);
     }
