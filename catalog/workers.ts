@@ -29,7 +29,11 @@ export async function removeWorkers(db: Pool, names: string[]): Promise<void> {
   await db.query('DELETE FROM workers WHERE name = ANY($1)', [names]);
 }
 
+/** A worker silent this long is taken off the list: its host is gone for good, or was removed without stopping it. */
+const FORGET_AFTER = '1 day';
+
 export async function listWorkers(db: Pool): Promise<WorkerRow[]> {
+  await db.query(`DELETE FROM workers WHERE heartbeat_at < now() - interval '${FORGET_AFTER}'`);
   return (
     await db.query<WorkerRow>(
       `SELECT w.*, (SELECT count(*)::int FROM jobs j WHERE j.status = 'running' AND j.runner = w.name) AS running

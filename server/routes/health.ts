@@ -14,7 +14,7 @@ type Check = { status: 'ok' | 'down'; latency_ms: number; error?: string } & Rec
  */
 export function healthRoutes(deps: AppDeps, tokens: TokenCache): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
-  app.get('/', describe({ operationId: 'getHealth', summary: 'Catalog, repository and n8n: up or down (with a token: latency and errors too); 503 when one is down', answers: 'json', public: true }), async (c) => {
+  app.get('/', describe({ operationId: 'getHealth', summary: 'Catalog, repository and n8n (in queue mode also Redis and every worker): up or down (with a token: latency, errors, queued and running jobs too); 503 when one is down', answers: 'json', public: true }), async (c) => {
     const probe = async (check: () => Promise<Record<string, unknown> | void>): Promise<Check> => {
       const started = performance.now();
       try {
