@@ -38,8 +38,13 @@ export function writeJoinFile(dataDir: string, join: Omit<JoinFile, 'version' | 
 
 export function readJoinFile(file: string): JoinFile {
   if (!existsSync(file)) throw new Error(`no join file at ${file}: copy <data>/secrets/worker-join.json from the main stack's host (DBM_N8N_WORKERS > 0 writes it)`);
-  const join = JSON.parse(readFileSync(file, 'utf8')) as JoinFile;
-  if (join.version !== 1 || !join.queue?.redisUrl || !join.catalogUrl) throw new Error(`${file} is not a worker join file (version 1) of data-backup-manager`);
+  let join: JoinFile;
+  try {
+    join = JSON.parse(readFileSync(file, 'utf8')) as JoinFile;
+  } catch (err) {
+    throw new Error(`${file} is not a worker join file: ${(err as Error).message}`);
+  }
+  if (join?.version !== 1 || !join.queue?.redisUrl || !join.catalogUrl) throw new Error(`${file} is not a worker join file (version 1) of data-backup-manager`);
   return join;
 }
 
