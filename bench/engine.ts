@@ -6,8 +6,9 @@
  * bytes added), and a full restore (wall time). Rounds alternate the tools and
  * the table shows medians. Prints a Markdown table; asserts nothing.
  *
- *   npm run bench:engine [-- --rounds 3 --dir /tmp/dbm-bench --tree mixed|small]
+ *   npm run bench:engine [-- --rounds 3 --dir /tmp/dbm-bench --tree mixed|small --restore-dir /dev/shm/dbm-bench-restore]
  *
+ * Restores go to a tmpfs (/dev/shm) by default: see RESTORE_DIR.
  * `--tree small` is 100,000 files of 1–8 KiB instead (restic's weak spot).
  *
  * Needs restic and GNU time (`apt-get install -y restic time`); borg 1.2
@@ -15,7 +16,7 @@
  */
 import { installedCommand } from './installedCommand';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync as rmNow, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { changeOnePercent, changeSmallFiles, generateSmallFiles, generateTree } from './tree';
 
@@ -26,6 +27,17 @@ const opt = (name: string, dflt: string): string => {
 };
 const ROUNDS = Number(opt('rounds', '3'));
 const WORK = path.resolve(opt('dir', '/tmp/dbm-bench'));
+/**
+ * Where every tool restores. On ext4, creating a file scans past every inode
+ * deleted in the last 60 s, or 360 s while the inode table is not yet
+ * checkpointed (`recently_deleted`: `perf` showed it taking 60 % of a
+ * restore's CPU, openat ~700 µs instead of ~20). The bench deletes trees and
+ * repositories between runs, so a restore on disk measured 2-4x slower or
+ * not, for every tool, by how soon it ran after one: 0.77x restic in one run
+ * and 2.97x in the next, on the same code. A tmpfs has no such window, so
+ * the restore figures are the tools' own. `--restore-dir` restores elsewhere.
+ */
+const RESTORE_DIR = path.resolve(opt('restore-dir', existsSync('/dev/shm') ? '/dev/shm/dbm-bench-restore' : path.join(WORK, 'restores')));
 const SMALL = opt('tree', 'mixed') === 'small';
 const generate = SMALL ? generateSmallFiles : generateTree;
 const change = SMALL ? changeSmallFiles : changeOnePercent;
@@ -87,7 +99,7 @@ function runOurs(tree: string, repo: string, restoreDir: string, round: number, 
     const second = timed(...installedCommand('repo', 'backup', '--repo', repo, tree), env);
     const added = duBytes(repo) - size;
     const unchanged = timed(...installedCommand('repo', 'backup', '--repo', repo, tree), env);
-    settleForRestore();
+    settle();
     const restore = timed(...installedCommand('repo', 'restore', 'latest', '--repo', repo, '--target', restoreDir), env);
     await resetTree(pristine, tree);
     return { first: first.seconds, firstRss: first.maxRssMiB, repo: size, second: second.seconds, added, unchanged: unchanged.seconds, restore: restore.seconds, restoreRss: restore.maxRssMiB };
@@ -106,7 +118,7 @@ async function runRestic(tree: string, repo: string, restoreDir: string, round: 
   const second = timed('restic', ['backup', '--repo', repo, '--quiet', tree], env);
   const added = duBytes(repo) - size;
   const unchanged = timed('restic', ['backup', '--repo', repo, '--quiet', tree], env);
-  settleForRestore();
+  settle();
   const restore = timed('restic', ['restore', 'latest', '--repo', repo, '--target', restoreDir, '--quiet'], env);
   await resetTree(pristine, tree);
   return { first: first.seconds, firstRss: first.maxRssMiB, repo: size, second: second.seconds, added, unchanged: unchanged.seconds, restore: restore.seconds, restoreRss: restore.maxRssMiB };
@@ -126,7 +138,7 @@ async function runBorg(tree: string, repo: string, restoreDir: string, round: nu
   const added = duBytes(repo) - size;
   const unchanged = timed('borg', ['create', `${repo}::third`, tree], env);
   mkdirSync(restoreDir, { recursive: true });
-  settleForRestore();
+  settle();
   const restore = timed('borg', ['extract', `${repo}::third`], env, restoreDir);
   await resetTree(pristine, tree);
   return { first: first.seconds, firstRss: first.maxRssMiB, repo: size, second: second.seconds, added, unchanged: unchanged.seconds, restore: restore.seconds, restoreRss: restore.maxRssMiB };
@@ -140,27 +152,6 @@ async function runBorg(tree: string, repo: string, restoreDir: string, round: nu
 function settle(seconds = 3): void {
   spawnSync('sync');
   sleep(seconds * 1000);
-}
-
-/**
- * ext4 does not hand out an inode freed in the last ~35 s: creating a file
- * then scans the inode table past every recently deleted one (`perf` shows
- * `recently_deleted` taking 60 % of a restore's CPU time, openat ~700 µs
- * instead of ~20). A restore timed soon after the bench deleted a tree measured
- * 2-4x slower, for every tool, by how soon it ran. So deletions are noted and
- * a timed restore waits until the last one is past that window.
- */
-const RECENTLY_DELETED_MS = 40_000;
-let lastDeletion = 0;
-
-function rmSync(p: string, opts: { recursive: boolean; force: boolean }): void {
-  if (existsSync(p)) lastDeletion = Date.now();
-  rmNow(p, opts);
-}
-
-function settleForRestore(): void {
-  settle();
-  sleep(lastDeletion + RECENTLY_DELETED_MS - Date.now());
 }
 
 function sleep(ms: number): void {
@@ -195,18 +186,22 @@ async function main(): Promise<void> {
   for (let r = 0; r < ROUNDS; r++) {
     console.error(`round ${r + 1}/${ROUNDS}`);
     // the last round's restores and repositories go first, and their deletion settles before anything is timed
-    for (const tool of ['dbm', 'restic', 'borg']) for (const d of [`restore-${tool}`, `repo-${tool}`]) rmSync(path.join(WORK, d), { recursive: true, force: true });
+    for (const tool of ['dbm', 'restic', 'borg']) {
+      rmSync(path.join(RESTORE_DIR, tool), { recursive: true, force: true });
+      rmSync(path.join(WORK, `repo-${tool}`), { recursive: true, force: true });
+    }
     settle(10);
     // warm the page cache the same way for each
     spawnSync('tar', ['-cf', '/dev/null', tree]);
-    ours.push(await runOurs(tree, path.join(WORK, 'repo-dbm'), path.join(WORK, 'restore-dbm'), r, pristine));
+    ours.push(await runOurs(tree, path.join(WORK, 'repo-dbm'), path.join(RESTORE_DIR, 'dbm'), r, pristine));
     spawnSync('tar', ['-cf', '/dev/null', tree]);
-    restic.push(await runRestic(tree, path.join(WORK, 'repo-restic'), path.join(WORK, 'restore-restic'), r, pristine));
+    restic.push(await runRestic(tree, path.join(WORK, 'repo-restic'), path.join(RESTORE_DIR, 'restic'), r, pristine));
     if (hasBorg) {
       spawnSync('tar', ['-cf', '/dev/null', tree]);
-      borg.push(await runBorg(tree, path.join(WORK, 'repo-borg'), path.join(WORK, 'restore-borg'), r, pristine));
+      borg.push(await runBorg(tree, path.join(WORK, 'repo-borg'), path.join(RESTORE_DIR, 'borg'), r, pristine));
     }
   }
+  rmSync(RESTORE_DIR, { recursive: true, force: true }); // a tmpfs holds it in memory
   const m = (rows: Row[], k: keyof Row): number => median(rows.map((x) => x[k]));
   const s = (n: number): string => `${n.toFixed(2)} s`;
   const b = (n: number): string => `${mib(n)} MiB`;
@@ -217,7 +212,7 @@ async function main(): Promise<void> {
   };
   const fileCount = SMALL ? 100_000 : 8000 + 40 + 6;
   const version = (cmd: string, flag: string): string => spawnSync(cmd, [flag], { encoding: 'utf8' }).stdout.trim().split('\n')[0];
-  console.log(`\nTree: ${mib(treeBytes)} MiB in ${fileCount} files; ${ROUNDS} rounds, medians; ${version('restic', 'version')}; ${hasBorg ? version('borg', '--version') : 'borg not installed'}; ${process.version}\n`);
+  console.log(`\nTree: ${mib(treeBytes)} MiB in ${fileCount} files; ${ROUNDS} rounds, medians; ${version('restic', 'version')}; ${hasBorg ? version('borg', '--version') : 'borg not installed'}; ${process.version}; restores into ${RESTORE_DIR}\n`);
   console.log('| measure | data-backup-manager | restic | ours / restic | borg | ours / borg | goal (issue 15) |');
   console.log('|---|---|---|---|---|---|---|');
   console.log(line('first backup, wall', 'first', s, '≤ 0.8x restic'));
