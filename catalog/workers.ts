@@ -14,7 +14,11 @@ export interface WorkerRow {
   running: number;
 }
 
+/** A worker silent this long is taken off the list (by any stack's next report): its host is gone for good, or was removed without stopping it. */
+const FORGET_AFTER = '1 day';
+
 export async function reportWorkers(db: Pool, workers: { name: string; host: string; alive: boolean; healthUrl: string }[]): Promise<void> {
+  await db.query(`DELETE FROM workers WHERE heartbeat_at < now() - interval '${FORGET_AFTER}'`);
   for (const w of workers) {
     await db.query(
       `INSERT INTO workers (name, host, alive, health_url, heartbeat_at) VALUES ($1, $2, $3, $4, now())
@@ -29,11 +33,7 @@ export async function removeWorkers(db: Pool, names: string[]): Promise<void> {
   await db.query('DELETE FROM workers WHERE name = ANY($1)', [names]);
 }
 
-/** A worker silent this long is taken off the list: its host is gone for good, or was removed without stopping it. */
-const FORGET_AFTER = '1 day';
-
 export async function listWorkers(db: Pool): Promise<WorkerRow[]> {
-  await db.query(`DELETE FROM workers WHERE heartbeat_at < now() - interval '${FORGET_AFTER}'`);
   return (
     await db.query<WorkerRow>(
       `SELECT w.*, (SELECT count(*)::int FROM jobs j WHERE j.status = 'running' AND j.runner = w.name) AS running

@@ -48,9 +48,10 @@ export function healthRoutes(deps: AppDeps, tokens: TokenCache): Hono<AppEnv> {
       ...Object.fromEntries(workers.map((w) => [`n8n ${w.name}`, workerCheck(w)])),
     };
     const ok = Object.values(checks).every((x) => x.status === 'ok');
-    const shown = (await knownCaller(deps, tokens, c.req.header('authorization')))
-      ? checks
-      : Object.fromEntries(Object.entries(checks).map(([name, check]) => [name, { status: check.status }]));
+    // a stranger learns up or down, not the workers' names and hosts: one line for all of them
+    const strangers = Object.fromEntries(Object.entries(checks).filter(([name]) => !name.startsWith('n8n worker-')).map(([name, check]) => [name, { status: check.status }]));
+    if (workers.length) strangers.workers = { status: workers.every((w) => workerCheck(w).status === 'ok') ? 'ok' : 'down' };
+    const shown = (await knownCaller(deps, tokens, c.req.header('authorization'))) ? checks : strangers;
     return c.json({ status: ok ? 'healthy' : 'unhealthy', checks: shown }, ok ? 200 : 503);
   });
   return app;
