@@ -158,8 +158,11 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
     await n8n?.stop(); // n8n lets running executions finish for a while, then ends them
     await Promise.all(workers.map((w) => w.stop()));
     await redis?.stop();
-    // what n8n did not finish ends now, with the reason, not "running" until someone looks
-    if (catalogPool) await failRunningExecutions(catalogPool, 'the stack was stopped during the job; restart the job').catch(() => undefined);
+    // what n8n did not finish ends now, with the reason, not "running" until someone looks; with a Redis
+    // of its own, the queue goes too; with DBM_REDIS_URL, workers of other hosts go on with theirs
+    const reason = 'the stack was stopped during the job; restart the job';
+    if (catalogPool && (workers.length === 0 || redis)) await failRunningExecutions(catalogPool, reason).catch(() => undefined);
+    else if (catalogPool) for (let i = 0; i < workers.length; i++) await failRunningExecutions(catalogPool, reason, workerName(i)).catch(() => undefined);
     await jobLogs?.stop();
     await catalogPool?.end();
     cluster?.stop();
