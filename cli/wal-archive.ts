@@ -12,6 +12,7 @@ import { spawn } from 'node:child_process';
 import { promises as fs, openSync } from 'node:fs';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { liveHelper, writeHelperPid } from '../engine/targets/postgresCluster/helperPid';
 import { WAL_ARCHIVE_DIR } from '../engine/targets/postgresCluster/walArchiver';
 
 function usage(): never {
@@ -19,18 +20,8 @@ function usage(): never {
   process.exit(2);
 }
 
-async function alive(queue: string): Promise<boolean> {
-  const pid = Number(await fs.readFile(path.join(queue, 'archiver.pid'), 'utf8').catch(() => ''));
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  // an archiver of this very queue: a pid file copied along with a data directory, or a pid reused, is not one
-  const cmdline = await fs.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => null);
-  if (cmdline !== null) return cmdline.split('\0').includes(queue);
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
+function alive(queue: string): Promise<number | null> {
+  return liveHelper(path.join(queue, 'archiver.pid'), queue);
 }
 
 async function startArchiver(queue: string, config: string, cluster: string): Promise<void> {
@@ -40,7 +31,7 @@ async function startArchiver(queue: string, config: string, cluster: string): Pr
     stdio: ['ignore', log, log],
   });
   child.unref();
-  await fs.writeFile(path.join(queue, 'archiver.pid'), String(child.pid)); // at once: no second one meanwhile
+  await writeHelperPid(path.join(queue, 'archiver.pid'), child.pid ?? 0); // at once: no second one meanwhile
 }
 
 /** Hands the segment over: a hard link (no copy) when on the same file system, a copy renamed into place otherwise. */

@@ -17,6 +17,7 @@ import { spawn } from 'node:child_process';
 import { promises as fs, openSync } from 'node:fs';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { writeHelperPid } from '../engine/targets/postgresCluster/helperPid';
 import { noteTaken, prefetcherAlive, requestFromQueue, takeFromQueue, WAL_QUEUE_DIR } from '../engine/targets/postgresCluster/walQueue';
 
 const ABORT_RECOVERY = 255; // > 125: PostgreSQL treats it as a failure of the command, not as a missing file
@@ -48,7 +49,7 @@ async function startPrefetcher(a: ReturnType<typeof parse>): Promise<void> {
   });
   child.unref();
   // its pid now, so that the next restore_command does not start a second one while this one opens the repository
-  await fs.writeFile(path.join(a.queue, 'prefetcher.pid'), String(child.pid));
+  await writeHelperPid(path.join(a.queue, 'prefetcher.pid'), child.pid ?? 0);
 }
 
 async function main(): Promise<number> {

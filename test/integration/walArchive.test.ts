@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -54,5 +54,20 @@ describe('the resident archiver', () => {
     rmSync(dataDir, { recursive: true, force: true });
     await running; // the test's timeout is the bound
     expect(log).toContain('the data directory is gone: stopping');
+  }, 30_000);
+
+  it('stops when another archiver took over its queue, leaving that one its pid file', async () => {
+    const { repo } = await newRepository(localBackend);
+    const dataDir = tempDir('dbm-walarchiver-');
+    const queue = path.join(dataDir, 'dbm_wal_archive');
+    const log: string[] = [];
+    const running = runArchiver(repo, 'c', { queue, log: (line) => log.push(line) });
+    const pidFile = path.join(queue, 'archiver.pid');
+    await until(() => existsSync(pidFile), 'the start');
+    expect(readFileSync(pidFile, 'utf8')).toBe(String(process.pid));
+    writeFileSync(pidFile, String(process.pid + 1)); // what a second archiver started for the queue writes
+    await running; // the test's timeout is the bound
+    expect(log).toContain('another archiver took over this queue: stopping');
+    expect(readFileSync(pidFile, 'utf8')).toBe(String(process.pid + 1));
   }, 30_000);
 });

@@ -2,6 +2,7 @@ import { promises as fs, watch, type FSWatcher } from 'node:fs';
 import * as path from 'node:path';
 import { describeError } from '../../errors';
 import type { Repository } from '../../repository/repository';
+import { stillHelper, writeHelperPid } from './helperPid';
 import { pushWal } from './wal';
 
 /**
@@ -15,7 +16,7 @@ import { pushWal } from './wal';
  *                    removed once answered (a segment gone without an answer is handed over again)
  *   <name>.done      stored: only now may the archive_command report success
  *   <name>.error     storing failed: the reason (PostgreSQL keeps the segment and retries)
- *   archiver.pid     the archiver's process
+ *   archiver.pid     the archiver's process (helperPid.ts)
  *
  * PostgreSQL archives one segment at a time, so the archiver does not wait to
  * be asked: segments PostgreSQL has marked ready (`pg_wal/archive_status/*.ready`,
@@ -45,7 +46,9 @@ export async function runArchiver(
   const concurrency = opts.concurrency ?? 4;
   const log = opts.log ?? (() => undefined);
   await fs.mkdir(push, { recursive: true, mode: 0o700 });
-  await fs.writeFile(path.join(queue, 'archiver.pid'), String(process.pid));
+  const pidFile = path.join(queue, 'archiver.pid');
+  await writeHelperPid(pidFile, process.pid);
+  let ownedAt = Date.now();
   const inFlight = new Set<string>();
   const stored = new Set<string>(); // stored ahead; forgotten once PostgreSQL has archived them
   let lastWork = Date.now();
@@ -102,12 +105,21 @@ export async function runArchiver(
         if (!inFlight.has(name) && !stored.has(name)) store(name, path.join(path.dirname(status), name), false);
       }
       const idle = inFlight.size === 0 && handed.length === 0;
+      // one archiver per queue: should a second have started (say while this one's file was being
+      // replaced), the one the file names goes on and this one stops once its segments are answered
+      if (inFlight.size === 0 && Date.now() - ownedAt > 1000) {
+        if (!(await stillHelper(pidFile))) {
+          log('another archiver took over this queue: stopping');
+          return;
+        }
+        ownedAt = Date.now();
+      }
       if (idle && !(await fs.stat(queue).then(() => true, () => false))) {
         log('the data directory is gone: stopping');
         return;
       }
       if (idle && Date.now() - lastWork > (opts.idleMs ?? 10 * 60_000)) {
-        await fs.rm(path.join(queue, 'archiver.pid'), { force: true });
+        if (await stillHelper(pidFile)) await fs.rm(pidFile, { force: true });
         log('idle: stopping');
         return;
       }

@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describeError } from '../../errors';
 import type { Repository } from '../../repository/repository';
+import { stillHelper, writeHelperPid } from './helperPid';
 import { fetchWal, isSegment, listWal, parseSegmentName, segmentName } from './wal';
 
 export interface PrefetchOptions {
@@ -42,7 +43,9 @@ export async function runPrefetcher(repo: Repository, cluster: string, opts: Pre
   const dataDir = path.dirname(queue);
   await fs.mkdir(want, { recursive: true, mode: 0o700 });
   await fs.mkdir(took, { recursive: true, mode: 0o700 });
-  await fs.writeFile(path.join(queue, 'prefetcher.pid'), String(process.pid));
+  const pidFile = path.join(queue, 'prefetcher.pid');
+  await writeHelperPid(pidFile, process.pid);
+  let ownedAt = Date.now();
 
   let archived = await listWal(repo, cluster);
   let listedAt = Date.now();
@@ -164,6 +167,14 @@ export async function runPrefetcher(repo: Repository, cluster: string, opts: Pre
     await markEnd();
     // PostgreSQL removes the signal file as recovery ends, then still asks for timeline history files: a short grace
     const recovering = existsSync(path.join(dataDir, 'recovery.signal')) || existsSync(path.join(dataDir, 'standby.signal'));
+    // one prefetcher per queue: a second one started meanwhile stops as soon as it has nothing in flight
+    if (inFlight.size === 0 && Date.now() - ownedAt > 1000) {
+      if (!(await stillHelper(pidFile))) {
+        log('another prefetcher took over this queue: stopping');
+        return;
+      }
+      ownedAt = Date.now();
+    }
     if (inFlight.size === 0 && Date.now() - lastAsked > (recovering ? idleMs : 5000)) {
       log(recovering ? 'idle: stopping' : 'the cluster is promoted: removing the queue');
       await fs.rm(queue, { recursive: true, force: true });

@@ -1,5 +1,6 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
+import { liveHelper } from './helperPid';
 
 /**
  * The local WAL queue between PostgreSQL's restore_command and the prefetcher.
@@ -56,16 +57,6 @@ export async function noteTaken(queue: string, name: string): Promise<void> {
 }
 
 /** The prefetcher's pid, when one is running for this queue. */
-export async function prefetcherAlive(queue: string): Promise<number | null> {
-  const pid = Number(await fs.readFile(path.join(queue, 'prefetcher.pid'), 'utf8').catch(() => ''));
-  if (!Number.isInteger(pid) || pid <= 0) return null;
-  // a prefetcher of this very queue: a pid file copied along with a data directory, or a pid reused, is not one
-  const cmdline = await fs.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => null);
-  if (cmdline !== null) return cmdline.split('\0').includes(queue) ? pid : null;
-  try {
-    process.kill(pid, 0);
-    return pid;
-  } catch {
-    return null;
-  }
+export function prefetcherAlive(queue: string): Promise<number | null> {
+  return liveHelper(path.join(queue, 'prefetcher.pid'), queue);
 }
