@@ -16,6 +16,7 @@ export {
   listSnapshots, findSnapshot, findParent, loadSnapshot, BACKUP_TYPES,
   type Snapshot, type SnapshotRef, type SnapshotStats, type BackupType,
 } from './snapshot';
+export { listSnapshotDir, openSnapshotFile, snapshotPathParts, type BrowseEntry } from './browse';
 export { loadTree, type Tree, type TreeNode, type FileNode, type DirNode, type SymlinkNode } from './tree';
 export { addPassphraseKey, addRecoveryKey, removeKey, rotateKeys, type RotationResult } from './keys';
 export { generateRecoveryKeyPair, type KeySlot } from './crypto/keySlots';

@@ -4,9 +4,11 @@ import { HTTPException } from 'hono/http-exception';
 import { authenticate, requireRole, TokenCache } from './auth';
 import { recordAudit } from '../catalog/audit';
 import { catalogUnavailable } from '../catalog/availability';
+import { latestHealthCheck } from '../catalog/healthChecks';
 import type { AppDeps, AppEnv } from './context';
 import { describe } from './describe';
 import { ApiError } from './errors';
+import { consoleRoutes } from './console';
 import { createMetrics } from './metrics';
 import { openApiDocument } from './openapi';
 import { adminRoutes } from './routes/admin';
@@ -16,6 +18,8 @@ import { healthRoutes } from './routes/health';
 import { jobRoutes } from './routes/jobs';
 import { restoreRoutes } from './routes/restores';
 import { scheduleRoutes } from './routes/schedules';
+import { snapshotRoutes } from './routes/snapshots';
+import { SessionStore, sessionRoutes } from './session';
 import { StorageMonitor } from './storageStatus';
 
 export type { AppDeps } from './context';
@@ -35,6 +39,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   });
   const metrics = createMetrics(deps.catalog, storage, deps.cluster);
   const tokens = new TokenCache();
+  const sessions = new SessionStore();
 
   app.use('*', async (c, next) => {
     const started = performance.now();
@@ -44,19 +49,26 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.use('*', bodyLimit({ maxSize: 64 * 1024, onError: (c) => c.json({ error: { status: 413, message: 'the request body is larger than 64 KiB' } }, 413) }));
   app.use('/api/v1/*', audit(deps));
   app.use('/api/v1/*', refuseNulBytes);
+  app.use('/ui/*', audit(deps));
+  app.use('/ui/*', refuseNulBytes);
+  app.route('/', consoleRoutes());
+  app.route('/ui/session', sessionRoutes(deps, sessions));
 
   app.route('/health', healthRoutes(deps, tokens));
   let document: Record<string, unknown> | undefined; // made once, from the routes, when first asked for
   app.get('/api/v1/openapi.json', describe({ operationId: 'getOpenApi', summary: 'This document', answers: 'json', public: true }), (c) => c.json((document ??= openApiDocument(app, API_VERSION))));
-  app.use('/api/v1/*', authenticate(deps.catalog, tokens));
-  app.use('/metrics', authenticate(deps.catalog, tokens));
+  app.use('/api/v1/*', authenticate(deps.catalog, tokens, sessions));
+  app.use('/metrics', authenticate(deps.catalog, tokens, sessions));
   app.get('/metrics', describe({ operationId: 'getMetrics', summary: 'Prometheus metrics: jobs, last successes, repository size', answers: 'text' }), requireRole('viewer'), async (c) => c.body(await metrics.metrics(), 200, { 'content-type': metrics.contentType }));
   app.route('/api/v1/backup', backupRoutes(deps));
   app.route('/api/v1/jobs', jobRoutes(deps));
   app.route('/api/v1/restore', restoreRoutes(deps));
   app.route('/api/v1/schedules', scheduleRoutes(deps));
   app.route('/api/v1/cleanup', cleanupRoutes(deps));
+  app.route('/api/v1/snapshots', snapshotRoutes(deps));
   app.get('/api/v1/storage/status', describe({ operationId: 'getStorageStatus', summary: 'Repository size, objects, dedup and compression ratios, growth, capacity warnings', answers: 'json' }), requireRole('viewer'), async (c) => c.json(await storage.status()));
+  app.get('/api/v1/pitr', describe({ operationId: 'listPitrWindows', summary: "Every archived cluster's point-in-time window: base backups, earliest and latest moments, WAL gaps", answers: 'json' }), requireRole('viewer'), async (c) => c.json({ clusters: await storage.pitrWindows() }));
+  app.get('/api/v1/alerts', describe({ operationId: 'getAlerts', summary: "What the monitor found when it last looked (stuck and failed jobs, missed schedules, WAL gaps, capacity)", answers: 'json' }), requireRole('viewer'), async (c) => c.json({ latest: await latestHealthCheck(deps.catalog) }));
   app.route('/api/v1', adminRoutes(deps, tokens));
 
   app.notFound((c) => c.json({ error: { status: 404, message: `no route ${c.req.method} ${c.req.path}` } }, 404));
@@ -86,12 +98,13 @@ function audit(deps: AppDeps) {
     await next();
     const status = c.res.status;
     const mutating = c.req.method !== 'GET' && c.req.method !== 'HEAD';
-    if (!mutating && status !== 401 && status !== 403) return;
+    const marked = c.get('audit');
+    if (!mutating && !marked && status !== 401 && status !== 403) return;
     const actor = c.get('actor');
-    let details: Record<string, unknown> = {};
+    let details: Record<string, unknown> = { ...marked };
     if ((c.res.headers.get('content-type') ?? '').includes('json')) {
       const answer = (await c.res.clone().json().catch(() => ({}))) as { job_id?: string; error?: { message?: string } };
-      details = { ...(answer.job_id ? { job_id: answer.job_id } : {}), ...(answer.error?.message ? { error: answer.error.message } : {}) };
+      details = { ...details, ...(answer.job_id ? { job_id: answer.job_id } : {}), ...(answer.error?.message ? { error: answer.error.message } : {}) };
     }
     await recordAudit(deps.catalog, {
       actor: actor ? `${actor.name} (${actor.id})` : 'anonymous',

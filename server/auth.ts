@@ -3,6 +3,7 @@ import { findToken, type Role } from '../catalog/tokens';
 import type { Actor, AppEnv } from './context';
 import { documented } from './describe';
 import { ApiError } from './errors';
+import { sessionToken, type SessionStore } from './session';
 import type { Pool } from 'pg';
 
 const RANK: Record<Role, number> = { viewer: 0, operator: 1, admin: 2 };
@@ -37,18 +38,22 @@ export class TokenCache {
   }
 }
 
-/** Bearer-token authentication: every /api/v1 call names a live token. */
-export function authenticate(db: Pool, cache: TokenCache): MiddlewareHandler<AppEnv> {
+/**
+ * Authentication: every /api/v1 call names a live token, as a bearer token or
+ * through the web console's session cookie (which stands for one; see session.ts).
+ */
+export function authenticate(db: Pool, cache: TokenCache, sessions?: SessionStore): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    const header = c.req.header('authorization') ?? '';
-    const match = /^Bearer\s+(\S+)$/i.exec(header);
-    if (!match) throw new ApiError(401, 'missing API token: send "Authorization: Bearer <token>"', 'authorization');
-    let actor = cache.get(match[1]);
+    const header = c.req.header('authorization');
+    const bearer = /^Bearer\s+(\S+)$/i.exec(header ?? '')?.[1];
+    const given = bearer ?? (header === undefined && sessions ? sessionToken(c, sessions) : null);
+    if (!given) throw new ApiError(401, 'missing API token: send "Authorization: Bearer <token>"', 'authorization');
+    let actor = cache.get(given);
     if (!actor) {
-      const token = await findToken(db, match[1]);
+      const token = await findToken(db, given);
       if (!token) throw new ApiError(401, 'the API token is not valid (unknown or revoked)', 'authorization');
       actor = { id: token.id, name: token.name, role: token.role };
-      cache.set(match[1], actor);
+      cache.set(given, actor);
     }
     c.set('actor', actor);
     await next();

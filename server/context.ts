@@ -13,7 +13,8 @@ export interface Actor {
 
 /** Hono's typed context for every route: the authenticated caller. */
 export interface AppEnv {
-  Variables: { actor: Actor };
+  /** `audit`: details that put a read in the audit log (a download of backed-up data) */
+  Variables: { actor: Actor; audit?: Record<string, unknown> };
 }
 
 /** What the API needs of the installation it controls. */

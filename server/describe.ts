@@ -18,8 +18,8 @@ export interface OperationDoc {
   operationId: string;
   summary: string;
   description?: string;
-  /** what success answers: a queued job (202), something created (201), JSON (200) or Prometheus text */
-  answers: 'job' | 'created' | 'json' | 'text';
+  /** what success answers: a queued job (202), something created (201), JSON (200), Prometheus text, or a file's bytes */
+  answers: 'job' | 'created' | 'json' | 'text' | 'file';
   /** no token needed */
   public?: true;
   /** path parameters, by name: what each is */

@@ -21,11 +21,13 @@ export function openApiDocument(app: { routes: readonly { method: string; path: 
     created: { 201: json('created') },
     json: { 200: json('the answer') },
     text: { 200: { description: 'Prometheus text exposition format', content: { 'text/plain': { schema: { type: 'string' } } } } },
+    file: { 200: { description: "the file's bytes", content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } } },
   };
 
   const operations = new Map<string, { path: string; method: string; docs: ReturnType<typeof docOf>[] }>();
   for (const route of app.routes) {
     if (route.method === 'ALL') continue; // app.use(): authentication, audit, limits
+    if (route.path === '/' || /^\/(console|ui)\//.test(route.path)) continue; // the web console's files and login: not the API
     const key = `${route.method} ${route.path}`;
     const entry = operations.get(key) ?? { path: route.path, method: route.method.toLowerCase(), docs: [] };
     entry.docs.push(docOf(route.handler));

@@ -8,7 +8,8 @@ export interface StorageStatus {
   repository_error?: string;
   /** data the backups read, against what they added after dedup, and what that took stored */
   totals: { bytes_read: number; bytes_added: number; bytes_stored: number; dedup_ratio: number | null; compression_ratio: number | null };
-  growth: { last_24h: number; last_7d: number; last_30d: number };
+  /** bytes stored by backups: totals, and per day for the last 30 days (oldest first, days without backups included) */
+  growth: { last_24h: number; last_7d: number; last_30d: number; daily: { day: string; bytes_stored: number }[] };
   filesystem: { free_bytes: number; total_bytes: number } | null;
   capacity_bytes: number | null;
   warnings: string[];
@@ -67,6 +68,15 @@ export class StorageMonitor {
            FROM job_steps JOIN jobs ON jobs.id = job_steps.job_id WHERE jobs.kind = 'backup' AND job_steps.status = 'completed'`,
       )
     ).rows[0];
+    const daily = (
+      await this.catalog.query<{ day: string; bytes_stored: number }>(
+        `SELECT to_char(d.day, 'YYYY-MM-DD') AS day, coalesce(sum(s.bytes_stored), 0)::float8 AS bytes_stored
+           FROM generate_series(current_date - 29, current_date, interval '1 day') AS d (day)
+           LEFT JOIN job_steps s ON s.recorded_at >= d.day AND s.recorded_at < d.day + interval '1 day' AND s.status = 'completed'
+                AND EXISTS (SELECT 1 FROM jobs j WHERE j.id = s.job_id AND j.kind = 'backup')
+          GROUP BY d.day ORDER BY d.day`,
+      )
+    ).rows;
     let filesystem: StorageStatus['filesystem'] = null;
     if (this.opts.localPath) {
       try {
@@ -97,7 +107,7 @@ export class StorageMonitor {
         dedup_ratio: t.added > 0 ? round(t.read / t.added) : null,
         compression_ratio: t.stored > 0 ? round(t.added / t.stored) : null,
       },
-      growth: { last_24h: t.d1, last_7d: t.d7, last_30d: t.d30 },
+      growth: { last_24h: t.d1, last_7d: t.d7, last_30d: t.d30, daily },
       filesystem,
       capacity_bytes: capacity,
       warnings,

@@ -113,6 +113,14 @@ export class Repository {
     }
   }
 
+  /**
+   * Another handle on this repository with its keys already open (no key derivation), whose index
+   * is read anew when loaded: a long-lived reader (the API) sees the backups and prunes made since.
+   */
+  fresh(): Repository {
+    return new Repository(this.storage, this.keyring, this.config, this.slot);
+  }
+
   static async exists(storage: Storage): Promise<boolean> {
     return (await storage.stat(CONFIG_KEY)) !== null;
   }

@@ -33,6 +33,8 @@ export const restoreBody = () =>
         force: z.boolean().optional(),
         /** postgres: the role to own the restored database (default: the one it had) */
         owner: z.string().min(1).max(63).optional(),
+        /** files: only these paths of the snapshot (relative to its root, as the snapshot browser shows them; globs allowed) */
+        include: z.array(z.string().min(1).max(4096).regex(/^[^/]/, 'must be relative to the snapshot root (no leading /)').refine((p) => !p.split('/').includes('..'), 'must not contain ..')).min(1).max(100).optional(),
         /** minio: into this bucket and prefix */
         bucket: z.string().min(3).max(63).optional(),
         prefix: z.string().max(1024).optional(),
@@ -133,6 +135,7 @@ function clusterRestore(deps: AppDeps, body: RestoreBody, jobId: string): Record
 function destinationOf(deps: AppDeps, body: RestoreBody, target: string, jobId: string): Record<string, unknown> {
   const d = body.destination;
   const kind = targetEntry(target)?.restoresTo;
+  if (d.include && kind !== undefined && kind !== 'directory') throw new ApiError(400, `destination.include: only a files restore takes paths (${target} restores to a ${kind})`, 'destination.include');
   if (kind === 'cluster') {
     throw new ApiError(400, `targets: a ${target} base backup is restored to a moment: give cluster and target_time, target_lsn or neither (latest)`, 'targets');
   }
@@ -141,9 +144,10 @@ function destinationOf(deps: AppDeps, body: RestoreBody, target: string, jobId: 
     return { destination: 'postgres', database: d.database, as: d.as, force: d.force === true, owner: d.owner };
   }
   if (kind === 'bucket') return { destination: 'minio', bucket: d.bucket, prefix: d.prefix };
-  if (d.original) return { destination: 'original' };
+  const include = d.include ? { include: d.include } : {};
+  if (d.original) return { destination: 'original', ...include };
   const base = d.directory ?? (deps.defaults?.restoreDir ? path.join(deps.defaults.restoreDir, jobId) : undefined);
   if (!base) throw new ApiError(400, 'destination.directory: a files restore needs a directory (or destination.original: true)', 'destination.directory');
   if (d.directory) allowedPath(deps, 'restore destination', d.directory, 'destination.directory');
-  return { destination: 'directory', directory: allowedPath(deps, 'restore destination', path.join(base, target), 'destination.directory') };
+  return { destination: 'directory', directory: allowedPath(deps, 'restore destination', path.join(base, target), 'destination.directory'), ...include };
 }

@@ -4,7 +4,7 @@ import { z } from 'zod/v4';
 import { requireRole } from '../auth';
 import { deleteSchedule, getSchedule, insertSchedule, lastScheduledJob, listSchedules, setScheduleEnabled, type Schedule } from '../../catalog/schedules';
 import type { AppDeps, AppEnv } from '../context';
-import { describe, jsonBody } from '../describe';
+import { describe, jsonBody, queryOf } from '../describe';
 import { ApiError } from '../errors';
 import { targetNames } from '../../engine/targets/registry';
 import { checkSourcePaths, sourceDefaults, sourceFields, targetEnum } from '../targetFields';
@@ -24,6 +24,8 @@ const cron = z.string().max(200).superRefine((value, ctx) => {
     ctx.addIssue({ code: 'custom', message: `"${value}" is not a valid cron expression: ${(err as Error).message.replace(/^CronPattern: /, '')}` });
   }
 });
+
+const nextRunsQuery = z.object({ cron, count: z.coerce.number().int().min(1).max(20).default(5) }).strict();
 
 export const scheduleBody = () =>
   z
@@ -71,12 +73,19 @@ export function scheduleRoutes(deps: AppDeps): Hono<AppEnv> {
           const last = await lastScheduledJob(deps.catalog, s.name);
           return {
             ...s,
+            editor_url: `${deps.n8n.url.replace(/\/+$/, '')}/workflow/${encodeURIComponent(s.workflow_id)}`,
             next_run: s.enabled ? new Cron(s.cron, { paused: true, timezone }).nextRun()?.toISOString() ?? null : null,
             last_run: last ? { job_id: last.id, at: last.created_at, status: last.status, error: last.error } : null,
           };
         }),
       ),
     });
+  });
+
+  app.get('/next-runs', describe({ operationId: 'previewSchedule', summary: 'The next runs of a cron expression, in the time zone schedules run in (to check one before creating it)', answers: 'json' }), requireRole('viewer'), queryOf(nextRunsQuery), async (c) => {
+    const q = c.req.valid('query');
+    const timezone = deps.settings?.timezone;
+    return c.json({ cron: q.cron, timezone: timezone ?? Intl.DateTimeFormat().resolvedOptions().timeZone, next_runs: new Cron(q.cron, { paused: true, timezone }).nextRuns(q.count).map((d) => d.toISOString()) });
   });
 
   app.post('/', describe({ operationId: 'createSchedule', summary: 'Create a schedule (a published n8n workflow)', answers: 'created' }), requireRole('admin'), jsonBody(scheduleBody()), async (c) => {
