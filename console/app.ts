@@ -35,7 +35,6 @@ function loginPage(problem?: string): void {
         try {
           await api.login(input.value.trim());
           input.value = '';
-          if (!location.hash || location.hash === '#/login') location.hash = '#/overview';
           await route();
         } catch (err) {
           show(error, err instanceof ApiFailure ? err.message : String(err));
@@ -69,14 +68,17 @@ function header(): void {
       }) as EventListener,
     }, 'Log out'),
   );
-  const section = location.hash.split('/')[1] ?? 'overview';
+  const section = (location.hash.split('?')[0].split('/')[1] || 'overview');
   for (const a of nav.querySelectorAll('a')) {
     if (a.getAttribute('href') === `#/${section}`) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
   }
 }
 
+let generation = 0;
+
 async function route(): Promise<void> {
+  const mine = ++generation;
   current?.stop?.();
   current = null;
   if (!session.me && !(await api.resume())) return loginPage();
@@ -84,21 +86,33 @@ async function route(): Promise<void> {
   const [path, search = ''] = location.hash.replace(/^#/, '').split('?');
   const parts = path.split('/').filter(Boolean);
   const params = new URLSearchParams(search);
+  // the page is built apart and shown once ready, and only if no later navigation came meanwhile
+  const view = h('div');
+  let page: Page;
   try {
-    if (parts[0] === 'jobs' && parts[1]) current = await jobPage(main, decodeURIComponent(parts[1]));
-    else if (parts[0] === 'jobs') current = await jobsPage(main, params);
-    else if (parts[0] === 'snapshots' && parts[1]) current = await browsePage(main, decodeURIComponent(parts[1]), params.get('path') ?? '/');
-    else if (parts[0] === 'snapshots') current = await snapshotsPage(main, params);
-    else if (parts[0] === 'schedules') current = await schedulesPage(main);
-    else current = await overviewPage(main);
-    document.title = `${current.title} · data-backup-manager`;
+    if (parts[0] === 'jobs' && parts[1]) page = await jobPage(view, decodeURIComponent(parts[1]));
+    else if (parts[0] === 'jobs') page = await jobsPage(view, params);
+    else if (parts[0] === 'snapshots' && parts[1]) page = await browsePage(view, decodeURIComponent(parts[1]), params.get('path') ?? '/');
+    else if (parts[0] === 'snapshots') page = await snapshotsPage(view, params);
+    else if (parts[0] === 'schedules') page = await schedulesPage(view);
+    else page = await overviewPage(view);
   } catch (err) {
+    if (mine !== generation) return;
     if (err instanceof ApiFailure && err.status === 401) return loginPage('Your session ended: log in again.');
-    show(main, h('h1', {}, 'Something went wrong'), h('p', { class: 'error', role: 'alert' }, err instanceof Error ? err.message : String(err)));
+    page = { title: 'Error' };
+    show(view, h('h1', {}, 'Something went wrong'), h('p', { class: 'error', role: 'alert' }, err instanceof Error ? err.message : String(err)));
   }
-  // a new view: move focus to it, so keyboard and screen reader users start at its heading
-  (main.querySelector('h1') as HTMLElement | null)?.setAttribute('tabindex', '-1');
-  (main.querySelector('h1') as HTMLElement | null)?.focus();
+  if (mine !== generation) {
+    page.stop?.();
+    return;
+  }
+  current = page;
+  show(main, view);
+  document.title = `${page.title} · data-backup-manager`;
+  // a new view: focus its heading, so keyboard and screen reader users start there
+  const heading = main.querySelector('h1') as HTMLElement | null;
+  heading?.setAttribute('tabindex', '-1');
+  heading?.focus();
 }
 
 /** Navigates to a view (a hash), re-rendering even when it is the current one. */

@@ -106,12 +106,15 @@ function repository(s: Storage): HTMLElement {
       return svg('rect', { x: i * bar + 1, y: 120 - height, width: Math.max(1, bar - 2), height }, svg('title', {}, `${d.day}: ${bytes(d.bytes_stored)}`));
     }),
   );
+  chart.appendChild(svg('line', { x1: 0, y1: 119.5, x2: w, y2: 119.5, stroke: '#4f5965', 'stroke-width': 1 }));
+  const busiest = days.reduce((a, d) => (d.bytes_stored > a.bytes_stored ? d : a), days[0] ?? { day: '', bytes_stored: 0 });
   return h(
     'div',
     {},
     h('p', {}, s.repository ? `${bytes(s.repository.bytes)} in ${s.repository.snapshots} snapshots` : 'The repository cannot be read.', s.totals.dedup_ratio ? ` · dedup ${s.totals.dedup_ratio}×` : '', s.totals.compression_ratio ? ` · compression ${s.totals.compression_ratio}×` : ''),
     h('p', { class: 'muted' }, `Growth over the last 30 days: ${bytes(s.growth.last_30d)} stored`),
     chart,
+    days.length ? h('p', { class: 'muted axis' }, h('span', {}, days[0].day), h('span', {}, busiest.bytes_stored ? `busiest day: ${busiest.day}, ${bytes(busiest.bytes_stored)}` : 'nothing stored'), h('span', {}, days[days.length - 1].day)) : null,
   );
 }
 

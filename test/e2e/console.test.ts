@@ -1,0 +1,260 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, existsSync, promises as fs, readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
+import puppeteer, { type Browser, type Page } from 'puppeteer-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EXIT } from '../../cli/exitCodes';
+import { tempDir } from '../support/backends';
+import { CLI, runCli } from '../support/cli';
+import { freePort } from '../support/ports';
+
+/** Debian's chromium package (.ci/run installs it); its /usr/bin/chromium is a shell wrapper around this. */
+const CHROMIUM = ['/usr/lib/chromium/chromium', '/usr/bin/chromium'].find((p) => existsSync(p));
+/** Set to a directory to keep a screenshot of each page (the README's come from here). */
+const SHOTS = process.env.DBM_SCREENSHOTS;
+
+/**
+ * The web console in a real Chromium against the stack as `npm start` runs
+ * it (TLS, n8n, the embedded PostgreSQL): log in, see the backups, browse a
+ * snapshot, download and restore a file, restore a database under a new name,
+ * watch a running job to its end, manage a schedule; and a viewer who is not
+ * offered what a viewer may not do.
+ */
+describe('the web console in Chromium', () => {
+  const base = tempDir('dbm-console-');
+  chmodSync(base, 0o755); // the embedded PostgreSQL runs as the postgres user when we are root
+  const dataDir = path.join(base, 'data');
+  let stack: ChildProcess | null = null;
+  let browser: Browser;
+  let url: string;
+  let adminToken: string;
+  let catalogUrl: string;
+  let cli: Record<string, string>;
+  const run = (args: string[], timeoutMs = 120_000) => runCli(args, cli, undefined, timeoutMs);
+
+  beforeAll(async () => {
+    const apiPort = await freePort();
+    const env = {
+      DBM_DATA_DIR: dataDir,
+      DBM_PORT: String(apiPort),
+      DBM_CATALOG_PORT: String(await freePort()),
+      DBM_N8N_PORT: String(await freePort()),
+      DBM_N8N_BROKER_PORT: String(await freePort()),
+    };
+    const out: string[] = [];
+    stack = spawn(process.execPath, [CLI, 'stack', 'start'], { env: { ...process.env, ...env } as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+    stack.stdout!.on('data', (d: Buffer) => out.push(d.toString()));
+    stack.stderr!.on('data', (d: Buffer) => out.push(d.toString()));
+    const started = Date.now();
+    while (!out.join('').includes('\nready\n')) {
+      if (stack.exitCode !== null) throw new Error(`stack start exited ${stack.exitCode}: ${out.join('')}`);
+      if (Date.now() - started > 240_000) throw new Error(`stack start not ready: ${out.join('')}`);
+      await sleep(300);
+    }
+    adminToken = /admin token: (dbm_\S+)/.exec(out.join(''))![1];
+    url = `https://127.0.0.1:${apiPort}`;
+    cli = { DBM_API_URL: url, DBM_API_CA: path.join(dataDir, 'secrets', 'tls-cert.pem'), DBM_API_TOKEN: adminToken, XDG_CONFIG_HOME: base, XDG_DATA_HOME: base };
+    catalogUrl = `postgresql://postgres:${readFileSync(path.join(dataDir, 'secrets', 'postgres-password'), 'utf8').trim()}@127.0.0.1:${env.DBM_CATALOG_PORT}`;
+    await sql('postgres', 'CREATE DATABASE shop');
+    await sql('shop', `CREATE TABLE orders (id serial PRIMARY KEY, item text); INSERT INTO orders (item) SELECT 'item ' || g FROM generate_series(1, 500) g`);
+    await sql('postgres', 'CREATE DATABASE slow');
+    await sql('slow', 'CREATE TABLE t (id int); INSERT INTO t VALUES (1)');
+    if (SHOTS) await fs.mkdir(SHOTS, { recursive: true });
+    // the self-signed certificate of the stack: this browser is told to accept it, as a user would once
+    browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, acceptInsecureCerts: true, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
+  }, 300_000);
+
+  afterAll(async () => {
+    await browser?.close().catch(() => undefined);
+    const s = stack;
+    if (s && s.exitCode === null) {
+      s.kill('SIGTERM');
+      await new Promise((resolve) => s.once('exit', resolve));
+    }
+  }, 60_000);
+
+  async function sql(db: string, text: string): Promise<pg.QueryResult> {
+    const client = new pg.Client({ connectionString: `${catalogUrl}/${db}` });
+    await client.connect();
+    try {
+      return await client.query(text);
+    } finally {
+      await client.end();
+    }
+  }
+
+  async function login(page: Page, token: string): Promise<void> {
+    await page.goto(`${url}/`, { waitUntil: 'networkidle0' });
+    await page.waitForSelector('#token');
+    await page.type('#token', token);
+    await page.click('form button[type=submit]');
+    await page.waitForSelector('#nav:not([hidden])');
+  }
+
+  /** Waits until the main area's text matches. */
+  async function untilText(page: Page, pattern: RegExp, timeoutMs = 120_000): Promise<string> {
+    const started = Date.now();
+    for (;;) {
+      const text = await page.$eval('main', (m) => (m as HTMLElement).innerText);
+      if (pattern.test(text)) return text;
+      if (Date.now() - started > timeoutMs) throw new Error(`the page never showed ${pattern}; it shows:\n${text}`);
+      await sleep(250);
+    }
+  }
+
+  const shot = async (page: Page, name: string): Promise<void> => {
+    if (SHOTS) await page.screenshot({ path: path.join(SHOTS, `${name}.png`) as `${string}.png`, fullPage: true });
+  };
+
+  it('logs in, shows the backups, browses and downloads a file, restores it and a database under a new name, and follows a running job to its end', async () => {
+    const backup = await run(['backup', 'postgres,files', '--type', 'full', '--databases', 'shop', '--wait'], 180_000);
+    expect(backup.code, backup.stderr).toBe(EXIT.ok);
+    const filesSnap = /^files +completed +([0-9a-f]{12})/m.exec(backup.stdout)![1];
+    const pgSnap = /^postgres +completed +([0-9a-f]{12})/m.exec(backup.stdout)![1];
+
+    const context = await browser.createBrowserContext();
+    const page = await context.newPage();
+    await page.setViewport({ width: 1280, height: 900 });
+    // a wrong token is refused on the page
+    await page.goto(`${url}/`, { waitUntil: 'networkidle0' });
+    await page.type('#token', 'dbm_wrong');
+    await page.click('form button[type=submit]');
+    await page.waitForSelector('.error:not([hidden])');
+    expect(await page.$eval('.error', (e) => e.textContent)).toContain('not valid');
+    await page.$eval('#token', (e) => ((e as HTMLInputElement).value = ''));
+    await page.type('#token', adminToken);
+    await page.click('form button[type=submit]');
+    await page.waitForSelector('#nav:not([hidden])');
+    // the session is a cookie script cannot read
+    const cookies = await context.cookies();
+    const session = cookies.find((c) => c.name === 'dbm_session')!;
+    expect(session).toMatchObject({ httpOnly: true, secure: true, sameSite: 'Strict' });
+    expect(await page.evaluate(() => document.cookie)).toBe('');
+
+    const overview = await untilText(page, /Targets[\s\S]*files[\s\S]*postgres/);
+    expect(overview).toMatch(/files\s+Last success: \d+ s ago/);
+    expect(overview).toMatch(/Point-in-time recovery/);
+    await shot(page, 'overview');
+
+    // snapshots, then a directory of the files snapshot, then a file of it
+    await page.goto(`${url}/#/snapshots`);
+    await untilText(page, new RegExp(`${filesSnap.slice(0, 8)} · browse`));
+    await shot(page, 'snapshots');
+    await page.click(`a[href^="#/snapshots/${filesSnap}"]`);
+    await untilText(page, /Snapshot [0-9a-f]{8} of files[\s\S]*config\//);
+    await page.click('td a[href*="path=%2Fconfig"]');
+    const configDir = path.join(dataDir, 'config');
+    const name = (await fs.readdir(configDir, { withFileTypes: true })).find((e) => e.isFile())!.name;
+    await untilText(page, new RegExp(name.replace(/\./g, '\\.')));
+    await shot(page, 'browse');
+    // download: the link the page offers, fetched as the browser would (the session cookie, no token in the URL)
+    const href = await page.$eval(`a[aria-label="download ${name}"]`, (a) => (a as HTMLAnchorElement).href);
+    expect(href).not.toContain('dbm_');
+    const downloaded = await page.evaluate(async (h) => (await fetch(h)).text(), href);
+    expect(downloaded).toBe(readFileSync(path.join(configDir, name), 'utf8'));
+
+    // restore that one file: the form, then the job page to its end
+    await page.click(`button[aria-label="restore ${name}"]`);
+    expect(await page.$eval('#restore-path', (i) => (i as HTMLInputElement).value)).toBe(`config/${name}`);
+    await page.click('#restore-h ~ form button[type=submit]');
+    await page.waitForFunction(() => location.hash.startsWith('#/jobs/job_'));
+    const restoreJob = decodeURIComponent((await page.evaluate(() => location.hash)).slice('#/jobs/'.length));
+    await untilText(page, /Status\s+completed/);
+    const restored = path.join(dataDir, 'restores', restoreJob, 'files', 'config');
+    expect(await fs.readdir(restored)).toEqual([name]); // that file, and nothing else of the snapshot
+    expect(readFileSync(path.join(restored, name), 'utf8')).toBe(readFileSync(path.join(configDir, name), 'utf8'));
+
+    // a database of the postgres snapshot under a new name
+    await page.goto(`${url}/#/snapshots/${pgSnap}`);
+    await page.waitForSelector('#restore-db');
+    await page.select('#restore-db', 'shop');
+    await page.type('#restore-as', 'shop_console');
+    await shot(page, 'restore-database');
+    await page.click('#restore-h ~ form button[type=submit]');
+    await page.waitForFunction(() => location.hash.startsWith('#/jobs/job_'));
+    await untilText(page, /Status\s+completed/);
+    expect((await sql('shop_console', 'SELECT count(*)::int AS n FROM orders')).rows[0].n).toBe(500);
+
+    // a job that runs until we let it: pg_dump waits for the lock this test holds
+    const holder = new pg.Client({ connectionString: `${catalogUrl}/slow` });
+    await holder.connect();
+    await holder.query('BEGIN; LOCK TABLE t IN ACCESS EXCLUSIVE MODE');
+    const slow = await run(['backup', 'postgres', '--databases', 'slow']);
+    expect(slow.code, slow.stderr).toBe(EXIT.ok);
+    const slowJob = /job (job_\S+) queued/.exec(slow.stdout)![1];
+    await page.goto(`${url}/#/jobs/${slowJob}`);
+    await untilText(page, /Status\s+running/);
+    expect(await page.$('main progress')).not.toBeNull();
+    expect(await page.$('button.danger')).not.toBeNull(); // an admin may cancel it
+    await shot(page, 'job-running');
+    await holder.query('COMMIT');
+    await holder.end();
+    // the same page, not reloaded, follows it to its end
+    await untilText(page, /Status\s+completed/);
+    expect(await page.$('main progress')).toBeNull();
+    expect(await page.$eval('main', (m) => (m as HTMLElement).innerText)).toMatch(/postgres\s+completed/);
+
+    // jobs: the list, filtered
+    await page.goto(`${url}/#/jobs?kind=restore`);
+    const jobs = await untilText(page, /job\(s\), newest first/);
+    expect(jobs).toContain(restoreJob);
+    expect(jobs).not.toContain(slowJob);
+    await shot(page, 'jobs');
+    await context.close();
+  }, 600_000);
+
+  it('creates a schedule with its next runs shown, and disables it', async () => {
+    const context = await browser.createBrowserContext();
+    const page = await context.newPage();
+    await page.setViewport({ width: 1280, height: 900 });
+    await login(page, adminToken);
+    await page.goto(`${url}/#/schedules`);
+    await page.waitForSelector('#sched-name');
+    await page.type('#sched-name', 'nightly');
+    await page.$eval('#sched-cron', (i) => ((i as HTMLInputElement).value = ''));
+    await page.type('#sched-cron', '30 3 * * *');
+    await page.waitForFunction(() => /Next runs/.test(document.getElementById('sched-next')?.textContent ?? '') && /3:30/.test(document.getElementById('sched-next')?.textContent ?? ''));
+    await page.click('#new-sched-h ~ form button[type=submit]');
+    await untilText(page, /nightly\s+30 3 \* \* \*[\s\S]*enabled/);
+    await shot(page, 'schedules');
+    await page.click('button::-p-text(Disable nightly)');
+    await untilText(page, /nightly\s+30 3 \* \* \*[\s\S]*disabled/);
+    const listed = await run(['schedule', 'list']);
+    expect(listed.stdout).toMatch(/^nightly +disabled +30 3 \* \* \*/m);
+    await context.close();
+  }, 300_000);
+
+  it('offers a viewer no restore, download, cancel or schedule change; a phone-width page still works', async () => {
+    const viewer = (await run(['token', 'create', '--name', 'console-viewer', '--role', 'viewer'])).stdout.trim();
+    const context = await browser.createBrowserContext();
+    const page = await context.newPage();
+    await page.setViewport({ width: 390, height: 844, isMobile: true });
+    await login(page, viewer);
+    expect(await page.$eval('#who', (e) => e.textContent)).toContain('(viewer)');
+    await page.goto(`${url}/#/snapshots`);
+    await untilText(page, /· browse/);
+    await page.click('a[aria-label^="browse snapshot"]');
+    await untilText(page, /Restoring needs the operator role/);
+    expect(await page.$('#restore-h')).toBeNull();
+    expect(await page.$('button[aria-label^="restore"]')).toBeNull();
+    expect(await page.$('a[aria-label^="download"]')).toBeNull();
+    await page.goto(`${url}/#/schedules`);
+    await untilText(page, /Creating and changing schedules needs the admin role/);
+    expect(await page.$('#sched-name')).toBeNull();
+    // and the API agrees: a viewer's session cannot start a restore even with its CSRF token
+    const refused = await page.evaluate(async () => {
+      const me = (await (await fetch('/ui/session')).json()) as { csrf: string };
+      const res = await fetch('/api/v1/restore/create', { method: 'POST', headers: { 'content-type': 'application/json', 'x-dbm-csrf': me.csrf }, body: JSON.stringify({ targets: ['files'] }) });
+      return res.status;
+    });
+    expect(refused).toBe(403);
+    // nothing wider than the screen
+    await page.goto(`${url}/#/overview`);
+    await untilText(page, /^Overview\s+Alerts[\s\S]*Targets/);
+    expect(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1)).toBe(true);
+    await shot(page, 'phone-overview');
+    await context.close();
+  }, 300_000);
+});
