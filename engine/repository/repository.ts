@@ -60,6 +60,8 @@ export class Repository {
   readonly chunker: Chunker;
   readonly counters: WriteCounters = { blobsAdded: 0, bytesAdded: 0, bytesStored: 0, packsWritten: 0 };
   private indexLoaded = false;
+  /** the index objects loadIndex read */
+  private loadedIndexKeys = new Set<string>();
   /** pack segments, reused across packs (8: a full write queue's worth, and the one being filled) */
   private readonly segmentPool = new BufferPool(8);
   private packer: PackWriter;
@@ -119,6 +121,13 @@ export class Repository {
    */
   fresh(): Repository {
     return new Repository(this.storage, this.keyring, this.config, this.slot);
+  }
+
+  /** This handle while the repository's index objects are the ones it loaded; a fresh one once a backup or prune changed them. */
+  async current(): Promise<Repository> {
+    if (!this.indexLoaded) return this;
+    const keys = await listAll(this.storage, INDEX_PREFIX);
+    return keys.length === this.loadedIndexKeys.size && keys.every((o) => this.loadedIndexKeys.has(o.key)) ? this : this.fresh();
   }
 
   static async exists(storage: Storage): Promise<boolean> {
@@ -195,6 +204,7 @@ export class Repository {
       files[i] = validateIndexFile(await this.getSealed(objects[i].key, 'dbm-index', what), what);
     });
     for (const file of files) this.index.addFile(file);
+    this.loadedIndexKeys = new Set(objects.map((o) => o.key));
     this.indexLoaded = true;
   }
 

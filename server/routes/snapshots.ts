@@ -38,9 +38,10 @@ export function snapshotRoutes(deps: AppDeps): Hono<AppEnv> {
       throw new ApiError(503, `the repository cannot be opened: ${err.message}`);
     });
   };
-  // a handle whose index is a few seconds old at most: new backups are browsable at once, and a polled page costs one index read
-  const current = cached(5000, async () => (await repository()).fresh());
-  const all = cached(5000, async () => listSnapshots(await current()));
+  // a handle of its own whose index is read again only once backups or prunes changed it (a listing at most every 2 s)
+  let handle: Repository | null = null;
+  const current = cached(2000, async () => (handle = await (handle ?? (await repository()).fresh()).current()));
+  const all = cached(2000, async () => listSnapshots(await current()));
   const snapshot = async (id: string): Promise<{ repo: Repository; ref: SnapshotRef }> => {
     const repo = await current();
     try {

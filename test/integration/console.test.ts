@@ -139,6 +139,15 @@ describe('the web console, server side', () => {
     expect((await tree(`/${path.basename(source)}/docs/readme.txt`)).status).toBe(400); // a file, not a directory
     expect((await app.request('/api/v1/snapshots/zz/tree', { headers: bearer('viewer') })).status).toBe(400);
     expect((await app.request('/api/v1/snapshots/0123456789abcdef/tree', { headers: bearer('viewer') })).status).toBe(404);
+
+    // a backup made since, by another process: listed and browsable within seconds, new data and all
+    await fs.writeFile(path.join(source, 'docs', 'later.txt'), seededBytes('later', 70_000));
+    const later = await backupTree(await Repository.open(openStorage(dir), { passphrase }), [source], { target: 'files' });
+    await new Promise((r) => setTimeout(r, 2100));
+    const again = (await (await app.request('/api/v1/snapshots?target=files', { headers: bearer('viewer') })).json()) as { snapshots: { id: string }[] };
+    expect(again.snapshots.map((s) => s.id)).toEqual([later.id, snap.id]);
+    const res = await app.request(`/api/v1/snapshots/${later.id}/file?path=${encodeURIComponent(`/${path.basename(source)}/docs/later.txt`)}`, { headers: bearer('operator') });
+    expect(Buffer.compare(Buffer.from(await res.arrayBuffer()), seededBytes('later', 70_000))).toBe(0);
   });
 
   it('downloads a file byte for byte for an operator, audited, and not for a viewer', async () => {
