@@ -49,6 +49,10 @@ export default tseslint.config(
     rules: mayNotImport(['server', 'nodes', 'credentials'], 'the CLI talks to the API over HTTP, and to the repository through the engine'),
   },
   {
+    files: ['console/**/*.ts'],
+    rules: mayNotImport(['engine', 'catalog', 'server', 'stack', 'cli', 'nodes', 'credentials'], 'the console runs in a browser: it talks to the API over HTTP'),
+  },
+  {
     files: ['stack/**/*.ts'],
     // the stack starts the API through its entry point (server/index.ts) alone
     rules: {

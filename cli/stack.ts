@@ -96,6 +96,7 @@ export function registerStack(program: Command): void {
       const lines = [
         'data-backup-manager is running',
         `  API:         ${running.apiUrl}  (OpenAPI: ${running.apiUrl}/api/v1/openapi.json)`,
+        `  console:     ${running.apiUrl}/  (log in with an API token)`,
         `  n8n:         ${running.n8nUrl}${running.workerUrls.length ? ` in queue mode, ${running.workerUrls.length} worker(s): ${running.workerUrls.join(' ')}` : ''} (owner: admin@data-backup-manager.local, password in ${path.join(dataDir, 'secrets', 'n8n-owner-password')})`,
         `  catalog:     ${running.catalogUrl}`,
         `  repository:  ${running.repository} (passphrase in ${path.join(dataDir, 'secrets', 'repository-passphrase')}: keep a copy elsewhere)`,

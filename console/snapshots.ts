@@ -42,7 +42,7 @@ export async function snapshotsPage(main: HTMLElement, params: URLSearchParams):
     table(
       `${shown.length} snapshot(s)${target ? ` of ${target}` : ''}, newest first`,
       ['Time', 'Target', 'Type', 'Size', 'Read', 'New', 'Stored', 'Snapshot'],
-      shown.map((s) => [when(s.time), s.target, s.type, bytes(s.stats.total_size), bytes(s.stats.bytes_read), bytes(s.stats.bytes_added), bytes(s.stats.bytes_stored), h('a', { href: `#/snapshots/${s.id}`, 'aria-label': `browse snapshot ${s.id.slice(0, 8)} of ${s.target}` }, `${s.id.slice(0, 8)} · browse`)]),
+      shown.map((s) => [when(s.time), s.target, s.type, bytes(s.stats.total_size), bytes(s.stats.bytes_read), bytes(s.stats.bytes_added), bytes(s.stats.bytes_stored), h('a', { href: `#/snapshots/${s.id}`, 'aria-label': `browse ${s.id.slice(0, 8)} of ${s.target}` }, `browse ${s.id.slice(0, 8)}`)]),
       [3, 4, 5, 6],
     ),
   );
@@ -71,10 +71,10 @@ export async function browsePage(main: HTMLElement, id: string, dir: string): Pr
     const path = join(dir, e.name);
     const actions: HTMLElement[] = [];
     if (e.type === 'file' && session.can('operator')) {
-      actions.push(h('a', { href: `/api/v1/snapshots/${snap.id}/file${query({ path })}`, download: e.name, 'aria-label': `download ${e.name}` }, 'Download'));
+      actions.push(h('a', { href: `/api/v1/snapshots/${snap.id}/file${query({ path })}`, download: e.name, 'aria-label': `Download ${e.name}` }, 'Download'));
     }
     if (form.pick && e.type !== 'symlink') {
-      actions.push(h('button', { type: 'button', class: 'secondary', 'aria-label': `restore ${e.name}`, onclick: (() => form.pick!(path)) as EventListener }, 'Restore…'));
+      actions.push(h('button', { type: 'button', class: 'secondary', 'aria-label': `Restore ${e.name}`, onclick: (() => form.pick!(path)) as EventListener }, 'Restore'));
     }
     return [
       e.type === 'dir' ? h('a', { href: link(path) }, `${e.name}/`) : e.type === 'symlink' ? `${e.name} → ${e.target ?? ''}` : e.name,

@@ -49,7 +49,8 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.use('*', bodyLimit({ maxSize: 64 * 1024, onError: (c) => c.json({ error: { status: 413, message: 'the request body is larger than 64 KiB' } }, 413) }));
   app.use('/api/v1/*', audit(deps));
   app.use('/api/v1/*', refuseNulBytes);
-  app.use('/ui/*', audit(deps));
+  const audited = audit(deps);
+  app.use('/ui/*', (c, next) => (c.req.method === 'GET' ? next() : audited(c, next))); // logins and logouts; not the page asking whether it is logged in
   app.use('/ui/*', refuseNulBytes);
   app.route('/', consoleRoutes());
   app.route('/ui/session', sessionRoutes(deps, sessions));

@@ -3,9 +3,12 @@ import { chmodSync, existsSync, promises as fs, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
-import puppeteer, { type Browser, type Page } from 'puppeteer-core';
+import puppeteer, { type Browser, type BrowserContext, type Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Readable } from 'node:stream';
 import { EXIT } from '../../cli/exitCodes';
+import { backupStreams, openStorage, Repository } from '../../engine';
+import { pushWal } from '../../engine/targets';
 import { tempDir } from '../support/backends';
 import { CLI, runCli } from '../support/cli';
 import { freePort } from '../support/ports';
@@ -55,12 +58,23 @@ describe('the web console in Chromium', () => {
     }
     adminToken = /admin token: (dbm_\S+)/.exec(out.join(''))![1];
     url = `https://127.0.0.1:${apiPort}`;
+    expect(out.join('')).toContain(`console:     ${url}/`);
     cli = { DBM_API_URL: url, DBM_API_CA: path.join(dataDir, 'secrets', 'tls-cert.pem'), DBM_API_TOKEN: adminToken, XDG_CONFIG_HOME: base, XDG_DATA_HOME: base };
     catalogUrl = `postgresql://postgres:${readFileSync(path.join(dataDir, 'secrets', 'postgres-password'), 'utf8').trim()}@127.0.0.1:${env.DBM_CATALOG_PORT}`;
     await sql('postgres', 'CREATE DATABASE shop');
     await sql('shop', `CREATE TABLE orders (id serial PRIMARY KEY, item text); INSERT INTO orders (item) SELECT 'item ' || g FROM generate_series(1, 500) g`);
     await sql('postgres', 'CREATE DATABASE slow');
     await sql('slow', 'CREATE TABLE t (id int); INSERT INTO t VALUES (1)');
+    // an archived cluster, made here as the archiver would: a base backup and WAL with a segment missing (its window has a gap)
+    const repo = await Repository.initOrOpen(openStorage(path.join(dataDir, 'repository')), { passphrase: readFileSync(path.join(dataDir, 'secrets', 'repository-passphrase'), 'utf8').trim() });
+    const stoppedAt = new Date(Date.now() - 3_600_000).toISOString();
+    const meta = { cluster: 'main', walSegmentSize: 16 * 1024 * 1024, timeline: 1, startWal: '000000010000000000000002', stopWal: '000000010000000000000002', stopLsn: '0/2000100', startLsn: '0/2000028', stoppedAt };
+    await backupStreams(repo, [{ name: 'base.tar', open: () => Readable.from([Buffer.from('tar')]) }], { target: 'postgres-cluster', tags: { cluster: 'main' }, meta });
+    const wal = tempDir('dbm-console-wal-');
+    for (const seg of ['000000010000000000000003', '000000010000000000000005']) {
+      await fs.writeFile(path.join(wal, seg), Buffer.alloc(1024, seg.length));
+      await pushWal(repo, 'main', path.join(wal, seg));
+    }
     if (SHOTS) await fs.mkdir(SHOTS, { recursive: true });
     // the self-signed certificate of the stack: this browser is told to accept it, as a user would once
     browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, acceptInsecureCerts: true, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
@@ -104,8 +118,27 @@ describe('the web console in Chromium', () => {
     }
   }
 
+  /**
+   * Each page as it is shown: a screenshot when asked for, and axe-core's WCAG 2 A and AA rules
+   * (labels, names, contrast, landmarks …), none of which may fail.
+   */
   const shot = async (page: Page, name: string): Promise<void> => {
     if (SHOTS) await page.screenshot({ path: path.join(SHOTS, `${name}.png`) as `${string}.png`, fullPage: true });
+    await page.addScriptTag({ path: path.join(__dirname, '..', '..', 'node_modules', 'axe-core', 'axe.min.js') });
+    const violations = await page.evaluate(async () => {
+      const axe = (window as unknown as { axe: { run(ctx: Document, opts: object): Promise<{ violations: { id: string; impact: string; nodes: { target: string[] }[] }[] }> } }).axe;
+      const result = await axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });
+      return result.violations.map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).slice(0, 5).join(', ')}`);
+    });
+    expect(violations, `accessibility of ${name}`).toEqual([]);
+  };
+  /** A page of its own context (its own cookies), able to take axe-core's script despite the console's CSP. */
+  const newPage = async (viewport: { width: number; height: number; isMobile?: boolean }): Promise<{ context: BrowserContext; page: Page }> => {
+    const context = await browser.createBrowserContext();
+    const page = await context.newPage();
+    await page.setBypassCSP(true);
+    await page.setViewport(viewport);
+    return { context, page };
   };
 
   it('logs in, shows the backups, browses and downloads a file, restores it and a database under a new name, and follows a running job to its end', async () => {
@@ -114,15 +147,14 @@ describe('the web console in Chromium', () => {
     const filesSnap = /^files +completed +([0-9a-f]{12})/m.exec(backup.stdout)![1];
     const pgSnap = /^postgres +completed +([0-9a-f]{12})/m.exec(backup.stdout)![1];
 
-    const context = await browser.createBrowserContext();
-    const page = await context.newPage();
-    await page.setViewport({ width: 1280, height: 900 });
+    const { context, page } = await newPage({ width: 1280, height: 900 });
     // a wrong token is refused on the page
     await page.goto(`${url}/`, { waitUntil: 'networkidle0' });
     await page.type('#token', 'dbm_wrong');
     await page.click('form button[type=submit]');
     await page.waitForSelector('.error:not([hidden])');
     expect(await page.$eval('.error', (e) => e.textContent)).toContain('not valid');
+    await shot(page, 'login');
     await page.$eval('#token', (e) => ((e as HTMLInputElement).value = ''));
     await page.type('#token', adminToken);
     await page.click('form button[type=submit]');
@@ -140,7 +172,7 @@ describe('the web console in Chromium', () => {
 
     // snapshots, then a directory of the files snapshot, then a file of it
     await page.goto(`${url}/#/snapshots`);
-    await untilText(page, new RegExp(`${filesSnap.slice(0, 8)} · browse`));
+    await untilText(page, new RegExp(`browse ${filesSnap.slice(0, 8)}`));
     await shot(page, 'snapshots');
     await page.click(`a[href^="#/snapshots/${filesSnap}"]`);
     await untilText(page, /Snapshot [0-9a-f]{8} of files[\s\S]*config\//);
@@ -150,13 +182,13 @@ describe('the web console in Chromium', () => {
     await untilText(page, new RegExp(name.replace(/\./g, '\\.')));
     await shot(page, 'browse');
     // download: the link the page offers, fetched as the browser would (the session cookie, no token in the URL)
-    const href = await page.$eval(`a[aria-label="download ${name}"]`, (a) => (a as HTMLAnchorElement).href);
+    const href = await page.$eval(`a[aria-label="Download ${name}"]`, (a) => (a as HTMLAnchorElement).href);
     expect(href).not.toContain('dbm_');
     const downloaded = await page.evaluate(async (h) => (await fetch(h)).text(), href);
     expect(downloaded).toBe(readFileSync(path.join(configDir, name), 'utf8'));
 
     // restore that one file: the form, then the job page to its end
-    await page.click(`button[aria-label="restore ${name}"]`);
+    await page.click(`button[aria-label="Restore ${name}"]`);
     expect(await page.$eval('#restore-path', (i) => (i as HTMLInputElement).value)).toBe(`config/${name}`);
     await page.click('#restore-h ~ form button[type=submit]');
     await page.waitForFunction(() => location.hash.startsWith('#/jobs/job_'));
@@ -187,12 +219,22 @@ describe('the web console in Chromium', () => {
     await page.goto(`${url}/#/jobs/${slowJob}`);
     await untilText(page, /Status\s+running/);
     expect(await page.$('main progress')).not.toBeNull();
-    expect(await page.$('button.danger')).not.toBeNull(); // an admin may cancel it
     await shot(page, 'job-running');
+    // cancelled from its page (after the browser's confirmation), then restarted from it: a new job, on its own page
+    page.once('dialog', (d) => void d.accept());
+    await page.click('button.danger');
+    await untilText(page, /Status\s+cancelled/);
+    expect(await page.$('main progress')).toBeNull();
+    await page.click('button::-p-text(Restart job)');
+    await page.waitForFunction((old) => location.hash.startsWith('#/jobs/job_') && !location.hash.endsWith(old), {}, slowJob);
+    const restarted = decodeURIComponent((await page.evaluate(() => location.hash)).slice('#/jobs/'.length));
+    await untilText(page, /Status\s+(queued|running)/);
     await holder.query('COMMIT');
     await holder.end();
     // the same page, not reloaded, follows it to its end
     await untilText(page, /Status\s+completed/);
+    expect((await run(['jobs', 'show', slowJob, '--json'])).stdout).toMatch(/"status": "cancelled"/);
+    expect((await run(['jobs', 'show', restarted, '--json'])).stdout).toContain(`"restart_of": "${slowJob}"`);
     expect(await page.$('main progress')).toBeNull();
     expect(await page.$eval('main', (m) => (m as HTMLElement).innerText)).toMatch(/postgres\s+completed/);
 
@@ -205,10 +247,32 @@ describe('the web console in Chromium', () => {
     await context.close();
   }, 600_000);
 
+  it("shows a cluster's point-in-time window with its gap, and picks a moment on it for a restore", async () => {
+    const { context, page } = await newPage({ width: 1280, height: 900 });
+    await login(page, adminToken);
+    const overview = await untilText(page, /Cluster main/);
+    expect(overview).toMatch(/Gap: 1 WAL segment\(s\) missing \(000000010000000000000004 … 000000010000000000000004\)/);
+    expect(await page.$$('.timeline .gap')).toHaveLength(1);
+    expect(await page.$$('.timeline .base')).toHaveLength(1);
+    await page.goto(`${url}/#/snapshots?target=postgres-cluster`);
+    await untilText(page, /snapshot\(s\) of postgres-cluster/);
+    await page.click('a[aria-label^="browse "]');
+    await page.waitForSelector('#restore-slider');
+    await page.waitForFunction(() => (document.getElementById('restore-time') as HTMLInputElement).value !== '');
+    const latest = await page.$eval('#restore-time', (i) => (i as HTMLInputElement).value);
+    // the slider's left end is the window's earliest moment: the base backup's end
+    await page.$eval('#restore-slider', (i) => {
+      (i as HTMLInputElement).value = '0';
+      i.dispatchEvent(new Event('input'));
+    });
+    const earliest = await page.$eval('#restore-time', (i) => (i as HTMLInputElement).value);
+    expect(Date.parse(earliest)).toBeLessThan(Date.parse(latest));
+    await shot(page, 'pitr');
+    await context.close();
+  }, 300_000);
+
   it('creates a schedule with its next runs shown, and disables it', async () => {
-    const context = await browser.createBrowserContext();
-    const page = await context.newPage();
-    await page.setViewport({ width: 1280, height: 900 });
+    const { context, page } = await newPage({ width: 1280, height: 900 });
     await login(page, adminToken);
     await page.goto(`${url}/#/schedules`);
     await page.waitForSelector('#sched-name');
@@ -228,18 +292,16 @@ describe('the web console in Chromium', () => {
 
   it('offers a viewer no restore, download, cancel or schedule change; a phone-width page still works', async () => {
     const viewer = (await run(['token', 'create', '--name', 'console-viewer', '--role', 'viewer'])).stdout.trim();
-    const context = await browser.createBrowserContext();
-    const page = await context.newPage();
-    await page.setViewport({ width: 390, height: 844, isMobile: true });
+    const { context, page } = await newPage({ width: 390, height: 844, isMobile: true });
     await login(page, viewer);
     expect(await page.$eval('#who', (e) => e.textContent)).toContain('(viewer)');
     await page.goto(`${url}/#/snapshots`);
-    await untilText(page, /· browse/);
-    await page.click('a[aria-label^="browse snapshot"]');
+    await untilText(page, /browse [0-9a-f]{8}/);
+    await page.click('a[aria-label^="browse "]');
     await untilText(page, /Restoring needs the operator role/);
     expect(await page.$('#restore-h')).toBeNull();
-    expect(await page.$('button[aria-label^="restore"]')).toBeNull();
-    expect(await page.$('a[aria-label^="download"]')).toBeNull();
+    expect(await page.$('button[aria-label^="Restore"]')).toBeNull();
+    expect(await page.$('a[aria-label^="Download"]')).toBeNull();
     await page.goto(`${url}/#/schedules`);
     await untilText(page, /Creating and changing schedules needs the admin role/);
     expect(await page.$('#sched-name')).toBeNull();
