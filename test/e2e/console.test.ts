@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, promises as fs, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -10,8 +10,9 @@ import { EXIT } from '../../cli/exitCodes';
 import { backupStreams, openStorage, Repository } from '../../engine';
 import { pushWal } from '../../engine/targets';
 import { tempDir } from '../support/backends';
-import { CLI, runCli } from '../support/cli';
+import { runCli } from '../support/cli';
 import { freePort } from '../support/ports';
+import { startStack, stopStack } from '../support/stack';
 
 /** Debian's chromium package (.ci/run installs it); its /usr/bin/chromium is a shell wrapper around this. */
 const CHROMIUM = ['/usr/lib/chromium/chromium', '/usr/bin/chromium'].find((p) => existsSync(p));
@@ -46,16 +47,9 @@ describe('the web console in Chromium', () => {
       DBM_N8N_PORT: String(await freePort()),
       DBM_N8N_BROKER_PORT: String(await freePort()),
     };
-    const out: string[] = [];
-    stack = spawn(process.execPath, [CLI, 'stack', 'start'], { env: { ...process.env, ...env } as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe'] });
-    stack.stdout!.on('data', (d: Buffer) => out.push(d.toString()));
-    stack.stderr!.on('data', (d: Buffer) => out.push(d.toString()));
-    const started = Date.now();
-    while (!out.join('').includes('\nready\n')) {
-      if (stack.exitCode !== null) throw new Error(`stack start exited ${stack.exitCode}: ${out.join('')}`);
-      if (Date.now() - started > 240_000) throw new Error(`stack start not ready: ${out.join('')}`);
-      await sleep(300);
-    }
+    const started = await startStack(env);
+    stack = started.child;
+    const out = [started.output()];
     adminToken = /admin token: (dbm_\S+)/.exec(out.join(''))![1];
     url = `https://127.0.0.1:${apiPort}`;
     expect(out.join('')).toContain(`console:     ${url}/`);
@@ -82,11 +76,7 @@ describe('the web console in Chromium', () => {
 
   afterAll(async () => {
     await browser?.close().catch(() => undefined);
-    const s = stack;
-    if (s && s.exitCode === null) {
-      s.kill('SIGTERM');
-      await new Promise((resolve) => s.once('exit', resolve));
-    }
+    await stopStack(stack);
   }, 60_000);
 
   async function sql(db: string, text: string): Promise<pg.QueryResult> {

@@ -1,4 +1,4 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, promises as fs, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -8,6 +8,7 @@ import { tempDir } from '../support/backends';
 import { CLI, runCli } from '../support/cli';
 import { freePort } from '../support/ports';
 import { pidListeningOn } from '../support/processes';
+import { startStack, stopStack } from '../support/stack';
 import { describeTree } from '../support/trees';
 
 /**
@@ -22,24 +23,13 @@ describe('data-backup-manager stack start, driven by the CLI', () => {
   let env: Record<string, string>;
 
   async function start(): Promise<string> {
-    const out: string[] = [];
-    child = spawn(process.execPath, [CLI, 'stack', 'start'], { env: { ...process.env, ...env } as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe'] });
-    child.stdout!.on('data', (d: Buffer) => out.push(d.toString()));
-    child.stderr!.on('data', (d: Buffer) => out.push(d.toString()));
-    const started = Date.now();
-    while (!out.join('').includes('\nready\n')) {
-      if (child.exitCode !== null) throw new Error(`stack start exited ${child.exitCode}: ${out.join('')}`);
-      if (Date.now() - started > 240_000) throw new Error(`stack start not ready: ${out.join('')}`);
-      await sleep(300);
-    }
-    return out.join('');
+    const started = await startStack(env);
+    child = started.child;
+    return started.output();
   }
 
   async function stop(): Promise<void> {
-    const c = child;
-    if (!c || c.exitCode !== null) return;
-    c.kill('SIGTERM');
-    await new Promise((resolve) => c.once('exit', resolve));
+    await stopStack(child);
   }
 
   afterAll(async () => {

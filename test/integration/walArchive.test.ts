@@ -44,26 +44,27 @@ describe('wal-archive (the synchronous archive_command) against its archiver', (
 });
 
 describe('the resident archiver', () => {
-  it('stops when its data directory is gone, instead of polling it for ten idle minutes', async () => {
+  /** An archiver of a new queue, once it has started. */
+  async function started(): Promise<{ dataDir: string; queue: string; log: string[]; running: Promise<void> }> {
     const { repo } = await newRepository(localBackend);
     const dataDir = tempDir('dbm-walarchiver-');
     const queue = path.join(dataDir, 'dbm_wal_archive');
     const log: string[] = [];
     const running = runArchiver(repo, 'c', { queue, log: (line) => log.push(line) });
     await until(() => existsSync(path.join(queue, 'archiver.pid')), 'the start');
+    return { dataDir, queue, log, running };
+  }
+
+  it('stops when its data directory is gone, instead of polling it for ten idle minutes', async () => {
+    const { dataDir, log, running } = await started();
     rmSync(dataDir, { recursive: true, force: true });
     await running; // the test's timeout is the bound
     expect(log).toContain('the data directory is gone: stopping');
   }, 30_000);
 
   it('stops when another archiver took over its queue, leaving that one its pid file', async () => {
-    const { repo } = await newRepository(localBackend);
-    const dataDir = tempDir('dbm-walarchiver-');
-    const queue = path.join(dataDir, 'dbm_wal_archive');
-    const log: string[] = [];
-    const running = runArchiver(repo, 'c', { queue, log: (line) => log.push(line) });
+    const { queue, log, running } = await started();
     const pidFile = path.join(queue, 'archiver.pid');
-    await until(() => existsSync(pidFile), 'the start');
     expect(readFileSync(pidFile, 'utf8')).toBe(String(process.pid));
     writeFileSync(pidFile, String(process.pid + 1)); // what a second archiver started for the queue writes
     await running; // the test's timeout is the bound
