@@ -57,6 +57,7 @@ export async function jobsPage(main: HTMLElement, params: URLSearchParams): Prom
   const list = h('div', { 'aria-live': 'polite' });
   show(main, h('h1', {}, 'Jobs'), form, list);
   let timer: number | undefined;
+  let stopped = false;
   const refresh = async (): Promise<void> => {
     let answer: { total: number; jobs: JobBrief[] };
     try {
@@ -73,15 +74,22 @@ export async function jobsPage(main: HTMLElement, params: URLSearchParams): Prom
         answer.jobs.map((j) => [h('a', { href: `#/jobs/${encodeURIComponent(j.id)}` }, j.id), j.kind, j.targets.join(', '), progressOf(j), h('span', { title: when(j.created_at) }, age(j.created_at)), j.error ?? '']),
       ),
     );
-    if (answer.jobs.some((j) => running(j.status))) timer = window.setTimeout(() => void refresh(), POLL_MS);
+    if (!stopped && answer.jobs.some((j) => running(j.status))) timer = window.setTimeout(() => void refresh(), POLL_MS);
   };
   await refresh();
-  return { title: 'Jobs', stop: () => window.clearTimeout(timer) };
+  return {
+    title: 'Jobs',
+    stop: () => {
+      stopped = true; // a refresh under way when the page is left schedules no other
+      window.clearTimeout(timer);
+    },
+  };
 }
 
 /** One job: its progress while it runs, its steps and log; cancel and restart for operators. */
 export async function jobPage(main: HTMLElement, id: string): Promise<Page> {
   let timer: number | undefined;
+  let stopped = false;
   const render = async (): Promise<void> => {
     const job = await api.get<Job>(`/api/v1/jobs/${encodeURIComponent(id)}`);
     const actions = h('div', { class: 'actions' });
@@ -128,7 +136,13 @@ export async function jobPage(main: HTMLElement, id: string): Promise<Page> {
       h('h2', {}, 'Log'),
       h('pre', { class: 'log', tabindex: 0, 'aria-label': 'job log' }, job.log.map((l) => `${new Date(l.at).toLocaleTimeString()} ${l.level.padEnd(5)} ${l.message}`).join('\n') || '(empty)'),
     );
-    if (running(job.status)) timer = window.setTimeout(() => void render().catch(() => undefined), POLL_MS);
+    if (!stopped && running(job.status)) timer = window.setTimeout(tick, POLL_MS);
+  };
+  // a poll that fails (the API restarting, say) is tried again a little later rather than given up
+  const tick = (): void => {
+    render().catch(() => {
+      if (!stopped) timer = window.setTimeout(tick, POLL_MS * 2);
+    });
   };
   const act = async (what: 'cancel' | 'restart'): Promise<void> => {
     if (what === 'cancel' && !window.confirm(`Cancel job ${id}?`)) return;
@@ -141,5 +155,11 @@ export async function jobPage(main: HTMLElement, id: string): Promise<Page> {
     }
   };
   await render();
-  return { title: `Job ${id}`, stop: () => window.clearTimeout(timer) };
+  return {
+    title: `Job ${id}`,
+    stop: () => {
+      stopped = true;
+      window.clearTimeout(timer);
+    },
+  };
 }

@@ -17,9 +17,9 @@ function snapshotIdParam(id: string): string {
 }
 
 /** Engine refusals as the API's: what is not there is a 404, a bad path a 400 naming it. */
-function asApiError(err: unknown): unknown {
+function asApiError(err: unknown, field: 'id' | 'path'): unknown {
   if (err instanceof NotFoundError) return new ApiError(404, err.message);
-  if (err instanceof InvalidInputError) return new ApiError(400, err.message, 'path');
+  if (err instanceof InvalidInputError) return new ApiError(400, err.message, field);
   return err;
 }
 
@@ -47,7 +47,7 @@ export function snapshotRoutes(deps: AppDeps): Hono<AppEnv> {
     try {
       return { repo, ref: await findSnapshot(repo, snapshotIdParam(id)) };
     } catch (err) {
-      throw asApiError(err);
+      throw asApiError(err, 'id');
     }
   };
 
@@ -83,7 +83,7 @@ export function snapshotRoutes(deps: AppDeps): Hono<AppEnv> {
     try {
       return c.json({ snapshot: ref.id, target: ref.snapshot.target, time: ref.snapshot.time, path: dir, entries: await listSnapshotDir(repo, ref, dir) });
     } catch (err) {
-      throw asApiError(err);
+      throw asApiError(err, 'path');
     }
   });
 
@@ -94,7 +94,7 @@ export function snapshotRoutes(deps: AppDeps): Hono<AppEnv> {
     try {
       opened = await openSnapshotFile(repo, ref, file);
     } catch (err) {
-      throw asApiError(err);
+      throw asApiError(err, 'path');
     }
     c.set('audit', { download: file, snapshot: ref.id, bytes: opened.node.size }); // a read of data, audited as a write is
     const { content, close } = opened;
