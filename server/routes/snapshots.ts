@@ -1,6 +1,6 @@
 import { Hono } from 'hono';
 import { z } from 'zod/v4';
-import { findSnapshot, InvalidInputError, listSnapshotDir, listSnapshots, NotFoundError, openSnapshotFile, type Repository, type SnapshotRef } from '../../engine';
+import { findSnapshot, InvalidInputError, listSnapshotDir, listSnapshots, NotFoundError, openSnapshotFile, RepositoryLockedError, type Repository, type SnapshotRef } from '../../engine';
 import { requireRole } from '../auth';
 import { cached } from '../cached';
 import type { AppDeps, AppEnv } from '../context';
@@ -16,10 +16,11 @@ function snapshotIdParam(id: string): string {
   return id;
 }
 
-/** Engine refusals as the API's: what is not there is a 404, a bad path a 400 naming it. */
+/** Engine refusals as the API's: what is not there is a 404, a bad path or id a 400 naming it, a repository being pruned a 409. */
 function asApiError(err: unknown, field: 'id' | 'path'): unknown {
   if (err instanceof NotFoundError) return new ApiError(404, err.message);
   if (err instanceof InvalidInputError) return new ApiError(400, err.message, field);
+  if (err instanceof RepositoryLockedError) return new ApiError(409, `${err.message}; try again when it is done`); // a prune
   return err;
 }
 

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recordHealthCheck } from '../../catalog/healthChecks';
 import { migrate } from '../../catalog/migrate';
 import { createToken, revokeToken } from '../../catalog/tokens';
-import { backupTree, openStorage, Repository, type SnapshotRef } from '../../engine';
+import { acquireLock, backupTree, openStorage, Repository, type SnapshotRef } from '../../engine';
 import { createApp } from '../../server/app';
 import { tempDir } from '../support/backends';
 import { newCatalogDatabase } from '../support/catalog';
@@ -148,6 +148,14 @@ describe('the web console, server side', () => {
     expect(again.snapshots.map((s) => s.id)).toEqual([later.id, snap.id]);
     const res = await app.request(`/api/v1/snapshots/${later.id}/file?path=${encodeURIComponent(`/${path.basename(source)}/docs/later.txt`)}`, { headers: bearer('operator') });
     expect(Buffer.compare(Buffer.from(await res.arrayBuffer()), seededBytes('later', 70_000))).toBe(0);
+
+    // while a prune holds the repository, browsing says so (409), and works again after
+    const prune = await acquireLock(await Repository.open(openStorage(dir), { passphrase }), { exclusive: true, operation: 'prune' });
+    const busy = await tree('/');
+    expect(busy.status).toBe(409);
+    expect(((await busy.json()) as ErrorBody).error.message).toMatch(/prune.*try again when it is done/);
+    await prune.release();
+    expect((await tree('/')).status).toBe(200);
   });
 
   it('downloads a file byte for byte for an operator, audited, and not for a viewer', async () => {
