@@ -307,7 +307,9 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
     superviseN8n(n8n, catalogPool, supervisorLog, { name: 'n8n', runner: workerCount > 0 ? null : undefined }); // queue mode's main runs no job
     workers.forEach((w, i) => superviseN8n(w, catalogPool!, supervisorLog, { name: `n8n worker ${i + 1}`, runner: workerName(i) }));
     if (queue) {
-      heartbeat = reportWorkersAlive(catalogPool, hostname(), workers.map((w, i) => ({ name: workerName(i), process: w })));
+      const reporting = reportWorkersAlive(catalogPool, hostname(), workers.map((w, i) => ({ name: workerName(i), process: w })));
+      heartbeat = reporting;
+      await reporting.first; // listed in /health and status before "ready"
       const joinFile = writeJoinFile(dataDir, { catalogUrl, queue, repository, env: nodeEnv });
       log(`workers on other hosts join with ${joinFile} (data-backup-manager stack worker; see README: Scaling out)`);
     }

@@ -135,7 +135,9 @@ export async function startWorkers(opts: WorkerOptions): Promise<RunningWorkers>
       await worker.start();
       superviseN8n(worker, catalog, log, { name: `n8n ${runner}`, runner });
     }
-    heartbeat = reportWorkersAlive(catalog, hostname(), workers.map((w, i) => ({ name: names[i], process: w })));
+    const reporting = reportWorkersAlive(catalog, hostname(), workers.map((w, i) => ({ name: names[i], process: w })));
+    heartbeat = reporting;
+    await reporting.first; // listed in /health and status before "ready"
   } catch (err) {
     await stop();
     throw err;

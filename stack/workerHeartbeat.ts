@@ -8,7 +8,7 @@ import type { N8nProcess } from './n8n';
  * list every worker of the cluster, here or on another host. A clean stop
  * takes them off the list.
  */
-export function reportWorkersAlive(catalog: Pool, host: string, workers: { name: string; process: N8nProcess }[]): { stop(): Promise<void> } {
+export function reportWorkersAlive(catalog: Pool, host: string, workers: { name: string; process: N8nProcess }[]): { first: Promise<void>; stop(): Promise<void> } {
   const report = async (): Promise<void> => {
     const states = await Promise.all(
       workers.map(async (w) => {
@@ -19,11 +19,14 @@ export function reportWorkersAlive(catalog: Pool, host: string, workers: { name:
     await reportWorkers(catalog, states);
   };
   let pending: Promise<void> = report().catch(() => undefined);
+  const first = pending;
   const timer = setInterval(() => {
     pending = pending.then(report).catch(() => undefined); // the catalog down now: the next beat tries again
   }, HEARTBEAT_MS);
   timer.unref();
   return {
+    /** the first report made (or failed): a stack says it is ready only once the cluster lists its workers */
+    first,
     stop: async () => {
       clearInterval(timer);
       await pending;

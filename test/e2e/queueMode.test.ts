@@ -219,6 +219,9 @@ describe('the stack on n8n queue mode with two workers', () => {
     }
     expect(joinedOut).toContain('workers running: worker-1@second-host');
     const listed = async () => (await (await fetch(`http://127.0.0.1:${apiPort}/health`, { headers })).json()) as { checks: Record<string, { status: string; host?: string }> };
+    // listed before it said ready; alive as soon as its health server's first answer reached the catalog
+    expect((await listed()).checks['n8n worker-1@second-host']).toBeDefined();
+    for (let i = 0; i < 20 && (await listed()).checks['n8n worker-1@second-host']?.status !== 'ok'; i++) await sleep(1000);
     expect((await listed()).checks['n8n worker-1@second-host']).toMatchObject({ status: 'ok' });
     // it takes its share: batches of six backups at once (the four local slots cannot hold them all)
     let onJoined = 0;
