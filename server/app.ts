@@ -8,6 +8,7 @@ import { latestHealthCheck } from '../catalog/healthChecks';
 import type { AppDeps, AppEnv } from './context';
 import { describe } from './describe';
 import { ApiError } from './errors';
+import { clientAddress } from './clientAddress';
 import { consoleRoutes } from './console';
 import { createMetrics } from './metrics';
 import { openApiDocument } from './openapi';
@@ -23,6 +24,7 @@ import { SessionStore, sessionRoutes } from './session';
 import { StorageMonitor } from './storageStatus';
 
 export type { AppDeps } from './context';
+export { clientAddress } from './clientAddress';
 
 export const API_VERSION = '1.0.0';
 
@@ -58,8 +60,9 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.route('/health', healthRoutes(deps, tokens));
   let document: Record<string, unknown> | undefined; // made once, from the routes, when first asked for
   app.get('/api/v1/openapi.json', describe({ operationId: 'getOpenApi', summary: 'This document', answers: 'json', public: true }), (c) => c.json((document ??= openApiDocument(app, API_VERSION))));
-  app.use('/api/v1/*', authenticate(deps.catalog, tokens, sessions));
-  app.use('/metrics', authenticate(deps.catalog, tokens, sessions));
+  const cookies = { store: sessions, trustedProxies: deps.trustedProxies ?? [] };
+  app.use('/api/v1/*', authenticate(deps.catalog, tokens, cookies));
+  app.use('/metrics', authenticate(deps.catalog, tokens, cookies));
   app.get('/metrics', describe({ operationId: 'getMetrics', summary: 'Prometheus metrics: jobs, last successes, repository size', answers: 'text' }), requireRole('viewer'), async (c) => c.body(await metrics.metrics(), 200, { 'content-type': metrics.contentType }));
   app.route('/api/v1/backup', backupRoutes(deps));
   app.route('/api/v1/jobs', jobRoutes(deps));
@@ -118,21 +121,6 @@ function audit(deps: AppDeps) {
       details,
     }, deps.auditKey).catch((err: Error) => deps.log?.error({ err }, 'cannot write the audit log'));
   };
-}
-
-/**
- * Who called: the socket's address. X-Forwarded-For is believed only when the
- * socket is a trusted proxy (DBM_TRUSTED_PROXIES), and then only its last
- * address that is not itself a trusted proxy: anything left of it is what the
- * client claimed.
- */
-export function clientAddress(c: import('hono').Context<AppEnv>, trusted: string[]): string | null {
-  const socket = (c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming?.socket?.remoteAddress ?? null;
-  const plain = (a: string | null): string | null => (a?.startsWith('::ffff:') ? a.slice(7) : a);
-  if (!socket || !trusted.includes(plain(socket)!)) return plain(socket);
-  const chain = (c.req.header('x-forwarded-for') ?? '').split(',').map((a) => a.trim()).filter(Boolean);
-  for (let i = chain.length - 1; i >= 0; i--) if (!trusted.includes(chain[i])) return chain[i];
-  return plain(socket);
 }
 
 /**

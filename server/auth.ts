@@ -42,11 +42,11 @@ export class TokenCache {
  * Authentication: every /api/v1 call names a live token, as a bearer token or
  * through the web console's session cookie (which stands for one; see session.ts).
  */
-export function authenticate(db: Pool, cache: TokenCache, sessions?: SessionStore): MiddlewareHandler<AppEnv> {
+export function authenticate(db: Pool, cache: TokenCache, sessions?: { store: SessionStore; trustedProxies: string[] }): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const header = c.req.header('authorization');
     const bearer = /^Bearer\s+(\S+)$/i.exec(header ?? '')?.[1];
-    const given = bearer ?? (header === undefined && sessions ? sessionToken(c, sessions) : null);
+    const given = bearer ?? (header === undefined && sessions ? sessionToken(c, sessions.store, sessions.trustedProxies) : null);
     if (!given) throw new ApiError(401, 'missing API token: send "Authorization: Bearer <token>"', 'authorization');
     let actor = cache.get(given);
     if (!actor) {

@@ -3,6 +3,7 @@ import { Hono, type Context } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { z } from 'zod/v4';
 import { findToken } from '../catalog/tokens';
+import { requestOrigin } from './clientAddress';
 import type { AppDeps, AppEnv } from './context';
 import { jsonBody } from './describe';
 import { ApiError } from './errors';
@@ -71,15 +72,20 @@ const sameSecret = (a: string, b: string): boolean => a.length === b.length && t
  * session. A request that changes anything must carry the session's CSRF
  * token, and, when the browser says where it comes from, come from this origin.
  */
-export function sessionToken(c: Context<AppEnv>, sessions: SessionStore): string | null {
+export function sessionToken(c: Context<AppEnv>, sessions: SessionStore, trusted: string[]): string | null {
   const session = sessions.get(getCookie(c, SESSION_COOKIE));
   if (!session) return null;
   if (c.req.method !== 'GET' && c.req.method !== 'HEAD') {
-    const origin = c.req.header('origin');
-    if (origin && origin !== new URL(c.req.url).origin) throw new ApiError(403, `a request from ${origin.slice(0, 200)} may not use this console's session`);
+    refuseOtherOrigin(c, trusted, "may not use this console's session");
     if (!sameSecret(c.req.header(CSRF_HEADER) ?? '', session.csrf)) throw new ApiError(403, `missing or wrong ${CSRF_HEADER} header: a console session's changes need its CSRF token`, CSRF_HEADER);
   }
   return session.token;
+}
+
+/** A browser's request from a page of another site: refused, whatever it carries. */
+function refuseOtherOrigin(c: Context<AppEnv>, trusted: string[], what: string): void {
+  const origin = c.req.header('origin');
+  if (origin && origin !== requestOrigin(c, trusted)) throw new ApiError(403, `a request from ${origin.slice(0, 200)} ${what}`);
 }
 
 const loginBody = z.object({ token: z.string().min(1).max(200) }).strict();
@@ -87,11 +93,11 @@ const loginBody = z.object({ token: z.string().min(1).max(200) }).strict();
 /** `/ui/session`: log in with a token (POST), who am I (GET), log out (DELETE). */
 export function sessionRoutes(deps: AppDeps, sessions: SessionStore): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
-  const secure = (c: Context<AppEnv>): boolean => new URL(c.req.url).protocol === 'https:';
+  const trusted = deps.trustedProxies ?? [];
+  const secure = (c: Context<AppEnv>): boolean => requestOrigin(c, trusted).startsWith('https:');
 
   app.post('/', jsonBody(loginBody), async (c) => {
-    const origin = c.req.header('origin');
-    if (origin && origin !== new URL(c.req.url).origin) throw new ApiError(403, `a login from ${origin.slice(0, 200)} is not accepted here`);
+    refuseOtherOrigin(c, trusted, 'is not a login this server accepts');
     const { token } = c.req.valid('json');
     const found = await findToken(deps.catalog, token);
     if (!found) throw new ApiError(401, 'the token is not valid (unknown or revoked)', 'token');
@@ -110,7 +116,7 @@ export function sessionRoutes(deps: AppDeps, sessions: SessionStore): Hono<AppEn
   });
 
   app.delete('/', async (c) => {
-    sessionToken(c, sessions); // the CSRF check: another site cannot log you out either
+    sessionToken(c, sessions, trusted); // the CSRF check: another site cannot log you out either
     sessions.end(getCookie(c, SESSION_COOKIE));
     deleteCookie(c, SESSION_COOKIE, { path: '/', secure: secure(c) });
     return c.json({ logged_out: true });

@@ -122,6 +122,24 @@ describe('the web console, server side', () => {
     expect((await app.request('/api/v1/backup/status', { headers: { cookie } })).status).toBe(401);
   }, 20_000);
 
+  it('behind a trusted TLS proxy, takes the origin the browser sees (and marks the cookie Secure); forwarded headers from anyone else change nothing', async () => {
+    const storage = openStorage(dir);
+    const proxied = createApp({ catalog: pool, n8n: { url: 'http://127.0.0.1:9', webhookSecret: 's' }, repository: { location: dir, storage, open: () => Repository.open(storage, { passphrase }) }, trustedProxies: ['10.0.0.7'] });
+    const forwarded = { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'backups.example', origin: 'https://backups.example' };
+    const from = (address: string) => ({ incoming: { socket: { remoteAddress: address } } });
+    const login = (address: string) => proxied.request('http://10.0.0.2:20010/ui/session', { method: 'POST', headers: { 'content-type': 'application/json', ...forwarded }, body: JSON.stringify({ token: token.operator }) }, from(address));
+    const res = await login('10.0.0.7');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('set-cookie')).toMatch(/; Secure/);
+    const { csrf } = (await res.json()) as { csrf: string };
+    const cookie = res.headers.get('set-cookie')!.split(';')[0];
+    const cancel = (address: string) => proxied.request('http://10.0.0.2:20010/api/v1/jobs/job_none/cancel', { method: 'POST', headers: { cookie, 'x-dbm-csrf': csrf, ...forwarded } }, from(address));
+    expect((await cancel('10.0.0.7')).status).toBe(404); // past the session's checks, to the route
+    // the same headers from a socket that is not the proxy: its own origin is http://10.0.0.2:20010, so https://backups.example is another site
+    expect((await login('10.0.0.99')).status).toBe(403);
+    expect((await cancel('10.0.0.99')).status).toBe(403);
+  });
+
   it('lists snapshots with their sizes, browses their directories, and refuses paths out of them', async () => {
     const list = (await (await app.request('/api/v1/snapshots?target=files', { headers: bearer('viewer') })).json()) as { snapshots: { id: string; job_id: string; stats: { bytes_read: number } }[] };
     expect(list.snapshots.map((s) => s.id)).toEqual([snap.id]);
