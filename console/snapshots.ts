@@ -53,11 +53,8 @@ const join = (dir: string, name: string): string => [...dir.split('/').filter(Bo
 
 /** One directory of a snapshot: its entries, a download per file, and the restore form. */
 export async function browsePage(main: HTMLElement, id: string, dir: string): Promise<Page> {
-  const [list, tree] = await Promise.all([
-    api.get<{ snapshots: Snapshot[] }>('/api/v1/snapshots?limit=1000'),
-    api.get<{ snapshot: string; target: string; time: string; entries: Entry[] }>(`/api/v1/snapshots/${encodeURIComponent(id)}/tree${query({ path: dir })}`),
-  ]);
-  const snap = list.snapshots.find((s) => s.id === tree.snapshot) ?? ({ id: tree.snapshot, target: tree.target, time: tree.time, kind: 'tree', type: '', paths: [], job_id: null, stats: {} } as unknown as Snapshot);
+  const tree = await api.get<{ snapshot: Snapshot; entries: Entry[] }>(`/api/v1/snapshots/${encodeURIComponent(id)}/tree${query({ path: dir })}`);
+  const snap = tree.snapshot;
   const parts = dir.split('/').filter(Boolean);
   const link = (path: string): string => `#/snapshots/${snap.id}${query({ path: path ? `/${path}` : '' })}`;
   const crumbs = h(

@@ -95,13 +95,22 @@ export interface SnapshotFilter {
   tags?: Record<string, string>;
 }
 
-/** Every snapshot, oldest first. */
-export async function listSnapshots(repo: Repository, filter: SnapshotFilter = {}): Promise<SnapshotRef[]> {
+/**
+ * Every snapshot, oldest first. `known`: manifests read before, by key, for a
+ * caller that lists again and again (the API): a manifest never changes, so
+ * only new ones are read, and ones gone from the repository are forgotten.
+ */
+export async function listSnapshots(repo: Repository, filter: SnapshotFilter = {}, known?: Map<string, SnapshotRef>): Promise<SnapshotRef[]> {
   const prefix = filter.target ? `${SNAPSHOTS_PREFIX}${filter.target}/` : SNAPSHOTS_PREFIX;
   const objects = await listAll(repo.storage, prefix);
+  if (known) {
+    const present = new Set(objects.map((o) => o.key));
+    for (const key of known.keys()) if (key.startsWith(prefix) && !present.has(key)) known.delete(key);
+  }
   const refs: SnapshotRef[] = [];
   for (const o of objects) {
-    const ref = await loadSnapshot(repo, o.key);
+    const ref = known?.get(o.key) ?? (await loadSnapshot(repo, o.key));
+    known?.set(o.key, ref);
     if (filter.tags && !Object.entries(filter.tags).every(([k, v]) => ref.snapshot.tags[k] === v)) continue;
     refs.push(ref);
   }

@@ -24,6 +24,25 @@ function asApiError(err: unknown, field: 'id' | 'path'): unknown {
   return err;
 }
 
+/** A snapshot as the API shows it: what it is, what it holds, and what a restore of it can name. */
+function summary({ id, snapshot: s }: SnapshotRef): Record<string, unknown> {
+  return {
+    id,
+    target: s.target,
+    type: s.type,
+    kind: s.kind,
+    time: s.time,
+    hostname: s.hostname,
+    paths: s.paths,
+    job_id: s.tags.job ?? null,
+    parent: s.parent,
+    // the databases of a dump, the cluster of a base backup
+    ...(Array.isArray(s.meta?.databases) ? { databases: (s.meta.databases as { name: string }[]).map((d) => d.name) } : {}),
+    ...(s.tags.cluster ? { cluster: s.tags.cluster } : {}),
+    stats: { files: s.stats.files, total_size: s.stats.totalSize, bytes_read: s.stats.bytesRead, bytes_added: s.stats.bytesAdded, bytes_stored: s.stats.bytesStored, duration_ms: s.stats.durationMs },
+  };
+}
+
 /**
  * `/api/v1/snapshots`: what the repository holds, read from the repository
  * itself (the catalog's cache is only as fresh as its last rebuild): the
@@ -42,7 +61,8 @@ export function snapshotRoutes(deps: AppDeps): Hono<AppEnv> {
   // a handle of its own whose index is read again only once backups or prunes changed it (a listing at most every 2 s)
   let handle: Repository | null = null;
   const current = cached(2000, async () => (handle = await (handle ?? (await repository()).fresh()).current()));
-  const all = cached(2000, async () => listSnapshots(await current()));
+  const manifests = new Map<string, SnapshotRef>(); // read once each: a listing reads only new ones
+  const all = cached(2000, async () => listSnapshots(await current(), {}, manifests));
   const snapshot = async (id: string): Promise<{ repo: Repository; ref: SnapshotRef }> => {
     const repo = await current();
     try {
@@ -60,21 +80,7 @@ export function snapshotRoutes(deps: AppDeps): Hono<AppEnv> {
       snapshots: refs
         .slice(-q.limit)
         .reverse()
-        .map(({ id, snapshot: s }) => ({
-          id,
-          target: s.target,
-          type: s.type,
-          kind: s.kind,
-          time: s.time,
-          hostname: s.hostname,
-          paths: s.paths,
-          job_id: s.tags.job ?? null,
-          parent: s.parent,
-          // what a restore of it can name: the databases of a dump, the cluster of a base backup
-          ...(Array.isArray(s.meta?.databases) ? { databases: (s.meta.databases as { name: string }[]).map((d) => d.name) } : {}),
-          ...(s.tags.cluster ? { cluster: s.tags.cluster } : {}),
-          stats: { files: s.stats.files, total_size: s.stats.totalSize, bytes_read: s.stats.bytesRead, bytes_added: s.stats.bytesAdded, bytes_stored: s.stats.bytesStored, duration_ms: s.stats.durationMs },
-        })),
+        .map(summary),
     });
   });
 
@@ -82,7 +88,7 @@ export function snapshotRoutes(deps: AppDeps): Hono<AppEnv> {
     const { repo, ref } = await snapshot(c.req.param('id'));
     const dir = c.req.valid('query').path;
     try {
-      return c.json({ snapshot: ref.id, target: ref.snapshot.target, time: ref.snapshot.time, path: dir, entries: await listSnapshotDir(repo, ref, dir) });
+      return c.json({ snapshot: summary(ref), path: dir, entries: await listSnapshotDir(repo, ref, dir) });
     } catch (err) {
       throw asApiError(err, 'path');
     }

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recordHealthCheck } from '../../catalog/healthChecks';
 import { migrate } from '../../catalog/migrate';
 import { createToken, revokeToken } from '../../catalog/tokens';
-import { acquireLock, backupTree, openStorage, Repository, type SnapshotRef } from '../../engine';
+import { acquireLock, backupTree, listSnapshots, openStorage, Repository, type SnapshotRef } from '../../engine';
 import { createApp } from '../../server/app';
 import { tempDir } from '../support/backends';
 import { newCatalogDatabase } from '../support/catalog';
@@ -146,7 +146,8 @@ describe('the web console, server side', () => {
     expect(list.snapshots[0].job_id).toBe('job_console');
     expect(list.snapshots[0].stats.bytes_read).toBeGreaterThan(big.length);
     const tree = async (p: string) => app.request(`/api/v1/snapshots/${snap.id.slice(0, 12)}/tree?path=${encodeURIComponent(p)}`, { headers: bearer('viewer') });
-    const root = (await (await tree('/')).json()) as { entries: { name: string; type: string }[] };
+    const root = (await (await tree('/')).json()) as { snapshot: { id: string; target: string; job_id: string }; entries: { name: string; type: string }[] };
+    expect(root.snapshot).toMatchObject({ id: snap.id, target: 'files', job_id: 'job_console' }); // all the page needs of it, without listing every snapshot
     expect(root.entries.map((e) => e.name)).toEqual([path.basename(source)]);
     const docs = (await (await tree(`/${path.basename(source)}/docs`)).json()) as { entries: { name: string; type: string; size?: number; target?: string }[] };
     expect(docs.entries).toMatchObject([{ name: 'deep', type: 'dir' }, { name: 'link', type: 'symlink', target: 'readme.txt' }, { name: 'readme.txt', type: 'file', size: 24 }]);
@@ -174,6 +175,17 @@ describe('the web console, server side', () => {
     expect(((await busy.json()) as ErrorBody).error.message).toMatch(/prune.*try again when it is done/);
     await prune.release();
     expect((await tree('/')).status).toBe(200);
+
+    // listing again reads only manifests it has not read, and forgets those gone from the repository
+    const repo = await Repository.open(openStorage(dir), { passphrase });
+    const known = new Map<string, SnapshotRef>();
+    expect((await listSnapshots(repo, {}, known)).map((r) => r.id)).toEqual([snap.id, later.id]);
+    const sentinel = { ...known.get(snap.key)! };
+    known.set(snap.key, sentinel);
+    expect((await listSnapshots(repo, {}, known))[0]).toBe(sentinel);
+    await repo.storage.delete(later.key);
+    expect((await listSnapshots(repo, {}, known)).map((r) => r.id)).toEqual([snap.id]);
+    expect([...known.keys()]).toEqual([snap.key]);
   });
 
   it('downloads a file byte for byte for an operator, audited, and not for a viewer', async () => {
