@@ -6,4 +6,3 @@ CREATE TABLE health_checks (
   ok          boolean NOT NULL,
   problems    jsonb NOT NULL DEFAULT '[]'
 );
-CREATE INDEX health_checks_checked ON health_checks (checked_at DESC);

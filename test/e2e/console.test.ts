@@ -5,12 +5,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import puppeteer, { type Browser, type BrowserContext, type Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Readable } from 'node:stream';
 import { EXIT } from '../../cli/exitCodes';
-import { backupStreams, openStorage, Repository } from '../../engine';
-import { pushWal } from '../../engine/targets';
+import { openStorage, Repository } from '../../engine';
 import { tempDir } from '../support/backends';
 import { runCli } from '../support/cli';
+import { archiveWithGap } from '../support/pitr';
 import { freePort } from '../support/ports';
 import { startStack, stopStack } from '../support/stack';
 
@@ -61,14 +60,7 @@ describe('the web console in Chromium', () => {
     await sql('slow', 'CREATE TABLE t (id int); INSERT INTO t VALUES (1)');
     // an archived cluster, made here as the archiver would: a base backup and WAL with a segment missing (its window has a gap)
     const repo = await Repository.initOrOpen(openStorage(path.join(dataDir, 'repository')), { passphrase: readFileSync(path.join(dataDir, 'secrets', 'repository-passphrase'), 'utf8').trim() });
-    const stoppedAt = new Date(Date.now() - 3_600_000).toISOString();
-    const meta = { cluster: 'main', walSegmentSize: 16 * 1024 * 1024, timeline: 1, startWal: '000000010000000000000002', stopWal: '000000010000000000000002', stopLsn: '0/2000100', startLsn: '0/2000028', stoppedAt };
-    await backupStreams(repo, [{ name: 'base.tar', open: () => Readable.from([Buffer.from('tar')]) }], { target: 'postgres-cluster', tags: { cluster: 'main' }, meta });
-    const wal = tempDir('dbm-console-wal-');
-    for (const seg of ['000000010000000000000003', '000000010000000000000005']) {
-      await fs.writeFile(path.join(wal, seg), Buffer.alloc(1024, seg.length));
-      await pushWal(repo, 'main', path.join(wal, seg));
-    }
+    await archiveWithGap(repo, 'main', new Date(Date.now() - 3_600_000));
     if (SHOTS) await fs.mkdir(SHOTS, { recursive: true });
     // the self-signed certificate of the stack: this browser is told to accept it, as a user would once
     browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, acceptInsecureCerts: true, args: ['--no-sandbox', '--disable-dev-shm-usage'] });

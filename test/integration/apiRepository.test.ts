@@ -2,10 +2,7 @@ import { request as httpsRequest } from 'node:https';
 import { Readable } from 'node:stream';
 import type { Pool } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { promises as fs } from 'node:fs';
-import * as path from 'node:path';
 import { backupStreams, openStorage, Repository } from '../../engine';
-import { pushWal } from '../../engine/targets';
 import { createApp } from '../../server/app';
 import { migrate } from '../../catalog/migrate';
 import { createToken } from '../../catalog/tokens';
@@ -13,6 +10,7 @@ import { startApiServer } from '../../server/serve';
 import { tlsCertificate } from '../../server/tls';
 import { tempDir } from '../support/backends';
 import { newCatalogDatabase } from '../support/catalog';
+import { archiveWithGap } from '../support/pitr';
 
 /** The API's views of a real repository: storage status, the snapshot cache, health; and TLS. */
 describe('the REST API over a real repository', () => {
@@ -71,13 +69,7 @@ describe('the REST API over a real repository', () => {
   it('exports each archived cluster\'s restorable window and WAL gaps as metrics', async () => {
     const repo = await Repository.open(openStorage(dir), { passphrase });
     const stoppedAt = new Date(Date.now() - 60_000).toISOString();
-    const meta = { cluster: 'c1', walSegmentSize: 16 * 1024 * 1024, timeline: 1, startWal: '000000010000000000000002', stopWal: '000000010000000000000002', stopLsn: '0/2000100', startLsn: '0/2000028', stoppedAt };
-    await backupStreams(repo, [{ name: 'base.tar', open: () => Readable.from([Buffer.from('tar')]) }], { target: 'postgres-cluster', tags: { cluster: 'c1' }, meta });
-    const wal = tempDir('dbm-wal-');
-    for (const seg of ['000000010000000000000003', '000000010000000000000005']) {
-      await fs.writeFile(path.join(wal, seg), Buffer.alloc(1024, seg.length));
-      await pushWal(repo, 'c1', path.join(wal, seg));
-    }
+    await archiveWithGap(repo, 'c1', new Date(stoppedAt));
     const text = await (await call(appWith(), 'GET', '/metrics')).text();
     expect(text).toMatch(/^dbm_pitr_wal_gap_segments\{cluster="c1"\} 1$/m);
     const latest = Number(/^dbm_pitr_latest_restorable_timestamp_seconds\{cluster="c1"\} (\S+)$/m.exec(text)![1]);

@@ -2,9 +2,13 @@ import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Readable } from 'node:stream';
 import { Client } from 'pg';
+import { backupStreams, type Repository } from '../../engine';
+import { pushWal } from '../../engine/targets';
 import { archiveCommandLine } from '../../engine/targets/postgresCluster/commandLines';
 import { PostgresCluster } from '../../stack/postgresCluster';
+import { tempDir } from './backends';
 import { CLI, type CliResult } from './cli';
 import { freePort } from './ports';
 
@@ -85,4 +89,19 @@ export async function archivingCluster(dataDir: string, config: string, cluster:
   const url = `postgresql://postgres:${SOURCE_PASSWORD}@127.0.0.1:${pg.opts.port}/postgres`;
   await sql(url, 'CREATE TABLE marks (id serial PRIMARY KEY, label text NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp())');
   return { pg, url };
+}
+
+/**
+ * A cluster's archive made directly, as the archiver would leave it, without a
+ * PostgreSQL: a base backup ended at `stoppedAt`, and WAL segments 3 and 5
+ * after it, so its window has a gap of one segment (4).
+ */
+export async function archiveWithGap(repo: Repository, cluster: string, stoppedAt: Date): Promise<void> {
+  const meta = { cluster, walSegmentSize: 16 * 1024 * 1024, timeline: 1, startWal: '000000010000000000000002', stopWal: '000000010000000000000002', stopLsn: '0/2000100', startLsn: '0/2000028', stoppedAt: stoppedAt.toISOString() };
+  await backupStreams(repo, [{ name: 'base.tar', open: () => Readable.from([Buffer.from('tar')]) }], { target: 'postgres-cluster', tags: { cluster }, meta });
+  const wal = tempDir('dbm-wal-');
+  for (const seg of ['000000010000000000000003', '000000010000000000000005']) {
+    await fs.writeFile(path.join(wal, seg), Buffer.alloc(1024, seg.length));
+    await pushWal(repo, cluster, path.join(wal, seg));
+  }
 }
