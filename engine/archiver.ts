@@ -23,7 +23,8 @@ import { loadTree, saveTree, type DirNode, type FileNode, type SymlinkNode, type
 
 export const PROGRAM = 'data-backup-manager 0.1.0';
 
-const chunkPool = new BufferPool();
+/** Chunk copies, reused: in flight are two per file being read and those waiting to be written. */
+const chunkPool = new BufferPool(8, 12 * 1024 * 1024);
 
 /** Live counters of a running backup; read them for progress displays. */
 export interface BackupProgress {
@@ -308,10 +309,9 @@ async function saveChunk(repo: Repository, id: string, chunk: Buffer, sealer?: S
     chunkPool.give(chunk);
     return;
   }
-  const { pieces, body, chunk: back } = await onWorker;
-  const rawLength = back.length;
-  chunkPool.give(back);
-  await repo.saveSealedBlob('data', id, pieces, rawLength, body);
+  // The chunk's memory now holds its sealed body: back to the pool once that is written.
+  const { pieces, memory } = await onWorker;
+  await repo.saveSealedBlob('data', id, pieces, memory.length, () => chunkPool.give(memory));
 }
 
 function fileSource(handle: fs.FileHandle): ByteSource {

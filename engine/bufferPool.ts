@@ -6,8 +6,17 @@
  */
 export class BufferPool {
   private readonly free = new Map<number, Buffer[]>();
+  private kept = 0;
 
-  constructor(private readonly keepPerClass = 8) {}
+  /**
+   * `keepBytes` bounds what the pool holds between uses, whatever the
+   * classes: what was in flight once (chunks of every size waiting to be
+   * written) is not kept for the rest of the backup.
+   */
+  constructor(
+    private readonly keepPerClass = 8,
+    private readonly keepBytes = Infinity,
+  ) {}
 
   private static classOf(size: number): number {
     let cls = 64 * 1024;
@@ -18,16 +27,22 @@ export class BufferPool {
   /** A buffer of exactly `size` bytes (a view into a pooled one). */
   take(size: number): Buffer {
     const cls = BufferPool.classOf(size);
-    const backing = this.free.get(cls)?.pop() ?? Buffer.allocUnsafeSlow(cls);
-    return backing.subarray(0, size);
+    const pooled = this.free.get(cls)?.pop();
+    if (pooled) this.kept -= cls;
+    return (pooled ?? Buffer.allocUnsafeSlow(cls)).subarray(0, size);
   }
 
-  /** Hand back a buffer from `take` once nothing refers to it any more. */
+  /** Hand back a buffer from `take` once nothing refers to it any more: kept for reuse, or freed now when enough are. */
   give(buf: Buffer): void {
     const cls = buf.buffer.byteLength;
     if (buf.byteOffset !== 0 || cls !== BufferPool.classOf(buf.length)) return; // not one of ours
     const list = this.free.get(cls) ?? [];
-    if (list.length < this.keepPerClass) list.push(Buffer.from(buf.buffer));
+    if (list.length < this.keepPerClass && this.kept + cls <= this.keepBytes) {
+      list.push(Buffer.from(buf.buffer));
+      this.kept += cls;
+    } else {
+      discardBuffer(Buffer.from(buf.buffer));
+    }
     this.free.set(cls, list);
   }
 }

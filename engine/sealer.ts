@@ -3,9 +3,9 @@ import { availableParallelism } from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { compressScratch, compressSync } from './compression';
-import { blobId, type Keyring } from './crypto/keyring';
+import { blobId, sealInto, type Keyring } from './crypto/keyring';
 import { BackupError } from './errors';
-import { sealBlob, sealedBody } from './repository/pack';
+import { sealBlob } from './repository/pack';
 
 /**
  * Compressing and sealing is most of a backup's CPU time, and the sealer
@@ -18,10 +18,10 @@ import { sealBlob, sealedBody } from './repository/pack';
  *   the main thread seals some too while the workers are busy.
  * - Chunks of larger files and streams, which the main thread has read and
  *   hashed: each is handed over (its memory transferred, not copied) and
- *   comes back with its sealed bytes. The worker compresses into a buffer it
- *   keeps, and the sealed body is freed as soon as it is in the pack file
- *   (see discardBuffer): a backup's memory is then the buffers in flight,
- *   not what V8 has yet to collect.
+ *   comes back sealed, in that same memory. The worker compresses into a
+ *   buffer it keeps and encrypts into the chunk's memory (sealInto), so a
+ *   chunk costs no allocation of its size: a backup's memory is the chunks
+ *   in flight, not what V8 or the C allocator has yet to give back.
  *
  * Sealing needs the repository's keys, which the workers receive; they hold
  * no other state.
@@ -32,12 +32,11 @@ export type SmallFile =
   | { kind: 'empty' }
   | { kind: 'blob'; id: string; rawLength: number; sealed: Buffer };
 
-/** A chunk sealed: its pieces in order (`body`, the large one, is among them), and the chunk handed back. */
+/** A chunk sealed: its pieces in order, the large one a view of `memory`. */
 export interface SealedChunk {
   pieces: Buffer[];
-  /** the piece to free once it is written (see discardBuffer) */
-  body: Buffer;
-  chunk: Buffer;
+  /** the chunk's memory handed back (as long as the chunk was), now holding the sealed body: reuse it once the pieces are written */
+  memory: Buffer;
 }
 
 export interface SealSettings {
@@ -60,13 +59,16 @@ export function sealSmallFile(abs: string, settings: SealSettings, buffer: Buffe
 
 /**
  * Compresses and seals a chunk whose id the caller computed, on the calling
- * thread (a worker's: its compression context and output buffer are kept
- * for the next chunk): the sealed pieces, the large one (`body`) a buffer
- * of its own.
+ * thread (its compression context and output buffer are kept for the next
+ * chunk). The sealed body is written over the chunk itself: the sealed
+ * pieces in order, the middle one a view of the start of `chunk`, whose
+ * content is gone.
  */
-export function sealChunk(id: string, chunk: Buffer, settings: SealSettings): { pieces: Buffer[]; body: Buffer } {
-  const pieces = sealBlob(settings.ring, id, compressScratch(chunk, settings.level));
-  return { pieces, body: sealedBody(pieces) };
+export function sealChunk(id: string, chunk: Buffer, settings: SealSettings): Buffer[] {
+  const encoded = compressScratch(chunk, settings.level);
+  const body = chunk.subarray(0, encoded.data.length);
+  const { before, after } = sealInto(settings.ring, encoded.mode, encoded.data, body, Buffer.from(id, 'hex'));
+  return [before, body, after];
 }
 
 /**
@@ -104,11 +106,11 @@ export type SealResult =
     }
   | {
       kind: 'chunk';
-      /** the chunk's memory, handed back */
+      /** the chunk's memory, handed back with the sealed body at its start */
       memory: ArrayBuffer;
-      /** the sealed pieces before the body, the body (transferred), the pieces after it */
+      bodyLength: number;
+      /** the sealed pieces before and after the body */
       before: Uint8Array;
-      body: ArrayBuffer;
       after: Uint8Array;
     }
   | { kind: 'chunk-error'; memory: ArrayBuffer; message: string };
@@ -235,7 +237,7 @@ export class Sealer {
     const [job] = this.queue.splice(at, 1);
     try {
       if (job.kind === 'file') job.resolve(sealSmallFile(job.abs, this.settings, this.buffer));
-      else job.resolve({ ...sealChunk(job.id, job.chunk, this.settings), chunk: job.chunk });
+      else job.resolve({ pieces: sealChunk(job.id, job.chunk, this.settings), memory: job.chunk });
     } catch (err) {
       job.reject(err);
     }
@@ -311,13 +313,12 @@ function settle(batch: Job[], msg: SealResult): void {
   }
   const job = batch[0];
   if (job.kind !== 'chunk') return;
-  const chunk = Buffer.from(msg.memory, 0, job.length);
   if (msg.kind === 'chunk-error') {
     job.reject(new BackupError(`sealing a chunk failed: ${msg.message}`));
     return;
   }
-  const body = Buffer.from(msg.body);
-  job.resolve({ pieces: [Buffer.from(msg.before), body, Buffer.from(msg.after)], body, chunk });
+  const memory = Buffer.from(msg.memory, 0, job.length);
+  job.resolve({ pieces: [Buffer.from(msg.before), memory.subarray(0, msg.bodyLength), Buffer.from(msg.after)], memory });
 }
 
 /** The ArrayBuffer to transfer a chunk with: the one it starts (the caller hands all of it over, a pooled buffer), or a copy when the chunk starts inside one or it is shared memory. */

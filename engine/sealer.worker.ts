@@ -52,23 +52,10 @@ function sealFiles(paths: string[]): void {
 
 function sealOneChunk({ id, memory, length }: Extract<SealRequest, { kind: 'chunk' }>): void {
   try {
-    const { pieces, body } = sealChunk(id, Buffer.from(memory, 0, length), settings);
-    const at = pieces.indexOf(body);
-    // The body goes as it is when it is the only view of its memory (a cipher's output is); else as a copy.
-    let own = body;
-    if (body.byteOffset !== 0 || body.buffer.byteLength !== body.length) {
-      own = Buffer.allocUnsafeSlow(body.length);
-      body.copy(own);
-    }
-    const ab = own.buffer as ArrayBuffer;
-    const result: SealResult = {
-      kind: 'chunk',
-      memory,
-      before: new Uint8Array(Buffer.concat(pieces.slice(0, at))),
-      body: ab,
-      after: new Uint8Array(Buffer.concat(pieces.slice(at + 1))),
-    };
-    parentPort!.postMessage(result, [memory, ab]);
+    const [before, body, after] = sealChunk(id, Buffer.from(memory, 0, length), settings);
+    // Copies of their own: a Buffer may be a slice of Node's shared pool, which would be cloned whole.
+    const result: SealResult = { kind: 'chunk', memory, bodyLength: body.length, before: new Uint8Array(before), after: new Uint8Array(after) };
+    parentPort!.postMessage(result, [memory]);
   } catch (err) {
     parentPort!.postMessage({ kind: 'chunk-error', memory, message: (err as Error).message } satisfies SealResult, [memory]);
   }

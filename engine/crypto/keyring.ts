@@ -1,4 +1,5 @@
 import { createCipheriv, createDecipheriv, createHmac, createSecretKey, randomBytes, randomFillSync, type KeyObject } from 'node:crypto';
+import { discardBuffer } from '../bufferPool';
 import { CorruptionError } from '../errors';
 
 /**
@@ -115,6 +116,35 @@ export function sealParts(key: Buffer, epoch: number, plaintext: Buffer[], aad: 
   for (const part of plaintext) out.push(cipher.update(part));
   out.push(cipher.final(), cipher.getAuthTag());
   return out;
+}
+
+/** Plaintext bytes per cipher call when sealing into a buffer: small enough that the cipher's output is freed at once, not left for V8. */
+const INTO_PIECE = 64 * 1024;
+
+/**
+ * sealParts of [one byte `first`, then `data`], but the cipher's output for
+ * `data` is written into `into` from its start (`into` may be `data`'s own
+ * memory: each piece is read before its output lands there). The sealed bytes
+ * are the same; what is saved is a buffer of the data's size per blob. So a
+ * chunk's own memory can carry its sealed body to the pack file. Returns the
+ * pieces before the body (head, and the first byte's) and after it (the tag).
+ */
+export function sealInto(ring: Keyring, first: number, data: Buffer, into: Buffer, aad: Buffer): { before: Buffer; after: Buffer } {
+  if (into.length < data.length) throw new RangeError(`sealInto: ${into.length} bytes cannot hold ${data.length}`);
+  const epoch = currentEpoch(ring);
+  const key = ring.epochs.find((e) => e.epoch === epoch)!.key;
+  const before = Buffer.allocUnsafe(EPOCH_BYTES + NONCE_BYTES + 1);
+  before.writeUInt16BE(epoch, 0);
+  takeNonce(before, EPOCH_BYTES);
+  const cipher = createCipheriv('aes-256-gcm', keyObject(key), before.subarray(EPOCH_BYTES, EPOCH_BYTES + NONCE_BYTES));
+  cipher.setAAD(aad);
+  cipher.update(Buffer.of(first)).copy(before, EPOCH_BYTES + NONCE_BYTES);
+  for (let at = 0; at < data.length; at += INTO_PIECE) {
+    const out = cipher.update(data.subarray(at, Math.min(at + INTO_PIECE, data.length)));
+    out.copy(into, at);
+    discardBuffer(out);
+  }
+  return { before, after: Buffer.concat([cipher.final(), cipher.getAuthTag()]) };
 }
 
 /**

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import type { Encoded } from '../compression';
 import { open, seal, sealToParts, type Keyring } from '../crypto/keyring';
-import { discardBuffer, type BufferPool } from '../bufferPool';
+import type { BufferPool } from '../bufferPool';
 import { CorruptionError } from '../errors';
 import { MAX_BLOB_BYTES } from './layout';
 import { descriptor, writeAll } from '../storage/writeAll';
@@ -85,10 +85,10 @@ export class PackWriter {
   }
 
   /**
-   * Appends a sealed blob. `discard`, one of its pieces that nothing else
-   * refers to, is freed once written (see discardBuffer).
+   * Appends a sealed blob. `release` runs once its pieces are no longer
+   * needed: copied, or written to the file (a buffer freed, or back to its pool).
    */
-  add(type: BlobType, id: string, sealed: Buffer | Buffer[], rawLength: number, discard?: Buffer): void {
+  add(type: BlobType, id: string, sealed: Buffer | Buffer[], rawLength: number, release?: () => void): void {
     if (this.failure) throw this.failure;
     const pieces = Buffer.isBuffer(sealed) ? [sealed] : sealed;
     const length = pieces.reduce((n, p) => n + p.length, 0);
@@ -98,12 +98,12 @@ export class PackWriter {
     if (length < COPY_BELOW) {
       if (!this.segment || this.segmentUsed + length > this.segment.length) this.newSegment();
       for (const p of pieces) this.segmentUsed += p.copy(this.segment!, this.segmentUsed);
-      if (discard) discardBuffer(discard);
+      release?.();
       return;
     }
     this.closeSegment();
     for (const p of pieces) if (p.length > 0) this.enqueue(p);
-    if (discard) this.queue.push({ after: () => discardBuffer(discard) });
+    if (release) this.queue.push({ after: release });
   }
 
   /** Resolves once what waits for the file is below the bound (at once if it is); throws the file's write error. */

@@ -235,27 +235,32 @@ export class Repository {
     } finally {
       this.compressionBudget.give(data.length);
     }
-    await this.queueBlob(type, id, sealed, data.length, sealedBody(sealed));
+    const body = sealedBody(sealed);
+    await this.queueBlob(type, id, sealed, data.length, () => discardBuffer(body));
     return { id, added: true };
   }
 
   /**
    * Store a blob sealed elsewhere (by a worker thread, with this repository's
    * keys) unless the repository already has it. Same contract as saveBlob.
-   * `discard`, a piece nothing else refers to, is freed once written.
+   * `release` runs once the pieces are no longer needed (written, or not
+   * stored after all): their memory freed, or back to its pool.
    */
-  async saveSealedBlob(type: BlobType, id: string, sealed: Buffer | Buffer[], rawLength: number, discard?: Buffer): Promise<{ id: string; added: boolean }> {
+  async saveSealedBlob(type: BlobType, id: string, sealed: Buffer | Buffer[], rawLength: number, release?: () => void): Promise<{ id: string; added: boolean }> {
     this.throwIfFailed();
-    if (this.hasBlob(id)) return { id, added: false };
+    if (this.hasBlob(id)) {
+      release?.();
+      return { id, added: false };
+    }
     this.pending.add(id);
-    await this.queueBlob(type, id, sealed, rawLength, discard);
+    await this.queueBlob(type, id, sealed, rawLength, release);
     return { id, added: true };
   }
 
-  private async queueBlob(type: BlobType, id: string, sealed: Buffer | Buffer[], rawLength: number, discard?: Buffer): Promise<void> {
+  private async queueBlob(type: BlobType, id: string, sealed: Buffer | Buffer[], rawLength: number, release?: () => void): Promise<void> {
     this.counters.blobsAdded++;
     this.counters.bytesAdded += rawLength;
-    await this.addToPack(type, id, sealed, rawLength, discard);
+    await this.addToPack(type, id, sealed, rawLength, release);
   }
 
   /** Put an already sealed blob into a new pack as it is (prune's repack). */
@@ -264,10 +269,10 @@ export class Repository {
     await this.addToPack(type, id, sealed, rawLength);
   }
 
-  private async addToPack(type: BlobType, id: string, sealed: Buffer | Buffer[], rawLength: number, discard?: Buffer): Promise<void> {
+  private async addToPack(type: BlobType, id: string, sealed: Buffer | Buffer[], rawLength: number, release?: () => void): Promise<void> {
     const packer = this.packer;
     try {
-      packer.add(type, id, sealed, rawLength, discard);
+      packer.add(type, id, sealed, rawLength, release);
       if (packer.size >= this.config.packSize) await this.finishPack();
       else await packer.drained();
     } catch (err) {

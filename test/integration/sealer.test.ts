@@ -116,7 +116,7 @@ describe('small-file sealer', () => {
     expect((await decompress(payload, 'x', data.length)).equals(data)).toBe(true);
     expect(reusesZstdContext(3)).toBe(true);
   });
-  it('seals chunks on a worker exactly as the main thread would, and hands each chunk back whole', async () => {
+  it('seals chunks on a worker exactly as the main thread would, into the memory the chunk is handed back in', async () => {
     const chunks = [
       Buffer.from('a compressible log line, again and again\n'.repeat(30_000)), // ~1.2 MB
       randomBytes(700 * 1024), // stored raw
@@ -135,13 +135,17 @@ describe('small-file sealer', () => {
       );
       for (const [i, { id, r, handed }] of results.entries()) {
         expect(handed.length, 'the chunk went to the worker').toBe(0);
-        expect(r.chunk.equals(chunks[i]), 'the chunk comes back as it was').toBe(true);
-        expect(r.pieces).toContain(r.body);
+        expect(r.memory.length, 'its memory comes back whole').toBe(chunks[i].length);
+        const body = r.pieces[1];
+        expect(body.buffer, 'the sealed body is in that memory').toBe(r.memory.buffer);
+        expect(body.byteOffset).toBe(0);
         const sealed = Buffer.concat(r.pieces);
-        const inline = sealChunk(id, chunks[i], settings);
-        expect(sealed.length).toBe(Buffer.concat(inline.pieces).length);
-        const plainBytes = await decompress(open(settings.ring, sealed, Buffer.from(id, 'hex'), 'chunk'), 'chunk');
-        expect(plainBytes.equals(chunks[i])).toBe(true);
+        const inline = sealChunk(id, Buffer.from(chunks[i]), settings);
+        expect(sealed.length).toBe(Buffer.concat(inline).length);
+        for (const pieces of [r.pieces, inline]) {
+          const plainBytes = await decompress(open(settings.ring, Buffer.concat(pieces), Buffer.from(id, 'hex'), 'chunk'), 'chunk');
+          expect(plainBytes.equals(chunks[i])).toBe(true);
+        }
       }
     } finally {
       await sealer.close();
