@@ -269,8 +269,8 @@ export class Sealer {
     const { ring, level, maxBytes } = this.settings;
     const worker = new Worker(script, {
       workerData: { idKey: ring.idKey, epochs: ring.epochs, level, maxBytes },
-      // A small young generation: the worker's garbage is one job at a time.
-      resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 64 },
+      // A small young generation: the worker's garbage is one job at a time (1 MiB and 4 seal as fast).
+      resourceLimits: { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 64 },
     });
     const slot: Slot = { worker, inFlight: [], dead: false };
     worker.unref();

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
-import { addEpoch, blobId, newKeyring, open, seal } from '../../engine/crypto/keyring';
+import { addEpoch, blobId, newKeyring, open, seal, sealInto, sealToParts } from '../../engine/crypto/keyring';
 import { generateRecoveryKeyPair, makePassphraseSlot, makeRsaSlot, openPassphraseSlot, openRsaSlot } from '../../engine/crypto/keySlots';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,6 +16,25 @@ describe('sealing', () => {
     const b = seal(ring, Buffer.from('secret'), 'aad');
     expect(a.equals(b)).toBe(false);
     expect(open(ring, a, 'aad', 'x').toString()).toBe('secret');
+  });
+
+  it('seals into a buffer, the data\'s own memory included, the same bytes a sealing into new buffers makes', () => {
+    const aad = Buffer.from('blob id');
+    // across the 64 KiB pieces it encrypts at a time, and shorter than one
+    for (const size of [0, 1, 70_000, 3 * 65_536 + 17]) {
+      const data = Buffer.from(Array.from({ length: size }, (_, i) => (i * 7) & 0xff));
+      const plain = Buffer.concat([Buffer.of(9), data]);
+      const own = Buffer.from(data);
+      const { before, after } = sealInto(ring, 9, own, own, aad);
+      const sealed = Buffer.concat([before, own, after]);
+      expect(sealed.length).toBe(Buffer.concat(sealToParts(ring, [Buffer.of(9), data], aad)).length);
+      expect(open(ring, sealed, aad, 'x').equals(plain)).toBe(true);
+      const into = Buffer.alloc(size + 5, 0xee);
+      const other = sealInto(ring, 9, data, into, aad);
+      expect(open(ring, Buffer.concat([other.before, into.subarray(0, size), other.after]), aad, 'x').equals(plain)).toBe(true);
+      expect(into.subarray(size).equals(Buffer.alloc(5, 0xee)), 'nothing written past the data').toBe(true);
+    }
+    expect(() => sealInto(ring, 0, Buffer.alloc(10), Buffer.alloc(9), aad)).toThrow(RangeError);
   });
 
   it('detects a flipped bit and a swapped object', () => {
@@ -90,18 +109,29 @@ describe('pack format', () => {
     const writer = new PackWriter(spool, new BufferPool(2));
     const blobs: Buffer[] = [];
     for (let i = 0; i < 300; i++) blobs.push(Buffer.alloc(i % 50 === 49 ? 200_000 : 9_000 + i, i));
+    let released = 0;
     for (const b of blobs) {
-      writer.add('data', blobId(ring, b), seal(ring, b, Buffer.from(blobId(ring, b), 'hex')), b.length);
+      writer.add('data', blobId(ring, b), seal(ring, b, Buffer.from(blobId(ring, b), 'hex')), b.length, () => released++);
       await writer.drained();
     }
     expect(writer.size).toBeGreaterThan(3 * SEGMENT_BYTES);
     const pack = await written(writer);
+    expect(released, 'every blob\'s pieces are released once copied or written').toBe(blobs.length);
     expect(createHash('sha256').update(pack.data).digest('hex')).toBe(pack.id);
     const entries = parsePack(ring, pack.data, pack.id);
     expect(entries.map((e) => e.rawLength)).toEqual(blobs.map((b) => b.length));
     for (const [i, e] of entries.entries()) {
       expect(open(ring, pack.data.subarray(e.offset, e.offset + e.length), Buffer.from(e.id, 'hex'), 'b').equals(blobs[i])).toBe(true);
     }
+  });
+
+  it('a buffer pool keeps what fits its byte bound and frees the rest at once', () => {
+    const pool = new BufferPool(8, 3 * 1024 * 1024);
+    const taken = [pool.take(1_500_000), pool.take(1_500_000), pool.take(600_000)]; // classes of 2 MiB, 2 MiB, 1 MiB
+    for (const b of taken) pool.give(b);
+    expect(taken.map((b) => b.buffer.byteLength), 'the second 2 MiB one is over the bound: freed').toEqual([2 * 1024 * 1024, 0, 1024 * 1024]);
+    expect(pool.take(1_800_000).buffer === taken[0].buffer, 'the kept one is reused').toBe(true);
+    expect(pool.take(1_800_000).buffer === taken[0].buffer, 'the pool had one of that class').toBe(false);
   });
 
   it('leaves no spool file behind when discarded', async () => {
