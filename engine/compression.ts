@@ -220,12 +220,23 @@ function decompressedWithReuse(body: Buffer, size: number): Buffer | null {
   return plain;
 }
 
-/** Large inputs are probed in the middle first: random data skips zstd entirely. */
+/**
+ * Large inputs are probed in the middle first: random data skips zstd
+ * entirely. The probe compresses into a reused context's own buffer: only
+ * its length is wanted, and a fresh 64 KiB output per chunk was dead memory
+ * V8 let pile up (~20 MiB on a sealing worker, whose JS heap barely moves).
+ */
 function incompressible(data: Buffer): boolean {
   if (data.length <= 4 * PROBE_BYTES) return false;
   const sample = data.subarray(data.length >> 1, (data.length >> 1) + PROBE_BYTES);
-  return !worthIt(zlib.zstdCompressSync(sample, options(1, sample.length)).length, sample.length);
+  const ctx = reusedContext(PROBE_LEVEL);
+  const view = ctx?.compressView(sample) ?? null;
+  if (ctx && !view) compression.delete(PROBE_LEVEL);
+  const packed = view?.length ?? zlib.zstdCompressSync(sample, options(PROBE_LEVEL, sample.length)).length;
+  return !worthIt(packed, sample.length);
 }
+
+const PROBE_LEVEL = 1;
 
 /** Decodes a payload (mode byte + data); `sizeHint` is the plain size when known. */
 export async function decompress(payload: Buffer, what: string, sizeHint = 0): Promise<Buffer> {
