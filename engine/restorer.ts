@@ -149,8 +149,10 @@ interface PlannedBlob {
 /** Files restored per batch, and their total size, before the batch is written. */
 const BATCH_FILES = 512;
 const BATCH_BYTES = 128 * 1024 * 1024;
-/** Needed blobs closer than this in a pack are fetched in one read. */
+/** Needed blobs closer than this in a pack are fetched in one read… */
 const MERGE_GAP = 1024 * 1024;
+/** …of at most this many bytes (a blob larger is read alone): two packs' reads at once stay a few MiB, not two whole packs. */
+const MAX_READ = 4 * 1024 * 1024;
 
 /**
  * Restores pack by pack, as restic's restorer does: files are gathered in
@@ -332,7 +334,7 @@ function mergeRanges(blobs: PlannedBlob[]): PlannedBlob[][] {
   let current: PlannedBlob[] = [];
   let end = -1;
   for (const b of blobs) {
-    if (current.length > 0 && b.loc.offset - end > MERGE_GAP) {
+    if (current.length > 0 && (b.loc.offset - end > MERGE_GAP || b.loc.offset + b.loc.length - current[0].loc.offset > MAX_READ)) {
       ranges.push(current);
       current = [];
     }
