@@ -11,7 +11,8 @@
  *   engine's live heap is small and most of what it promotes is garbage (~30 MiB saved).
  * - glibc keeps two malloc arenas, not one per thread that ever allocated (up to 8 per core):
  *   memory freed in one arena is not reused by another (~15 MiB saved on small files). Programs
- *   this one starts (pg_dump, n8n) inherit it; it only bounds their allocator's arenas too.
+ *   this one starts (pg_dump, n8n) inherit it; it only bounds their allocator's arenas too. A value
+ *   of one's own in the environment is overridden: run `node dist/cli/main.js` to keep it.
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';

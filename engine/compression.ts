@@ -13,6 +13,8 @@ export const ZSTD = 1;
 const MIN_SAVING = 0.03;
 /** Chunks larger than this are probed first: random data skips zstd entirely. */
 const PROBE_BYTES = 64 * 1024;
+/** …at zstd's fastest level: only whether it shrinks matters. */
+const PROBE_LEVEL = 1;
 /** Below this, compressing on the event loop is cheaper than a thread-pool round trip. */
 const SYNC_BELOW = 32 * 1024;
 
@@ -236,7 +238,6 @@ function incompressible(data: Buffer): boolean {
   return !worthIt(packed, sample.length);
 }
 
-const PROBE_LEVEL = 1;
 
 /** Decodes a payload (mode byte + data); `sizeHint` is the plain size when known. */
 export async function decompress(payload: Buffer, what: string, sizeHint = 0): Promise<Buffer> {

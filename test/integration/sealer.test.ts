@@ -137,7 +137,7 @@ describe('small-file sealer', () => {
         expect(handed.length, 'the chunk went to the worker').toBe(0);
         expect(r.memory.length, 'its memory comes back whole').toBe(chunks[i].length);
         const body = r.pieces[1];
-        expect(body.buffer, 'the sealed body is in that memory').toBe(r.memory.buffer);
+        expect(body.buffer === r.memory.buffer, 'the sealed body is in that memory').toBe(true);
         expect(body.byteOffset).toBe(0);
         const sealed = Buffer.concat(r.pieces);
         const inline = sealChunk(id, Buffer.from(chunks[i]), settings);
