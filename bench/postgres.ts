@@ -5,9 +5,10 @@
  * Also: bytes added by a second backup after updating ~1 % of rows, for hot
  * rows (the most recent ones) and for rows scattered over whole tables; both
  * dump formats; and a second files backup of an unchanged 256 MiB tree.
- * Prints Markdown tables; asserts nothing.
+ * Backups and restores are timed over a few rounds in alternation with the
+ * anchor; the tables show medians. Prints Markdown tables; asserts nothing.
  *
- *   npm run bench:postgres [-- --dir /tmp/dbm-bench-pg --rows 600000]
+ *   npm run bench:postgres [-- --rounds 3 --dir /tmp/dbm-bench-pg --rows 600000]
  */
 import { installedCommand } from './installedCommand';
 import { spawnSync } from 'node:child_process';
@@ -23,6 +24,7 @@ const opt = (name: string, dflt: string): string => {
 };
 const WORK = path.resolve(opt('dir', '/tmp/dbm-bench-pg'));
 const ROWS = Number(opt('rows', '600000'));
+const ROUNDS = Number(opt('rounds', '3'));
 const PASSWORD = 'bench-pg-password';
 
 function time(cmd: string, argv: string[], env: NodeJS.ProcessEnv = {}): { seconds: number; stdout: string } {
@@ -54,6 +56,7 @@ function timeToDevNull(cmd: string, argv: string[], env: NodeJS.ProcessEnv): num
 
 const mb = (n: number): string => `${(n / 1e6).toFixed(1)} MB`;
 const s = (n: number): string => `${n.toFixed(2)} s`;
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function makeDatabase(cluster: PostgresCluster, name = 'bench', rows = ROWS): Promise<void> {
   await psqlAsync(cluster, 'postgres', `DROP DATABASE IF EXISTS ${name}; CREATE DATABASE ${name};`);
@@ -106,36 +109,49 @@ async function main(): Promise<void> {
     const bin = cluster.binDir;
     const dumpFile = path.join(WORK, 'bench.dump');
 
-    // the anchor: pg_dump -Fc to a file, pg_restore from it
-    const pgDump = time(path.join(bin, 'pg_dump'), ['-Fc', '-f', dumpFile, 'bench'], pgEnv);
-    const bareDump = timeToDevNull(path.join(bin, 'pg_dump'), ['-Fp', 'bench'], pgEnv);
-    await psqlAsync(cluster, 'postgres', 'DROP DATABASE IF EXISTS anchor_restore; CREATE DATABASE anchor_restore TEMPLATE template0;');
-    const pgRestore = time(path.join(bin, 'pg_restore'), ['-d', 'anchor_restore', '--single-transaction', dumpFile], pgEnv);
+    // Rounds in alternation (anchor, bare dump, ours in each format), medians: one timing of each
+    // swings by a second or more on a shared machine, and every ratio hangs on the anchor's.
+    const anchorDumps: number[] = [];
+    const bareDumps: number[] = [];
+    const anchorRestores: number[] = [];
+    const ours = { custom: { backup: [] as number[], restore: [] as number[], stored: 0 }, plain: { backup: [] as number[], restore: [] as number[], stored: 0 } };
+    const repoOf = (format: string): string => path.join(WORK, `repo-${format}`);
+    const envOf = (format: string) => ({ ...pgEnv, DBM_PASSPHRASE: 'bench', DBM_REPOSITORY: repoOf(format) });
+    const backupArgs = (format: string): string[] => ['repo', 'backup', '--postgres', url, '--database', 'bench', '--no-globals', '--pg-format', format];
+    for (let round = 1; round <= ROUNDS; round++) {
+      console.error(`round ${round} of ${ROUNDS} …`);
+      anchorDumps.push(time(path.join(bin, 'pg_dump'), ['-Fc', '-f', dumpFile, 'bench'], pgEnv).seconds);
+      bareDumps.push(timeToDevNull(path.join(bin, 'pg_dump'), ['-Fp', 'bench'], pgEnv));
+      await psqlAsync(cluster, 'postgres', 'DROP DATABASE IF EXISTS anchor_restore; CREATE DATABASE anchor_restore TEMPLATE template0;');
+      anchorRestores.push(time(path.join(bin, 'pg_restore'), ['-d', 'anchor_restore', '--single-transaction', dumpFile], pgEnv).seconds);
+      for (const format of ['custom', 'plain'] as const) {
+        rmSync(repoOf(format), { recursive: true, force: true });
+        time(...installedCommand('repo', 'init'), envOf(format));
+        ours[format].backup.push(time(...installedCommand(...backupArgs(format)), envOf(format)).seconds);
+        ours[format].stored = duBytes(repoOf(format));
+        ours[format].restore.push(time(...installedCommand('repo', 'restore', 'latest', '--postgres', url, '--as', `restored_${format}`), envOf(format)).seconds);
+        await psqlAsync(cluster, 'postgres', `DROP DATABASE IF EXISTS restored_${format}`);
+      }
+    }
+    const pgDump = median(anchorDumps);
+    const bareDump = median(bareDumps);
+    const pgRestore = median(anchorRestores);
 
-    const rows: string[][] = [];
+    // dedup, once, on the last round's repositories (the updates leave dead rows behind: after the timings)
     const dedup: string[][] = [];
     for (const format of ['custom', 'plain'] as const) {
-      const repo = path.join(WORK, `repo-${format}`);
-      const env = { ...pgEnv, DBM_PASSPHRASE: 'bench', DBM_REPOSITORY: repo };
-      time(...installedCommand('repo', 'init'), env);
-      const first = time(...installedCommand('repo', 'backup', '--postgres', url, '--database', 'bench', '--no-globals', '--pg-format', format), env);
-      const stored = duBytes(repo);
-      const restoreDb = `restored_${format}`;
-      const restore = time(...installedCommand('repo', 'restore', 'latest', '--postgres', url, '--as', restoreDb), env);
-      rows.push([format, s(first.seconds), mb(stored), s(restore.seconds)]);
-
+      const stored = ours[format].stored;
       // hot rows: the most recent 1 % of orders change status
       await psqlAsync(cluster, 'bench', `UPDATE orders SET status = 'refunded' WHERE id > ${ROWS - ROWS / 100}`);
-      time(...installedCommand('repo', 'backup', '--postgres', url, '--database', 'bench', '--no-globals', '--pg-format', format), env);
-      const afterHot = duBytes(repo);
+      time(...installedCommand(...backupArgs(format)), envOf(format));
+      const afterHot = duBytes(repoOf(format));
       // scattered: 1 % of rows spread over the whole table
       await psqlAsync(cluster, 'bench', "UPDATE orders SET status = 'audited' WHERE id % 100 = 7");
-      time(...installedCommand('repo', 'backup', '--postgres', url, '--database', 'bench', '--no-globals', '--pg-format', format), env);
-      const afterScattered = duBytes(repo);
+      time(...installedCommand(...backupArgs(format)), envOf(format));
+      const afterScattered = duBytes(repoOf(format));
       dedup.push([format, mb(afterHot - stored), `${((100 * (afterHot - stored)) / stored).toFixed(1)} %`, mb(afterScattered - afterHot), `${((100 * (afterScattered - afterHot)) / stored).toFixed(1)} %`]);
       // put the rows back for the next format
       await psqlAsync(cluster, 'bench', `UPDATE orders SET status = 'shipped' WHERE status IN ('refunded', 'audited')`);
-      await psqlAsync(cluster, 'postgres', `DROP DATABASE IF EXISTS ${restoreDb}`);
     }
 
     // several databases of one server: one after another, and two at a time (random values make each differ, so they do not dedup)
@@ -163,17 +179,19 @@ async function main(): Promise<void> {
     const f2run = time(...installedCommand('repo', 'backup', tree, '--json'), fenv);
     const f2 = JSON.parse(f2run.stdout);
 
-    console.log(`\nDatabase: ${mb(size)} (pg_database_size) in 3 tables with indexes; ${ROWS} orders, ${ROWS} events, ${ROWS / 4} customers; PostgreSQL ${(await psqlAsync(cluster, 'postgres', 'SHOW server_version')).trim()}; ${process.version}\n`);
+    console.log(`\nDatabase: ${mb(size)} (pg_database_size) in 3 tables with indexes; ${ROUNDS} rounds, medians; ${ROWS} orders, ${ROWS} events, ${ROWS / 4} customers; PostgreSQL ${(await psqlAsync(cluster, 'postgres', 'SHOW server_version')).trim()}; ${process.version}\n`);
     console.log('| | backup, wall | stored | restore, wall |');
     console.log('|---|---|---|---|');
-    console.log(`| pg_dump -Fc -f FILE / pg_restore (anchor) | ${s(pgDump.seconds)} | ${mb(statSync(dumpFile).size)} | ${s(pgRestore.seconds)} |`);
+    console.log(`| pg_dump -Fc -f FILE / pg_restore (anchor) | ${s(pgDump)} | ${mb(statSync(dumpFile).size)} | ${s(pgRestore)} |`);
     console.log(`| pg_dump -Fp > /dev/null (the dump alone) | ${s(bareDump)} | — | — |`);
-    for (const r of rows) {
-      const [format, b, st, re] = r;
+    for (const format of ['custom', 'plain'] as const) {
+      const b = median(ours[format].backup);
+      const re = median(ours[format].restore);
       console.log(
-        `| data-backup-manager, ${format} format | ${b} (${(parseFloat(b) / pgDump.seconds).toFixed(2)}x pg_dump -Fc, ${(parseFloat(b) / bareDump).toFixed(2)}x the bare dump) | ${st} | ${re} (${(parseFloat(re) / pgRestore.seconds).toFixed(2)}x) |`,
+        `| data-backup-manager, ${format} format | ${s(b)} (${(b / pgDump).toFixed(2)}x pg_dump -Fc, ${(b / bareDump).toFixed(2)}x the bare dump) | ${mb(ours[format].stored)} | ${s(re)} (${(re / pgRestore).toFixed(2)}x) |`,
       );
     }
+    console.log(`\nEach round, in order (seconds): ${anchorDumps.map((a, i) => `pg_dump -Fc ${a.toFixed(2)}, bare ${bareDumps[i].toFixed(2)}, ours custom ${ours.custom.backup[i].toFixed(2)}, plain ${ours.plain.backup[i].toFixed(2)}`).join('; ')}`);
     console.log('\n| format | added after 1 % hot rows updated | of first backup | added after 1 % scattered rows updated | of first backup |');
     console.log('|---|---|---|---|---|');
     for (const d of dedup) console.log(`| ${d.join(' | ')} |`);

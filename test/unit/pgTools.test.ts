@@ -1,3 +1,6 @@
+import { chmodSync, mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { findPgTool } from '../../engine/targets/postgres/tools';
 import { childEnv, parsePgUrl } from '../../engine/targets/postgres/connection';
@@ -8,6 +11,30 @@ describe('PostgreSQL client tools', () => {
     const tool = findPgTool('pg_dump', 10);
     expect(tool.major).toBeGreaterThanOrEqual(10);
     expect(() => findPgTool('pg_dump', 99)).toThrow(/^no pg_dump of PostgreSQL 99 or newer found \(found: \d+ at \/.+\); install postgresql-client-99 or set DBM_PG_BIN$/);
+  });
+
+  it("passes over Debian's pg_wrapper for the program itself, and asks a program that changed again", () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'dbm-pgtools-'));
+    try {
+      const fake = (file: string, version: string): void => {
+        writeFileSync(`${file}.new`, `#!/bin/sh\necho "pg_dump (PostgreSQL) ${version}"\n`);
+        chmodSync(`${file}.new`, 0o755);
+        renameSync(`${file}.new`, file);
+      };
+      // a wrapper that claims the newest version, as Debian's answers for the newest installed
+      mkdirSync(path.join(dir, 'wrapper'));
+      fake(path.join(dir, 'wrapper', 'pg_wrapper'), '98.0');
+      symlinkSync(path.join(dir, 'wrapper', 'pg_wrapper'), path.join(dir, 'pg_dump'));
+      expect(() => findPgTool('pg_dump', 98, dir)).toThrow(/no pg_dump of PostgreSQL 98/);
+
+      rmSync(path.join(dir, 'pg_dump'));
+      fake(path.join(dir, 'pg_dump'), '97.1');
+      expect(findPgTool('pg_dump', 97, dir)).toEqual({ path: path.join(dir, 'pg_dump'), major: 97, version: '97.1' });
+      fake(path.join(dir, 'pg_dump'), '98.20');
+      expect(findPgTool('pg_dump', 97, dir)).toEqual({ path: path.join(dir, 'pg_dump'), major: 98, version: '98.20' });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
