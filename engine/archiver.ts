@@ -408,7 +408,7 @@ class TreeArchiver {
     // Synchronous: an lstat answered from the dentry cache costs microseconds, a thread-pool round trip more.
     const st = lstatSync(abs, { bigint: true });
     if (st.isDirectory()) return this.archiveDir(abs, name, rel, st, parentNode?.type === 'dir' ? parentNode : null, reads);
-    if (st.isSymbolicLink()) return this.symlinkNode(abs, name, st);
+    if (st.isSymbolicLink()) return this.symlinkNode(abs, name, st, parentNode?.type === 'symlink' ? parentNode : null);
     return this.archiveFile(abs, name, st, parentNode?.type === 'file' ? parentNode : null);
   }
 
@@ -471,9 +471,11 @@ class TreeArchiver {
       }
     }
     const nodes = [...(await Promise.all(dirs)), ...(await Promise.all(files))].filter((n): n is TreeNode => n !== null);
-    const tree: Tree = { nodes };
     this.progress.dirs++;
-    return { name, type: 'dir', ...meta(st), subtree: await saveTree(this.repo, tree) };
+    // Every entry is its parent's very node (see sameAs): this tree is the parent's, byte for byte, so it is neither serialized nor hashed again.
+    const unchanged = parent !== null && parentNodes !== null && nodes.length === parentNodes.size && nodes.every((n) => parentNodes.get(n.name) === n) && this.repo.index.has(parent.subtree);
+    const tree: Tree = { nodes };
+    return sameAs({ name, type: 'dir', ...meta(st), subtree: unchanged ? parent.subtree : await saveTree(this.repo, tree) }, parent);
   }
 
   /**
@@ -494,10 +496,10 @@ class TreeArchiver {
     }
   }
 
-  private async symlinkNode(abs: string, name: string, st: BigIntStats): Promise<SymlinkNode> {
+  private async symlinkNode(abs: string, name: string, st: BigIntStats, parent: SymlinkNode | null): Promise<SymlinkNode> {
     const target = await fs.readlink(abs);
     this.progress.files++;
-    return { name, type: 'symlink', ...meta(st), target };
+    return sameAs({ name, type: 'symlink', ...meta(st), target }, parent);
   }
 
   private async archiveFile(abs: string, name: string, st: BigIntStats, parent: FileNode | null): Promise<FileNode> {
@@ -521,7 +523,7 @@ class TreeArchiver {
     ) {
       this.progress.filesUnchanged++;
       this.progress.totalSize += size;
-      return { ...base, size, content: parent.content };
+      return sameAs({ ...base, size, content: parent.content }, parent);
     }
     const stored = (size < this.repo.chunker.min ? await this.storeSmall(abs, size) : null) ?? (await this.storeLarge(abs));
     this.progress.totalSize += stored.size;
@@ -554,6 +556,24 @@ class TreeArchiver {
       release();
     }
   }
+}
+
+/**
+ * The parent snapshot's node itself when `node` says exactly what it says (same
+ * fields, same values): a directory whose entries are all their parents'
+ * nodes can then reuse the parent's tree without writing it out again.
+ */
+function sameAs<T extends TreeNode>(node: T, parent: TreeNode | null): T {
+  if (!parent) return node;
+  const keys = Object.keys(node) as (keyof T)[];
+  if (keys.length !== Object.keys(parent).length) return node;
+  for (const k of keys) {
+    const a = node[k];
+    const b = (parent as T)[k];
+    if (a === b) continue;
+    if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length || a.some((x, i) => x !== b[i])) return node;
+  }
+  return parent as T;
 }
 
 function meta(st: BigIntStats): { mode: number; uid: number; gid: number; mtimeNs: string } {

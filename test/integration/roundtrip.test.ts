@@ -3,7 +3,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { backupStreams, backupTree, checkRepository, findSnapshot, newProgress, Repository, restoreStream, restoreTree } from '../../engine';
+import { backupStreams, backupTree, checkRepository, findSnapshot, loadTree, newProgress, Repository, restoreStream, restoreTree, type DirNode } from '../../engine';
 import { backends, localBackend, newRepository, PASSPHRASE, reopen, tempDir } from '../support/backends';
 import { describeTree, makeSampleTree, seededBytes, textBytes } from '../support/trees';
 
@@ -156,6 +156,44 @@ describe.each(backends)('dedup and incremental backups on $name storage', (backe
     const out = tempDir();
     await restoreTree(repo, second, out);
     expect(await describeTree(path.join(out, 'src'))).toEqual(await describeTree(src));
+  });
+
+  it("reuses an unchanged directory's tree from the parent snapshot, and writes anew every tree above any change", async () => {
+    const { repo } = await newRepository(backend);
+    const src = path.join(tempDir(), 'src');
+    for (const d of ['a', 'b', 'c']) {
+      await fs.mkdir(path.join(src, d, 'deep'), { recursive: true });
+      await fs.writeFile(path.join(src, d, 'deep', 'file.txt'), `in ${d}\n`);
+      await fs.symlink('deep/file.txt', path.join(src, d, 'link'));
+    }
+    const subtrees = async (treeId: string): Promise<Record<string, string>> => {
+      const [root] = (await loadTree(repo, treeId)).nodes as DirNode[];
+      return Object.fromEntries(((await loadTree(repo, root.subtree)).nodes as DirNode[]).map((n) => [n.name, n.subtree]));
+    };
+    const first = await backupTree(repo, [src], { target: 'files' });
+    const unchanged = await backupTree(repo, [src], { target: 'files' });
+    expect(unchanged.snapshot.tree).toBe(first.snapshot.tree);
+    expect(unchanged.snapshot.stats.filesUnchanged).toBe(3);
+
+    // Only b/deep's own times change: b/deep's tree is the same, b's (which lists b/deep's times) and the root's are new.
+    await fs.utimes(path.join(src, 'b', 'deep'), new Date('2001-02-03T04:05:06Z'), new Date('2001-02-03T04:05:06Z'));
+    const touched = await backupTree(repo, [src], { target: 'files' });
+    expect(touched.snapshot.tree).not.toBe(first.snapshot.tree);
+    const before = await subtrees(first.snapshot.tree);
+    const after = await subtrees(touched.snapshot.tree);
+    expect(after.a).toBe(before.a);
+    expect(after.c).toBe(before.c);
+    expect(after.b).not.toBe(before.b);
+    // A symlink pointed elsewhere is seen too.
+    await fs.rm(path.join(src, 'c', 'link'));
+    await fs.symlink('deep', path.join(src, 'c', 'link'));
+    const relinked = await backupTree(repo, [src], { target: 'files' });
+    expect((await subtrees(relinked.snapshot.tree)).c).not.toBe(before.c);
+
+    const out = tempDir();
+    await restoreTree(repo, relinked, out);
+    expect(await describeTree(path.join(out, 'src'))).toEqual(await describeTree(src));
+    expect((await fs.stat(path.join(out, 'src', 'b', 'deep'))).mtime.toISOString()).toBe('2001-02-03T04:05:06.000Z');
   });
 
   it('differential backups build on the last full one', async () => {
