@@ -17,10 +17,11 @@ import {
 import * as path from 'node:path';
 import type { Writable } from 'node:stream';
 import { discardBuffer } from './bufferPool';
-import { forEachLimit } from './concurrency';
+import { awaitedLater, forEachLimit } from './concurrency';
 import { BackupError, CorruptionError, InvalidInputError, NotFoundError, UnsafePathError } from './errors';
 import type { BlobLocation } from './repository/blobIndex';
 import { packKey } from './repository/layout';
+import { RANGES_IN_HAND, RestoreWriter } from './restoreWriter';
 import { withLock } from './repository/lock';
 import type { Repository } from './repository/repository';
 import type { SnapshotRef } from './snapshot';
@@ -31,6 +32,8 @@ export interface RestoreOptions {
   include?: string[];
   lockWaitMs?: number;
   progress?: RestoreProgress;
+  /** threads besides this one writing restored data (default: one per core beyond the first, at most four; 0: none) */
+  workers?: number;
 }
 
 export interface RestoreProgress {
@@ -55,7 +58,12 @@ export async function restoreTree(repo: Repository, ref: SnapshotRef, target: st
     await fs.mkdir(root, { recursive: true });
     await ensureRealDir(root, root);
     const include = opts.include ?? [];
-    await new TreeRestorer(repo, root, include, progress).restore(ref.snapshot.tree);
+    const writer = new RestoreWriter(repo.keyring, { workers: opts.workers });
+    try {
+      await new TreeRestorer(repo, root, include, progress, writer).restore(ref.snapshot.tree);
+    } finally {
+      await writer.close();
+    }
     return progress;
   });
 }
@@ -146,8 +154,8 @@ interface PlannedBlob {
   targets: { file: number; offset: number }[];
 }
 
-/** Files restored per batch, and their total size, before the batch is written. */
-const BATCH_FILES = 512;
+/** Files restored per batch, and their total size, before the batch is written (two batches at once: see flush). */
+const BATCH_FILES = 256;
 const BATCH_BYTES = 128 * 1024 * 1024;
 /** Needed blobs closer than this in a pack are fetched in one read… */
 const MERGE_GAP = 1024 * 1024;
@@ -163,6 +171,8 @@ const MAX_READ = 4 * 1024 * 1024;
 class TreeRestorer {
   private batch: FileJob[] = [];
   private batchBytes = 0;
+  /** the batch being written */
+  private writing: Promise<void> = Promise.resolve();
   /** directories in post-order, for their metadata once everything is written */
   private readonly dirs: { node: DirNode; abs: string }[] = [];
 
@@ -171,6 +181,7 @@ class TreeRestorer {
     private readonly root: string,
     private readonly include: string[],
     private readonly progress: RestoreProgress,
+    private readonly writer: RestoreWriter,
   ) {}
 
   private wanted(rel: string): 'all' | 'maybe' | 'no' {
@@ -180,8 +191,12 @@ class TreeRestorer {
   }
 
   async restore(treeId: string): Promise<void> {
-    await this.walk(treeId, this.root, '', this.include.length === 0);
-    await this.flush();
+    try {
+      await this.walk(treeId, this.root, '', this.include.length === 0);
+      await this.flush();
+    } finally {
+      await this.writing; // a failed walk still lets the batch being written finish before the error is reported
+    }
     // Directory metadata last, children first: writing into a directory changes its mtime.
     for (const d of this.dirs) {
       applyMeta(d.node, d.abs);
@@ -206,9 +221,6 @@ class TreeRestorer {
       } else if (node.type === 'symlink') {
         await this.restoreSymlink(node, abs);
       } else {
-        const existing = lstatOrNull(abs);
-        if (existing?.isSymbolicLink()) unlinkSync(abs);
-        else if (existing && !existing.isFile()) throw new UnsafePathError(`${abs} exists and is not a file`);
         this.batch.push({ node, abs });
         this.batchBytes += node.size;
         if (this.batch.length >= BATCH_FILES || this.batchBytes >= BATCH_BYTES) await this.flush();
@@ -216,24 +228,50 @@ class TreeRestorer {
     }
   }
 
+  /**
+   * Writes the files gathered so far, while the walk gathers the next batch
+   * and this thread creates its files: two batches at most at once.
+   */
   private async flush(): Promise<void> {
     const files = this.batch;
     this.batch = [];
     this.batchBytes = 0;
+    const previous = this.writing;
+    this.writing = awaitedLater(this.writeBatch(files));
+    await previous;
+  }
+
+  private async writeBatch(files: FileJob[]): Promise<void> {
     if (files.length === 0) return;
     // Synchronous file calls: restoring many small files is dominated by
     // thread-pool round trips otherwise (seven per file), and creating files
     // in parallel only contends on the directory's lock. Pack reads and large
-    // decompressions stay asynchronous.
+    // decompressions stay asynchronous. Ranges go to the writer's thread
+    // whenever it is free; this thread writes the others.
     const fds: number[] = [];
     try {
-      for (const f of files) fds.push(openSync(f.abs, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_TRUNC | fsc.O_NOFOLLOW, 0o600));
-      await forEachLimit(this.plan(files).entries(), 2, async ([pack, blobs]) => {
+      for (const f of files) fds.push(createFile(f.abs));
+      await forEachLimit(this.plan(files).entries(), RANGES_IN_HAND + 1, async ([pack, blobs]) => {
         for (const range of mergeRanges(blobs)) {
           const start = range[0].loc.offset;
           const end = range[range.length - 1].loc.offset + range[range.length - 1].loc.length;
           const bytes = await this.repo.storage.getRange(packKey(pack), start, end - start);
           if (bytes.length !== end - start) throw new CorruptionError(`pack ${pack.slice(0, 12)} is truncated`);
+          const onWorker = this.writer.write({
+            pack,
+            bytes,
+            blobs: range.map((b) => ({
+              id: b.id,
+              at: b.loc.offset - start,
+              length: b.loc.length,
+              rawLength: b.loc.rawLength,
+              targets: b.targets.map((t) => ({ fd: fds[t.file], position: t.offset })),
+            })),
+          });
+          if (onWorker) {
+            this.progress.bytesWritten += await onWorker;
+            continue;
+          }
           for (const blob of range) {
             const sealed = bytes.subarray(blob.loc.offset - start, blob.loc.offset - start + blob.loc.length);
             const data = await this.repo.openBlob(blob.id, sealed, pack, blob.loc.rawLength);
@@ -251,6 +289,7 @@ class TreeRestorer {
         this.progress.files++;
       });
     } finally {
+      await this.writer.settled(); // nothing may write to a descriptor once it is closed (its number is reused)
       for (const fd of fds) closeSync(fd);
     }
   }
@@ -321,6 +360,23 @@ function lstatOrNull(p: string): Stats | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * Opens a file to restore into, never through what is there: a new file when
+ * nothing is (the usual case: one call), else the file there emptied; a
+ * symlink there is replaced, anything else not a file refused.
+ */
+function createFile(abs: string): number {
+  try {
+    return openSync(abs, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  const existing = lstatOrNull(abs);
+  if (existing?.isSymbolicLink()) unlinkSync(abs);
+  else if (existing && !existing.isFile()) throw new UnsafePathError(`${abs} exists and is not a file`);
+  return openSync(abs, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_TRUNC | fsc.O_NOFOLLOW, 0o600);
 }
 
 function writeFully(fd: number, data: Buffer, position: number): void {
