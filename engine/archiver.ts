@@ -3,7 +3,7 @@ import { hostname, userInfo } from 'node:os';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { ByteSource, Chunker } from './chunker';
-import { BufferPool } from './bufferPool';
+import { BufferPool, discardBuffer } from './bufferPool';
 import { awaitedLater, forEachLimit, Semaphore } from './concurrency';
 import { blobId } from './crypto/keyring';
 import { BackupCancelledError, BackupError, InvalidInputError } from './errors';
@@ -94,6 +94,8 @@ export interface StreamEntry {
   abort?(): void | Promise<void>;
   /** Where to cut the stream into chunks, when the format says better than content-defined chunking (default). */
   split?: ChunkSplitter;
+  /** The stream's chunks are the engine's to free once read (a child process's output; see streamSource). */
+  freeChunks?: boolean;
 }
 
 /**
@@ -184,7 +186,7 @@ async function storeStream(
   let stored: { content: string[]; size: number };
   try {
     if (stopped()) throw new BackupError('stopped: another stream of this backup failed');
-    stored = await storeContent(repo, streamSource(stream), work, progress, { split: entry.split, sealer });
+    stored = await storeContent(repo, streamSource(stream, { freeChunks: entry.freeChunks }), work, progress, { split: entry.split, sealer });
   } catch (err) {
     await entry.abort?.();
     throw err;
@@ -323,19 +325,27 @@ function fileSource(handle: fs.FileHandle): ByteSource {
   };
 }
 
-export function streamSource(stream: Readable): ByteSource {
+/**
+ * A stream as a byte source. `freeChunks`: the stream's chunks are nobody
+ * else's (a child process's output), and each is freed once copied, not at
+ * V8's next full collection: a pg_dump's 64 KiB reads otherwise piled up in
+ * the C heap by the hundred (a 300 MB dump peaked ~20 MB higher).
+ */
+export function streamSource(stream: Readable, { freeChunks = false }: { freeChunks?: boolean } = {}): ByteSource {
   const iterator = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer | string>;
+  let chunk: Buffer | null = null;
   let pending: Buffer | null = null;
   return {
     async read(into, offset, length) {
       while (!pending || pending.length === 0) {
         const next = await iterator.next();
         if (next.done) return 0;
-        pending = typeof next.value === 'string' ? Buffer.from(next.value) : next.value;
+        chunk = pending = typeof next.value === 'string' ? Buffer.from(next.value) : next.value;
       }
       const n = Math.min(length, pending.length);
       pending.copy(into, offset, 0, n);
       pending = n < pending.length ? pending.subarray(n) : null;
+      if (!pending && freeChunks && chunk) discardBuffer(chunk);
       return n;
     },
   };

@@ -52,6 +52,28 @@ describe.each(backends)('round trips on $name storage', (backend) => {
     await expect(restoreStream(repo, ref, undefined, new PassThrough())).rejects.toThrow(/has 2 entries/);
   });
 
+  it("frees a producer's chunks once read when the entry says they are the engine's, and only then", async () => {
+    const { repo } = await newRepository(backend);
+    const parts = () => [textBytes('p1', 300_000), seededBytes('p2', 1_500_000), textBytes('p3', 70_000)].map((b) => Buffer.from(b));
+    const freed = parts();
+    const kept = parts();
+    const whole = Buffer.concat(parts());
+    const ref = await backupStreams(
+      repo,
+      [
+        { name: 'freed', freeChunks: true, open: () => Readable.from(freed) },
+        { name: 'kept', open: () => Readable.from(kept) },
+      ],
+      { target: 'stream' },
+    );
+    expect(freed.map((b) => b.length)).toEqual([0, 0, 0]); // detached: their memory went as soon as they were copied
+    expect(Buffer.concat(kept).equals(whole)).toBe(true);
+    for (const name of ['freed', 'kept']) {
+      const out = new PassThrough();
+      expect((await collect(out, restoreStream(repo, ref, name, out))).equals(whole)).toBe(true);
+    }
+  });
+
   it('restores many files whose blobs are shared and spread over many packs', async () => {
     const loc = backend.make();
     // Tiny packs and chunks: every large file spans several packs.

@@ -112,6 +112,7 @@ export async function backupPostgres(repo: Repository, conn: PgConnection, opts:
     let tool: ReturnType<typeof startTool>;
     entries.push({
       name: 'globals.sql',
+      freeChunks: true,
       open: () => {
         tool = startTool(pgDumpall.path, ['--globals-only', '--no-password'], childEnv(conn, conn.database ?? 'postgres'), 'pg_dumpall --globals-only');
         return tool.child.stdout!;
@@ -147,6 +148,7 @@ function databaseEntry(
   let counting: Promise<Record<string, number>>;
   return {
     name: entryName(db, format),
+    freeChunks: true,
     open: async () => {
       session = await connect(conn, db);
       try {

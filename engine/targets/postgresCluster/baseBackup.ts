@@ -95,6 +95,7 @@ export async function backupCluster(
     [
       {
         name: BASE_ENTRY,
+        freeChunks: true,
         open: () => {
           run = startTool(
             tool.path,
