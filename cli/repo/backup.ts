@@ -4,6 +4,7 @@ import { backupCluster, backupMinio, backupPostgres, backupScenarios, PARALLEL_D
 import { UsageError } from '../exitCodes';
 import { formatBytes, formatDurationMs, printJson, progressLine } from '../output';
 import { collect, csv, parseTags } from '../options';
+import { awaitedLater } from '../../engine/concurrency';
 import { flagsOf, lockWaitMs, openRepo } from './context';
 import { minioFrom, pgConnectionFrom } from './sources';
 
@@ -45,10 +46,13 @@ export function registerBackup(repo: Command): void {
       if (opts.minio && !opts.bucket?.length) throw new UsageError('--minio needs at least one --bucket');
       if (opts.postgresCluster && !opts.cluster) throw new UsageError('--postgres-cluster needs --cluster <name> (the name its WAL is archived under)');
       const tags = parseTags(opts.tag);
-      const repository = await openRepo(flags);
+      // PostgreSQL: the server is asked what to dump while the repository's key is derived (see backupPostgres).
+      const opening = awaitedLater(openRepo(flags));
+      let added = (): number => 0;
+      void opening.then((r) => (added = () => r.counters.bytesAdded), () => undefined);
       const progress = { ...newProgress(), objectsDownloaded: 0, objectsUnchanged: 0 } satisfies MinioProgress;
       const stop = progressLine(
-        () => `${progress.files} files, ${formatBytes(progress.bytesRead)} read, ${formatBytes(repository.counters.bytesAdded)} new`,
+        () => `${progress.files} files, ${formatBytes(progress.bytesRead)} read, ${formatBytes(added())} new`,
         process.stderr.isTTY === true && !flags.json,
       );
       const common = { tags, type: opts.type as BackupType, progress, lockWaitMs: lockWaitMs(flags), excludes: opts.exclude, target: opts.target };
@@ -56,21 +60,21 @@ export function registerBackup(repo: Command): void {
       const failures: { scenario: string; error: string }[] = [];
       try {
         if (opts.stdin) {
-          refs.push(await backupStreams(repository, [{ name: opts.name, open: () => process.stdin }], { ...common, target: opts.target ?? 'stdin' }));
+          refs.push(await backupStreams(await opening, [{ name: opts.name, open: () => process.stdin }], { ...common, target: opts.target ?? 'stdin' }));
         } else if (opts.postgres) {
           const databases = opts.database ? csv(String(opts.database)) : undefined;
-          refs.push(await backupPostgres(repository, pgConnectionFrom(opts.postgres), { ...common, databases, globals: opts.globals, format: opts.pgFormat, concurrency: parallel }));
+          refs.push(await backupPostgres(opening, pgConnectionFrom(opts.postgres), { ...common, databases, globals: opts.globals, format: opts.pgFormat, concurrency: parallel }));
         } else if (opts.postgresCluster) {
-          refs.push(await backupCluster(repository, pgConnectionFrom(opts.postgresCluster), { ...common, cluster: opts.cluster }));
+          refs.push(await backupCluster(await opening, pgConnectionFrom(opts.postgresCluster), { ...common, cluster: opts.cluster }));
         } else if (opts.scenarios) {
-          for (const o of await backupScenarios(repository, opts.scenarios, { ...common, only: opts.scenario })) {
+          for (const o of await backupScenarios(await opening, opts.scenarios, { ...common, only: opts.scenario })) {
             if (o.snapshot) refs.push(o.snapshot);
             else failures.push({ scenario: o.scenario, error: o.error ?? 'failed' });
           }
         } else if (opts.minio) {
-          refs.push(await backupMinio(repository, minioFrom(opts.minio, opts, opts.bucket), common));
+          refs.push(await backupMinio(await opening, minioFrom(opts.minio, opts, opts.bucket), common));
         } else {
-          refs.push(await backupTree(repository, paths, { ...common, target: opts.target ?? 'files' }));
+          refs.push(await backupTree(await opening, paths, { ...common, target: opts.target ?? 'files' }));
         }
       } finally {
         stop();

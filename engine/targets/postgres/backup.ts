@@ -1,5 +1,6 @@
 import type { Client } from 'pg';
 import { backupStreams, type BackupOptions, type StreamEntry } from '../../archiver';
+import { awaitedLater } from '../../concurrency';
 import { BackupError, InvalidInputError } from '../../errors';
 import type { Repository } from '../../repository/repository';
 import type { SnapshotRef } from '../../snapshot';
@@ -69,7 +70,9 @@ export async function discoverDatabases(conn: PgConnection): Promise<string[]> {
  * snapshot exported by a transaction of ours, in which we count every
  * table's rows, so the counts in the manifest describe exactly the dump.
  */
-export async function backupPostgres(repo: Repository, conn: PgConnection, opts: PostgresBackupOptions = {}): Promise<SnapshotRef> {
+export async function backupPostgres(repo: Repository | Promise<Repository>, conn: PgConnection, opts: PostgresBackupOptions = {}): Promise<SnapshotRef> {
+  // A repository still opening (its key being derived, ~0.2 s) is awaited once the server has said what to dump: the two overlap.
+  if (repo instanceof Promise) awaitedLater(repo);
   const format = opts.format ?? 'plain';
   const admin = await connect(conn, conn.database ?? 'postgres');
   let serverVersion: string;
@@ -125,7 +128,7 @@ export async function backupPostgres(repo: Repository, conn: PgConnection, opts:
     });
   }
   databases.forEach((db, i) => entries.push(databaseEntry(conn, db, i, format, pgDump.path, meta, sizes.get(db) ?? 0, properties.get(db))));
-  return backupStreams(repo, entries, {
+  return backupStreams(await repo, entries, {
     ...opts,
     concurrency: opts.concurrency ?? PARALLEL_DUMPS,
     target: opts.target ?? 'postgres',
