@@ -244,7 +244,8 @@ export async function decompress(payload: Buffer, what: string, sizeHint = 0): P
   // Small payloads: a thread-pool round trip costs ~5x the work itself.
   if (payload[0] !== ZSTD || payload.length - 1 < SYNC_BELOW) return decompressSync(payload, what, sizeHint);
   try {
-    return await zstdDecompress(payload.subarray(1), decodeOptions(sizeHint));
+    const body = payload.subarray(1);
+    return await zstdDecompress(body, decodeOptions(sizeHint || frameContentSize(body)));
   } catch {
     throw new Error(`${what}: zstd data is corrupt`);
   }
@@ -258,14 +259,35 @@ export function decompressSync(payload: Buffer, what: string, sizeHint = 0): Buf
   if (mode !== ZSTD) throw new Error(`${what}: unknown compression mode ${mode}`);
   try {
     const reused = sizeHint > 0 && sizeHint <= REUSED_MAX_INPUT ? decompressedWithReuse(body, sizeHint) : null;
-    return reused ?? zlib.zstdDecompressSync(body, decodeOptions(sizeHint));
+    return reused ?? zlib.zstdDecompressSync(body, decodeOptions(sizeHint || frameContentSize(body)));
   } catch {
     throw new Error(`${what}: zstd data is corrupt`);
   }
 }
 
 /**
- * The hint comes from the index: bounded, and the output too (a small frame
+ * The plain size a zstd frame's header declares (our compressor always
+ * declares it), or 0. Without a size, zlib decodes into 64 KiB pieces, each a
+ * thread-pool round trip, and joins them: a 2 MB index object took ~30.
+ * Only a hint: the output is still bounded (decodeOptions).
+ */
+export function frameContentSize(frame: Buffer): number {
+  if (frame.length < 6 || frame.readUInt32LE(0) !== 0xfd2fb528) return 0;
+  const descriptor = frame[4];
+  const sizeFlag = descriptor >> 6;
+  const singleSegment = (descriptor >> 5) & 1;
+  const at = 5 + (singleSegment ? 0 : 1) + [0, 1, 2, 4][descriptor & 3];
+  const bytes = sizeFlag === 0 ? singleSegment : 1 << sizeFlag;
+  if (bytes === 0 || frame.length < at + bytes) return 0;
+  if (bytes === 1) return frame[at];
+  if (bytes === 2) return frame.readUInt16LE(at) + 256;
+  if (bytes === 4) return frame.readUInt32LE(at);
+  const size = frame.readBigUInt64LE(at);
+  return size <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(size) : 0;
+}
+
+/**
+ * The hint comes from the index or the frame's header: bounded, and the output too (a small frame
  * can claim gigabytes). One spare byte: output that fills zlib's buffer
  * exactly makes it allocate another of the same size, for nothing.
  */

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { zstdCompressSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { decompress, ZSTD } from '../../engine/compression';
+import { decompress, frameContentSize, ZSTD } from '../../engine/compression';
 import { newKeyring, seal } from '../../engine/crypto/keyring';
 import { BackupError } from '../../engine/errors';
 import { validateIndexFile } from '../../engine/repository/blobIndex';
@@ -100,6 +100,23 @@ describe('repository parsers under random and mutated input', () => {
     const bomb = zstdCompressSync(Buffer.alloc(MAX_BLOB_BYTES + 1024 * 1024));
     expect(bomb.length).toBeLessThan(1024 * 1024);
     await expect(decompress(Buffer.concat([Buffer.from([ZSTD]), bomb]), 'blob x', 0)).rejects.toThrow(/^blob x: zstd data is corrupt/);
+  });
+
+  it("zstd frame headers: the declared size is read back for every size class, and random bytes give a number, never a throw", () => {
+    for (const size of [0, 1, 255, 256, 65_791, 65_792, 70_000, 2_000_000]) {
+      const data = Buffer.alloc(size, 'a');
+      expect(frameContentSize(zstdCompressSync(data))).toBe(size);
+      expect(frameContentSize(zstdCompressSync(data, { pledgedSrcSize: size }))).toBe(size);
+    }
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 32 }), fc.boolean(), (bytes, magic) => {
+        const frame = Buffer.from(bytes);
+        if (magic && frame.length >= 4) frame.writeUInt32LE(0xfd2fb528, 0);
+        const size = frameContentSize(frame);
+        expect(Number.isSafeInteger(size) && size >= 0).toBe(true);
+      }),
+      RUNS,
+    );
   });
 
   // inputs that once broke a parser (a TypeError, or a check that let them through)
