@@ -48,8 +48,7 @@ export function writeRangeSync(ring: Keyring, job: RangeJob): number {
     if (data.buffer !== payload.buffer) discardBuffer(payload);
     if (blobId(ring, data) !== blob.id) throw new CorruptionError(`${what} does not match its id`);
     for (const t of blob.targets) {
-      let done = 0;
-      while (done < data.length) done += writeSync(t.fd, data, done, data.length - done, t.position + done);
+      writeFully(t.fd, data, t.position);
       written += data.length;
     }
     discardBuffer(data, 1); // written everywhere it goes (1: the payload's mode byte, or a decoder's spare byte)
@@ -57,17 +56,23 @@ export function writeRangeSync(ring: Keyring, job: RangeJob): number {
   return written;
 }
 
+/** Writes all of `data` at `position` (a write may be short). */
+export function writeFully(fd: number, data: Buffer, position: number): void {
+  let done = 0;
+  while (done < data.length) done += writeSync(fd, data, done, data.length - done, position + done);
+}
+
 /** What travels between the threads. */
 export type WriterRequest = { pack: string; memory: ArrayBuffer; length: number; blobs: RangeBlob[] };
 export type WriterResult = { kind: 'written'; bytes: number } | { kind: 'error'; corruption: boolean; code?: string; message: string };
 
 const WORKER_SCRIPT = path.join(__dirname, 'restoreWriter.worker.js');
-/** Ranges a worker holds at once (see jobs); the restorer reads one more than this at a time, for itself. */
+/** Ranges the worker holds at once (two held more memory for no speed: the next batch's files keep this thread busy meanwhile); the restorer reads one more than this at a time, for itself. */
 export const RANGES_IN_HAND = 1;
 
 export class RestoreWriter {
   private worker: Worker | null = null;
-  /** ranges sent, in order: one being written, one waiting, so the worker never idles while this thread is busy */
+  /** ranges sent and not yet answered, in order (at most RANGES_IN_HAND) */
   private readonly jobs: { resolve(bytes: number): void; reject(err: unknown): void; done: Promise<unknown> }[] = [];
 
   /** `workers` 0, or a run without the compiled worker script (the TypeScript sources under test): every range is written by the caller. */

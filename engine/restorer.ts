@@ -11,7 +11,6 @@ import {
   promises as fs,
   unlinkSync,
   utimesSync,
-  writeSync,
   type Stats,
 } from 'node:fs';
 import * as path from 'node:path';
@@ -21,7 +20,7 @@ import { awaitedLater, forEachLimit } from './concurrency';
 import { BackupError, CorruptionError, InvalidInputError, NotFoundError, UnsafePathError } from './errors';
 import type { BlobLocation } from './repository/blobIndex';
 import { packKey } from './repository/layout';
-import { RANGES_IN_HAND, RestoreWriter } from './restoreWriter';
+import { RANGES_IN_HAND, RestoreWriter, writeFully } from './restoreWriter';
 import { withLock } from './repository/lock';
 import type { Repository } from './repository/repository';
 import type { SnapshotRef } from './snapshot';
@@ -379,10 +378,6 @@ function createFile(abs: string): number {
   return openSync(abs, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_TRUNC | fsc.O_NOFOLLOW, 0o600);
 }
 
-function writeFully(fd: number, data: Buffer, position: number): void {
-  let done = 0;
-  while (done < data.length) done += writeSync(fd, data, done, data.length - done, position + done);
-}
 
 /** Groups blobs (sorted by offset) into runs that are cheaper to read whole. */
 function mergeRanges(blobs: PlannedBlob[]): PlannedBlob[][] {
