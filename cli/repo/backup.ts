@@ -60,7 +60,7 @@ export function registerBackup(repo: Command): void {
       const failures: { scenario: string; error: string }[] = [];
       try {
         if (opts.stdin) {
-          refs.push(await backupStreams(await opening, [{ name: opts.name, open: () => process.stdin }], { ...common, target: opts.target ?? 'stdin' }));
+          refs.push(await backupStreams(await opening, [{ name: opts.name, open: () => process.stdin, freeChunks: true }], { ...common, target: opts.target ?? 'stdin' }));
         } else if (opts.postgres) {
           const databases = opts.database ? csv(String(opts.database)) : undefined;
           refs.push(await backupPostgres(opening, pgConnectionFrom(opts.postgres), { ...common, databases, globals: opts.globals, format: opts.pgFormat, concurrency: parallel }));

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, promises as fs, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, promises as fs, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { acquireLock, listSnapshots } from '../../engine';
@@ -61,6 +61,19 @@ describe.each(backends)('the repo CLI on $name storage', (backend) => {
     const restore = await runCli(['repo', 'restore', 'latest', '--from', 'postgres', '--stdout'], env);
     expect(restore.code).toBe(0);
     expect(restore.stdoutBytes.equals(data)).toBe(true);
+
+    // Standard input from a file (a read stream, not a pipe): its chunks are freed as they are copied too
+    const file = path.join(tempDir(), 'dump.sql');
+    await fs.writeFile(file, data);
+    const fd = openSync(file, 'r');
+    const fromFile = spawnSync(process.execPath, [CLI, 'repo', 'backup', '--stdin', '--name', 'file.sql', '--target', 'from-file'], {
+      env: { PATH: process.env.PATH ?? '', ...env },
+      stdio: [fd, 'pipe', 'pipe'],
+    });
+    closeSync(fd);
+    expect(fromFile.status, fromFile.stderr.toString()).toBe(0);
+    const again = await runCli(['repo', 'restore', 'latest', '--from', 'from-file', '--stdout'], env);
+    expect(again.stdoutBytes.equals(data)).toBe(true);
   });
 
   it('opens with a generated recovery key when the passphrase is lost', async () => {
