@@ -362,20 +362,27 @@ function lstatOrNull(p: string): Stats | null {
 }
 
 /**
- * Opens a file to restore into, never through what is there: a new file when
- * nothing is (the usual case: one call), else the file there emptied; a
- * symlink there is replaced, anything else not a file refused.
+ * Opens a new file to restore into, never through what is there: one call
+ * when nothing is (the usual case); a file or symlink there is replaced, not
+ * written to (a file may be a hard link planted to another one, /etc/shadow
+ * say, which writing in place would overwrite); anything else is refused.
  */
 function createFile(abs: string): number {
+  const create = (): number => openSync(abs, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
   try {
-    return openSync(abs, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
+    return create();
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
   }
   const existing = lstatOrNull(abs);
-  if (existing?.isSymbolicLink()) unlinkSync(abs);
-  else if (existing && !existing.isFile()) throw new UnsafePathError(`${abs} exists and is not a file`);
-  return openSync(abs, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_TRUNC | fsc.O_NOFOLLOW, 0o600);
+  if (existing && !existing.isSymbolicLink() && !existing.isFile()) throw new UnsafePathError(`${abs} exists and is not a file`);
+  if (existing) unlinkSync(abs);
+  try {
+    return create();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new UnsafePathError(`${abs} reappeared while it was being replaced`);
+    throw err;
+  }
 }
 
 

@@ -130,6 +130,16 @@ describe.each(backends)('integrity on $name storage', (backend) => {
     await restoreTree(repo, ref, target2);
     expect(await fs.readFile(victim, 'utf8')).toBe('untouched');
     expect((await fs.lstat(path.join(target2, 'src', 'script.sh'))).isFile()).toBe(true);
+
+    // A file there that is a hard link to another (planted by whoever can write the target) is
+    // replaced too: writing it in place would overwrite the file it links to.
+    const target3 = tempDir();
+    await fs.mkdir(path.join(target3, 'src'));
+    await fs.link(victim, path.join(target3, 'src', 'script.sh'));
+    await restoreTree(repo, ref, target3);
+    expect(await fs.readFile(victim, 'utf8')).toBe('untouched');
+    expect(await fs.readFile(path.join(target3, 'src', 'script.sh'))).toEqual(await fs.readFile(path.join(src, 'script.sh')));
+    expect((await fs.stat(victim)).nlink).toBe(1);
   });
 
   it('fails a backup cleanly when storage starts refusing writes, and writes no snapshot', async () => {
