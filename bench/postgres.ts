@@ -159,15 +159,22 @@ async function main(): Promise<void> {
     console.error('creating four smaller databases …');
     for (const db of many) await makeDatabase(cluster, db, Math.round(ROWS / 4));
     const manySize = Number((await psqlAsync(cluster, 'postgres', `SELECT sum(pg_database_size(datname)) FROM pg_database WHERE datname LIKE 'multi_%'`)).trim());
-    let sequentialDumps = 0;
-    for (const db of many) sequentialDumps += time(path.join(bin, 'pg_dump'), ['-Fc', '-f', path.join(WORK, `${db}.dump`), db], pgEnv).seconds;
-    const parallelRuns: { parallel: number; seconds: number }[] = [];
-    for (const parallel of [1, 2]) {
-      const env = { ...pgEnv, DBM_PASSPHRASE: 'bench', DBM_REPOSITORY: path.join(WORK, `repo-many-${parallel}`) };
-      time(...installedCommand('repo', 'init'), env);
-      const run = time(...installedCommand('repo', 'backup', '--postgres', url, '--database', many.join(','), '--no-globals', '--parallel', String(parallel)), env);
-      parallelRuns.push({ parallel, seconds: run.seconds });
+    // rounds in alternation, medians, as above: one run of each differs by more than what is compared
+    const sequentialRounds: number[] = [];
+    const parallelRounds = new Map<number, number[]>([[1, []], [2, []]]);
+    for (let round = 1; round <= ROUNDS; round++) {
+      let sequential = 0;
+      for (const db of many) sequential += time(path.join(bin, 'pg_dump'), ['-Fc', '-f', path.join(WORK, `${db}.dump`), db], pgEnv).seconds;
+      sequentialRounds.push(sequential);
+      for (const [parallel, rounds] of parallelRounds) {
+        const env = { ...pgEnv, DBM_PASSPHRASE: 'bench', DBM_REPOSITORY: path.join(WORK, `repo-many-${parallel}`) };
+        rmSync(env.DBM_REPOSITORY, { recursive: true, force: true });
+        time(...installedCommand('repo', 'init'), env);
+        rounds.push(time(...installedCommand('repo', 'backup', '--postgres', url, '--database', many.join(','), '--no-globals', '--parallel', String(parallel)), env).seconds);
+      }
     }
+    const sequentialDumps = median(sequentialRounds);
+    const parallelRuns = [...parallelRounds].map(([parallel, rounds]) => ({ parallel, seconds: median(rounds) }));
 
     // files: a second backup of an unchanged tree reads nothing
     const tree = path.join(WORK, 'tree');
@@ -200,6 +207,7 @@ async function main(): Promise<void> {
     console.log('|---|---|---|');
     console.log(`| pg_dump -Fc -f FILE, one after another (anchor) | ${s(sequentialDumps)} | 1.00x |`);
     for (const r of parallelRuns) console.log(`| data-backup-manager --parallel ${r.parallel}${r.parallel === 2 ? ' (default)' : ''} | ${s(r.seconds)} | ${(r.seconds / sequentialDumps).toFixed(2)}x |`);
+    console.log(`\nEach round, in order (seconds): ${sequentialRounds.map((q, i) => `pg_dump -Fc one after another ${q.toFixed(2)}, --parallel 1 ${parallelRounds.get(1)![i].toFixed(2)}, --parallel 2 ${parallelRounds.get(2)![i].toFixed(2)}`).join('; ')}`);
     console.log(`\nFiles: ${mb(f1.totalSize)} tree; first backup read ${mb(f1.bytesRead)}; second backup of the unchanged tree read ${f2.bytesRead} bytes (${f2.filesUnchanged} of ${f2.files} files unchanged) in ${s(f2run.seconds)}.`);
   } finally {
     cluster.stop();
