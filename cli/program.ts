@@ -39,7 +39,7 @@ export async function buildProgram(argv: string[] = []): Promise<Command> {
   // loaded on demand: most of the start-up time of a command is loading modules it does not use
   const groups = groupsFor(argv);
   if (groups.control) (await import('./control')).registerControl(program);
-  if (groups.repo) (await import('./repo')).registerRepo(program);
+  if (groups.repo) await (await import('./repo')).registerRepo(program, argv);
   if (groups.stack) (await import('./stack')).registerStack(program);
   // Sub-commands exit through our handler too.
   const override = (cmd: Command): void => {

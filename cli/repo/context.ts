@@ -1,7 +1,10 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Command } from 'commander';
-import { openStorage, parseDuration, Repository, type Storage } from '../../engine';
+import { parseDuration } from '../../engine/retention';
+import { Repository } from '../../engine/repository/repository';
+import { openStorage } from '../../engine/storage/location';
+import type { Storage } from '../../engine/storage/storage';
 import type { RepositoryConfig } from '../../engine/targets/postgresCluster/recoveryRunner';
 import { UsageError } from '../exitCodes';
 

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { listSnapshots } from '../../engine';
+import { listSnapshots } from '../../engine/snapshot';
 import { formatBytes, printJson, table } from '../output';
 import { collect, parseTags } from '../options';
 import { flagsOf, openRepo } from './context';

@@ -19,6 +19,18 @@ describe('the CLI loads only the command group it runs', () => {
     }
   });
 
+  it('registers only the repo commands the arguments name, and every one for help', async () => {
+    const repoCommands = async (args: string[]) =>
+      (await buildProgram(argv(...args))).commands.find((c) => c.name() === 'repo')!.commands.map((c) => c.name());
+    expect(await repoCommands(['repo', 'snapshots', '--json'])).toEqual(['snapshots']);
+    expect(await repoCommands(['repo', 'prune'])).toEqual(['forget', 'prune']); // one module, two commands
+    // a word that is a command's name but an option's value here: both are there, the right one runs
+    expect(await repoCommands(['repo', '--repo', 'init', 'snapshots'])).toEqual(['init', 'snapshots']);
+    for (const args of [['repo', '--help'], ['repo', 'snapshots', '--help'], ['help', 'repo'], ['repo']]) {
+      expect(await repoCommands(args)).toEqual(expect.arrayContaining(['init', 'backup', 'restore', 'snapshots', 'check', 'forget', 'prune', 'key', 'wal-push', 'wal-config']));
+    }
+  });
+
   it('still names an unknown command as one', async () => {
     expect(await names(['nonsense'])).toContain('status');
     expect(await names(['repo', 'nonsense'])).toEqual(['repo']);
