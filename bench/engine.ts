@@ -6,10 +6,11 @@
  * bytes added), and a full restore (wall time). Rounds alternate the tools and
  * the table shows medians. Prints a Markdown table; asserts nothing.
  *
- *   npm run bench:engine [-- --rounds 3 --dir /tmp/dbm-bench --tree mixed|small --restore-dir /dev/shm/dbm-bench-restore]
+ *   npm run bench:engine [-- --rounds 3 --dir /tmp/dbm-bench --tree mixed|small|large --restore-dir /dev/shm/dbm-bench-restore]
  *
  * Restores go to a tmpfs (/dev/shm) by default: see RESTORE_DIR.
- * `--tree small` is 100,000 files of 1–8 KiB instead (restic's weak spot).
+ * `--tree small` is 100,000 files of 1–8 KiB instead (restic's weak spot);
+ * `--tree large` ~2 GiB of large binaries and logs (memory at that size).
  *
  * Needs restic and GNU time (`apt-get install -y restic time`); borg 1.2
  * (`borgbackup`) adds a second reference column when installed.
@@ -18,7 +19,7 @@ import { installedCommand } from './installedCommand';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import * as path from 'node:path';
-import { changeOnePercent, changeSmallFiles, generateSmallFiles, generateTree } from './tree';
+import { changeLargeTree, changeOnePercent, changeSmallFiles, generateLargeTree, generateSmallFiles, generateTree } from './tree';
 
 const args = process.argv.slice(2);
 const opt = (name: string, dflt: string): string => {
@@ -38,9 +39,17 @@ const WORK = path.resolve(opt('dir', '/tmp/dbm-bench'));
  * the restore figures are the tools' own. `--restore-dir` restores elsewhere.
  */
 const RESTORE_DIR = path.resolve(opt('restore-dir', existsSync('/dev/shm') ? '/dev/shm/dbm-bench-restore' : path.join(WORK, 'restores')));
-const SMALL = opt('tree', 'mixed') === 'small';
-const generate = SMALL ? generateSmallFiles : generateTree;
-const change = SMALL ? changeSmallFiles : changeOnePercent;
+const TREES = {
+  mixed: { generate: generateTree, change: changeOnePercent },
+  small: { generate: generateSmallFiles, change: changeSmallFiles },
+  large: { generate: generateLargeTree, change: changeLargeTree },
+};
+const TREE = opt('tree', 'mixed') as keyof typeof TREES;
+if (!(TREE in TREES)) {
+  console.error(`--tree is one of ${Object.keys(TREES).join(', ')}`);
+  process.exit(2);
+}
+const { generate, change } = TREES[TREE];
 const PASSWORD = 'bench-passphrase';
 
 interface Timed {
@@ -61,6 +70,10 @@ function timed(cmd: string, argv: string[], env: Record<string, string> = {}, cw
   const [secs, kb] = lines[lines.length - 1].split(' ').map(Number);
   if (res.status !== 0) throw new Error(`${cmd} ${argv.join(' ')} failed (${res.status}):\n${res.stderr}`);
   return { seconds: secs, maxRssMiB: kb / 1024, stdout: res.stdout };
+}
+
+function countFiles(dir: string): number {
+  return readdirSync(dir, { withFileTypes: true }).reduce((n, e) => n + (e.isDirectory() ? countFiles(path.join(dir, e.name)) : e.isFile() ? 1 : 0), 0);
 }
 
 function duBytes(dir: string): number {
@@ -210,7 +223,7 @@ async function main(): Promise<void> {
     const bo = hasBorg ? m(borg, k) * scale : NaN;
     return `| ${label} | ${fmt(o)} | ${fmt(re)} | ${(o / re).toFixed(2)}x | ${hasBorg ? `${fmt(bo)} | ${(o / bo).toFixed(2)}x` : '— | —'} | ${goal} |`;
   };
-  const fileCount = SMALL ? 100_000 : 8000 + 40 + 6;
+  const fileCount = countFiles(tree);
   const version = (cmd: string, flag: string): string => spawnSync(cmd, [flag], { encoding: 'utf8' }).stdout.trim().split('\n')[0];
   console.log(`\nTree: ${mib(treeBytes)} MiB in ${fileCount} files; ${ROUNDS} rounds, medians; ${version('restic', 'version')}; ${hasBorg ? version('borg', '--version') : 'borg not installed'}; ${process.version}; restores into ${RESTORE_DIR}\n`);
   console.log('| measure | data-backup-manager | restic | ours / restic | borg | ours / borg | goal (issue 15) |');

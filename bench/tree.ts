@@ -1,5 +1,5 @@
 /** The benchmarks' generated file tree: ~256 MiB of small text files, medium logs and incompressible binaries. */
-import { createHash } from 'node:crypto';
+import { createCipheriv, createHash } from 'node:crypto';
 import { mkdirSync, promises as fs, rmSync } from 'node:fs';
 import * as path from 'node:path';
 
@@ -74,5 +74,41 @@ export async function changeSmallFiles(root: string, round: number, count = 100_
   for (let i = 0; i < count / 100; i++) {
     const d = (i * 37) % (count / 100);
     await fs.writeFile(path.join(root, `d${Math.floor(d / 32)}`, `s${d}`, `f${i % 100}.txt`), logText(`tiny-edit-${round}-${i}`, 2048));
+  }
+}
+
+/** Incompressible bytes, fast (AES-CTR's keystream from the seed): `rand` hashes every 32 bytes, too slow for gigabytes. */
+function keystream(seed: string, n: number): Buffer {
+  const key = createHash('sha256').update(seed).digest();
+  return createCipheriv('aes-256-ctr', key, Buffer.alloc(16)).update(Buffer.alloc(n));
+}
+
+/**
+ * A ~2 GiB tree, to show memory stays bounded at that size too: six 256 MiB
+ * incompressible binaries and eight 64 MiB logs, none alike (nothing dedups).
+ */
+export async function generateLargeTree(root: string): Promise<void> {
+  rmSync(root, { recursive: true, force: true });
+  mkdirSync(path.join(root, 'media'), { recursive: true });
+  mkdirSync(path.join(root, 'logs'), { recursive: true });
+  for (let i = 0; i < 6; i++) {
+    const fh = await fs.open(path.join(root, 'media', `disk${i}.img`), 'w');
+    for (let part = 0; part < 16; part++) await fh.write(keystream(`large-bin-${i}-${part}`, 16 * 1024 * 1024));
+    await fh.close();
+  }
+  for (let i = 0; i < 8; i++) {
+    const fh = await fs.open(path.join(root, 'logs', `big${i}.log`), 'w');
+    for (let part = 0; part < 16; part++) await fh.write(logText(`large-log-${i}-${part}`, 4 * 1024 * 1024));
+    await fh.close();
+  }
+}
+
+/** ~1 % of the large tree: 4 MiB appended to each of four logs, 1 MiB overwritten in each of four binaries. */
+export async function changeLargeTree(root: string, round: number): Promise<void> {
+  for (let i = 0; i < 4; i++) await fs.appendFile(path.join(root, 'logs', `big${i}.log`), logText(`large-append-${round}-${i}`, 4 * 1024 * 1024));
+  for (let i = 0; i < 4; i++) {
+    const fh = await fs.open(path.join(root, 'media', `disk${i}.img`), 'r+');
+    await fh.write(keystream(`large-patch-${round}-${i}`, 1024 * 1024), 0, 1024 * 1024, (64 + 16 * i) * 1024 * 1024);
+    await fh.close();
   }
 }
