@@ -114,6 +114,19 @@ export class BlobIndex {
     for (const p of file.packs) this.addPack(p.id, p.size, p.blobs);
   }
 
+  /**
+   * Makes room for `more` records at once: loading a large index grew the
+   * records buffer and the table a step at a time, copying and rehashing
+   * everything at every step.
+   */
+  expect(more: number): void {
+    const records = this.recordCount + more;
+    this.reserve(records);
+    let size = this.slots.length;
+    while (size < records * 2) size *= 2;
+    if (size > this.slots.length) this.rehash(size);
+  }
+
   has(id: string): boolean {
     return this.find(id) >= 0;
   }

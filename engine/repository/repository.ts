@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { Chunker } from '../chunker';
 import { compress, decompress } from '../compression';
 import { BufferPool, discardBuffer } from '../bufferPool';
-import { ByteBudget, Semaphore, forEachLimit } from '../concurrency';
+import { ByteBudget, Semaphore, awaitedLater } from '../concurrency';
 import { blobId, newKeyring, open, seal, type Keyring } from '../crypto/keyring';
 import { makePassphraseSlot, openPassphraseSlot, openRsaSlot, parseSlot, type KeySlot } from '../crypto/keySlots';
 import {
@@ -46,6 +46,9 @@ export interface WriteCounters {
 
 const UPLOADS_IN_FLIGHT = 2;
 const COMPRESSION_BUDGET = 32 * 1024 * 1024;
+/** Index objects read ahead of the one being added (loadIndex). */
+const INDEX_READ_AHEAD = 8;
+
 /** Write an index object every this many packs (or fewer holding many blobs: fillsIndex), so an interrupted backup's data is reused. */
 const PACKS_PER_INDEX = 64;
 
@@ -182,28 +185,33 @@ export class Repository {
   }
 
   async getSealed<T>(key: string, aad: string, what: string): Promise<T> {
-    const sealed = await this.storage.get(key);
-    const payload = open(this.keyring, sealed, aad, what);
-    const plain = await decompress(payload, what).catch((err: Error) => {
-      throw new CorruptionError(err.message);
-    });
-    try {
-      return JSON.parse(plain.toString('utf8')) as T;
-    } catch {
-      throw new CorruptionError(`${what} is not valid JSON`);
-    }
+    return parseJson<T>(await this.getSealedBytes(key, aad, what), what);
   }
 
-  /** Loads every index object. Unreadable ones are an error: check reports them. */
+  /**
+   * Loads every index object. Unreadable ones are an error: check reports them.
+   * Up to INDEX_READ_AHEAD are read, decrypted and decompressed ahead, but
+   * each is parsed only when its turn comes, and added before the next: a
+   * parsed index object is ~16,000 small objects, garbage once added, and
+   * holding every one at once had V8 promote and mark them all.
+   */
   async loadIndex(): Promise<void> {
     if (this.indexLoaded) return;
     const objects = await listAll(this.storage, INDEX_PREFIX);
-    const files: IndexFile[] = new Array(objects.length);
-    await forEachLimit(objects.keys(), 8, async (i) => {
-      const what = `index ${objects[i].key.slice(INDEX_PREFIX.length, INDEX_PREFIX.length + 12)}`;
-      files[i] = validateIndexFile(await this.getSealed(objects[i].key, 'dbm-index', what), what);
-    });
-    for (const file of files) this.index.addFile(file);
+    const what = (i: number): string => `index ${objects[i].key.slice(INDEX_PREFIX.length, INDEX_PREFIX.length + 12)}`;
+    const reads = new Map<number, Promise<Buffer>>();
+    const readAhead = (i: number): void => {
+      if (i < objects.length) reads.set(i, awaitedLater(this.getSealedBytes(objects[i].key, 'dbm-index', what(i))));
+    };
+    for (let i = 0; i < INDEX_READ_AHEAD; i++) readAhead(i);
+    for (let i = 0; i < objects.length; i++) {
+      const plain = await reads.get(i)!;
+      reads.delete(i);
+      readAhead(i + INDEX_READ_AHEAD);
+      const file = validateIndexFile(parseJson(plain, what(i)), what(i));
+      this.index.expect(file.packs.reduce((n, p) => n + p.blobs.length, 0));
+      this.index.addFile(file);
+    }
     this.loadedIndexKeys = new Set(objects.map((o) => o.key));
     this.indexLoaded = true;
   }
@@ -419,4 +427,12 @@ async function openAnySlot(storage: Storage, opts: OpenOptions, fits: (ring: Key
   throw new WrongKeyError(
     opts.recoveryKey ? 'the recovery key opens no key slot of this repository' : 'wrong passphrase: no key slot opens with it',
   );
+}
+
+function parseJson<T>(plain: Buffer, what: string): T {
+  try {
+    return JSON.parse(plain.toString('utf8')) as T;
+  } catch {
+    throw new CorruptionError(`${what} is not valid JSON`);
+  }
 }

@@ -33,6 +33,20 @@ describe('blob index', () => {
     expect([...index.packs].map(([id, info]) => [id, info.size])).toEqual(packs.map((p) => [p.id, p.size]));
   });
 
+  it('finds the same after room is made for what comes, before and after some is there', () => {
+    const index = new BlobIndex();
+    const first = entries('early', 300);
+    index.addPack(idOf('early'), 1, first);
+    index.expect(20_000);
+    const packs = Array.from({ length: 20 }, (_, p) => ({ id: idOf(`later${p}`), size: p, blobs: entries(`l${p}-`, 1000) }));
+    index.addFile({ version: 1, packs });
+    index.expect(10); // no room needed: nothing changes
+    expect(index.blobCount).toBe(20_300);
+    for (const e of [first[0], first[299], packs[0].blobs[0], packs[19].blobs[999]]) expect(index.has(e.id)).toBe(true);
+    expect(index.get(packs[7].blobs[3].id)!.pack).toBe(idOf('later7'));
+    expect(index.has(idOf('absent'))).toBe(false);
+  });
+
   it('keeps offsets past 4 GiB exact', () => {
     const index = new BlobIndex();
     const e: PackEntry = { id: idOf('far'), type: 'data', offset: 2 ** 40 + 3, length: 7, rawLength: 9 };
