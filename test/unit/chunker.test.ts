@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Chunker } from '../../engine/chunker';
+import { Chunker, DEFAULT_CHUNKER } from '../../engine/chunker';
 import { sourceOf } from '../support/byteSource';
 import { seededBytes } from '../support/trees';
 
@@ -59,6 +59,22 @@ describe('chunker', () => {
     const after = await cut(chunker, edited);
     const shared = after.filter((c) => before.has(c.toString('base64'))).length;
     expect(shared).toBeGreaterThanOrEqual(after.length - 2);
+  });
+
+  it('cuts where it always has: a repository keeps deduplicating across versions', () => {
+    // Cut lengths from the byte-at-a-time loop (before the loop took four bytes a step), for the
+    // default sizes and the tests' small ones. A change here breaks dedup against existing snapshots.
+    const cuts = (c: Chunker, input: Buffer): number[] => {
+      const out: number[] = [];
+      for (let at = 0; at < input.length; at += out[out.length - 1]) out.push(c.cut(input, at, input.length));
+      return out;
+    };
+    expect(cuts(new Chunker({ ...DEFAULT_CHUNKER, seed: '5e'.repeat(32) }), seededBytes('golden', 24 * 1024 * 1024))).toEqual(
+      [1458946, 1115282, 748541, 1267651, 807575, 1085941, 1434122, 1104754, 1123872, 1423645, 1551165, 1095307, 1174662, 1054103, 1256069, 1152300, 1051198, 1224034, 2102906, 1072839, 680599, 180313],
+    );
+    expect(cuts(new Chunker(params), seededBytes('golden-small', 2 * 1024 * 1024))).toEqual(
+      [79614, 52533, 95832, 56464, 73592, 87854, 87579, 17112, 70103, 75194, 76734, 31199, 35005, 77749, 120466, 70143, 83118, 23999, 66537, 67579, 75389, 83961, 90765, 73354, 66220, 68037, 77465, 87452, 92543, 33560],
+    );
   });
 
   it('depends on the repository seed', async () => {
