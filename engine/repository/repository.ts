@@ -192,8 +192,9 @@ export class Repository {
    * Loads every index object. Unreadable ones are an error: check reports them.
    * Up to INDEX_READ_AHEAD are read, decrypted and decompressed ahead, but
    * each is parsed only when its turn comes, and added before the next: a
-   * parsed index object is ~16,000 small objects, garbage once added, and
-   * holding every one at once had V8 promote and mark them all.
+   * parsed index object is up to ~16,000 small objects, ~4x what its records
+   * take in the index, garbage once added. Holding every one until all were
+   * read took memory in proportion to the whole repository's index.
    */
   async loadIndex(): Promise<void> {
     if (this.indexLoaded) return;
