@@ -72,22 +72,24 @@ function timed(cmd: string, argv: string[], env: Record<string, string> = {}, cw
   return { seconds: secs, maxRssMiB: kb / 1024, stdout: res.stdout };
 }
 
-function countFiles(dir: string): number {
-  return readdirSync(dir, { withFileTypes: true }).reduce((n, e) => n + (e.isDirectory() ? countFiles(path.join(dir, e.name)) : e.isFile() ? 1 : 0), 0);
-}
-
-function duBytes(dir: string): number {
-  let total = 0;
+/** The files under `dir` and their bytes. */
+function du(dir: string): { files: number; bytes: number } {
+  const total = { files: 0, bytes: 0 };
   const walk = (d: string): void => {
     for (const e of readdirSync(d, { withFileTypes: true })) {
       const p = path.join(d, e.name);
       if (e.isDirectory()) walk(p);
-      else if (e.isFile()) total += statSync(p).size;
+      else if (e.isFile()) {
+        total.files++;
+        total.bytes += statSync(p).size;
+      }
     }
   };
   walk(dir);
   return total;
 }
+
+const duBytes = (dir: string): number => du(dir).bytes;
 
 interface Row {
   first: number;
@@ -191,7 +193,7 @@ async function main(): Promise<void> {
   console.error(`generating the tree in ${pristine} …`);
   await generate(pristine);
   await resetTree(pristine, tree);
-  const treeBytes = duBytes(tree);
+  const { files: fileCount, bytes: treeBytes } = du(tree);
   const hasBorg = spawnSync('borg', ['--version']).status === 0;
   const ours: Row[] = [];
   const restic: Row[] = [];
@@ -223,7 +225,6 @@ async function main(): Promise<void> {
     const bo = hasBorg ? m(borg, k) * scale : NaN;
     return `| ${label} | ${fmt(o)} | ${fmt(re)} | ${(o / re).toFixed(2)}x | ${hasBorg ? `${fmt(bo)} | ${(o / bo).toFixed(2)}x` : '— | —'} | ${goal} |`;
   };
-  const fileCount = countFiles(tree);
   const version = (cmd: string, flag: string): string => spawnSync(cmd, [flag], { encoding: 'utf8' }).stdout.trim().split('\n')[0];
   console.log(`\nTree: ${mib(treeBytes)} MiB in ${fileCount} files; ${ROUNDS} rounds, medians; ${version('restic', 'version')}; ${hasBorg ? version('borg', '--version') : 'borg not installed'}; ${process.version}; restores into ${RESTORE_DIR}\n`);
   console.log('| measure | data-backup-manager | restic | ours / restic | borg | ours / borg | goal (issue 15) |');
