@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { closeSync, existsSync, openSync, promises as fs, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, promises as fs, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { acquireLock, listSnapshots } from '../../engine';
@@ -208,5 +208,23 @@ describe('the installed command', () => {
       expect(alone.status).toBe(1);
       expect(alone.stderr).toMatch(/needs Node\.js >= 22\.15 \(for zstd\); this is v\d+.*\nInstall Node\.js 24 .*or run `npm ci` in /);
     }
+  });
+
+  it('asks for huge pages for itself, not for the programs it starts', () => {
+    // as the kernel runs it: env(1) with what its first line says, then the program
+    const words = readFileSync(CLI, 'utf8').split('\n', 1)[0].replace(/^#!\S+ -S /, '').split(' ');
+    expect(words).toContain('GLIBC_TUNABLES=glibc.malloc.hugetlb=1');
+    // what the process started with (/proc/self/environ) and what its children would get (process.env)
+    const probe = path.join(tempDir(), 'probe.cjs');
+    writeFileSync(
+      probe,
+      `process.on('exit', () => process.stderr.write(JSON.stringify({
+        started: require('fs').readFileSync('/proc/self/environ', 'utf8').split('\\0').find((v) => v.startsWith('GLIBC_TUNABLES=')),
+        children: process.env.GLIBC_TUNABLES ?? null })))`,
+    );
+    const env = { PATH: `${path.dirname(process.execPath)}:/usr/bin:/bin`, NODE_OPTIONS: `--require ${probe}` };
+    const res = spawnSync('/usr/bin/env', [...words, CLI, '--version'], { env, encoding: 'utf8' });
+    expect(res.status, res.stderr).toBe(0);
+    expect(JSON.parse(res.stderr)).toEqual({ started: 'GLIBC_TUNABLES=glibc.malloc.hugetlb=1', children: null });
   });
 });
