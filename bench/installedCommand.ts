@@ -11,9 +11,14 @@ const CLI = path.resolve(__dirname, '../cli/main.js');
  * file to be executable.
  */
 export function installedCommand(...args: string[]): [string, string[]] {
-  const shebang = readFileSync(CLI, 'utf8').split('\n', 1)[0];
+  return commandLine(CLI, ...args);
+}
+
+/** The same for the program at `cli` (the tests' build of it, say). */
+export function commandLine(cli: string, ...args: string[]): [string, string[]] {
+  const shebang = readFileSync(cli, 'utf8').split('\n', 1)[0];
   const words = shebang.replace(/^#!\S*env\s+(-S\s+)?/, '').split(/\s+/).filter(Boolean);
   const node = words.indexOf('node');
-  if (node < 0) throw new Error(`${CLI}: its first line does not run node: ${shebang}`);
-  return ['/usr/bin/env', [...words.slice(0, node), process.execPath, ...words.slice(node + 1), CLI, ...args]];
+  if (node < 0) throw new Error(`${cli}: its first line does not run node: ${shebang}`);
+  return ['/usr/bin/env', [...words.slice(0, node), process.execPath, ...words.slice(node + 1), cli, ...args]];
 }

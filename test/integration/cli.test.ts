@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { closeSync, existsSync, openSync, promises as fs, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { commandLine } from '../../bench/installedCommand';
 import { acquireLock, listSnapshots } from '../../engine';
 import { backends, newRepository, PASSPHRASE, reopen, tempDir } from '../support/backends';
 import { CLI, runCli } from '../support/cli';
@@ -212,7 +213,7 @@ describe('the installed command', () => {
 
   it('asks for huge pages for itself, not for the programs it starts', () => {
     // as the kernel runs it: env(1) with what its first line says, then the program
-    const words = readFileSync(CLI, 'utf8').split('\n', 1)[0].replace(/^#!\S+ -S /, '').split(' ');
+    const [env1, words] = commandLine(CLI, '--version');
     expect(words).toContain('GLIBC_TUNABLES=glibc.malloc.hugetlb=1');
     // what the process started with (/proc/self/environ) and what its children would get (process.env)
     const probe = path.join(tempDir(), 'probe.cjs');
@@ -222,8 +223,8 @@ describe('the installed command', () => {
         started: require('fs').readFileSync('/proc/self/environ', 'utf8').split('\\0').find((v) => v.startsWith('GLIBC_TUNABLES=')),
         children: process.env.GLIBC_TUNABLES ?? null })))`,
     );
-    const env = { PATH: `${path.dirname(process.execPath)}:/usr/bin:/bin`, NODE_OPTIONS: `--require ${probe}` };
-    const res = spawnSync('/usr/bin/env', [...words, CLI, '--version'], { env, encoding: 'utf8' });
+    const env = { PATH: '/usr/bin:/bin', NODE_OPTIONS: `--require ${probe}` };
+    const res = spawnSync(env1, words, { env, encoding: 'utf8' });
     expect(res.status, res.stderr).toBe(0);
     expect(JSON.parse(res.stderr)).toEqual({ started: 'GLIBC_TUNABLES=glibc.malloc.hugetlb=1', children: null });
   });
