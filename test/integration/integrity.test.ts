@@ -186,7 +186,9 @@ describe.each(backends)('integrity on $name storage', (backend) => {
     const failing = withLock(repo, { exclusive: false, operation: 'test' }, async () => {
       ({ id } = await repo.saveBlob('data', data));
       // large enough to go to the spool file at once, too small to close the pack
-      expect((await spooled()).length).toBe(before.length + 1);
+      const added = (await spooled()).filter((name) => !before.includes(name));
+      if (loc.location.startsWith('s3://')) expect(added.length).toBeGreaterThanOrEqual(1); // others' packs may spool there meanwhile
+      else expect(added).toHaveLength(1);
       throw new Error('stopped');
     });
     await expect(failing).rejects.toThrow('stopped');
