@@ -1,4 +1,5 @@
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { freePort } from './ports';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -22,10 +23,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
   } else {
     // s3rver is CommonJS with a default export
     const { default: S3rver } = (await import('s3rver')) as unknown as {
-      default: new (opts: object) => { run(): Promise<{ port: number }>; close(): Promise<void> };
+      default: new (opts: object) => { run(): Promise<{ port: number }>; close(): Promise<void>; store: S3rverStore };
     };
     const directory = mkdtempSync(path.join(tmpdir(), 'dbm-s3-'));
     const server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory, resetOnClose: true });
+    keepEmptyDirectories(server.store);
     const { port } = await server.run();
     project.provide('s3', { endpoint: `http://127.0.0.1:${port}`, accessKey: 'S3RVER', secretKey: 'S3RVER' });
     cleanups.push(async () => {
@@ -53,6 +55,27 @@ export default async function setup(project: TestProject): Promise<() => Promise
   };
 }
 
+interface S3rverStore {
+  getResourcePath(bucket: string, key: string, resource: string): string;
+  deleteObject(bucket: string, key: string): Promise<void>;
+}
+
+/**
+ * s3rver removes the directories a delete leaves empty, racing a put into the
+ * same directory: the put's write stream then fails with ENOENT, unhandled,
+ * and takes the whole test run down (seen in CI: two queue-mode workers taking
+ * and releasing locks at once). S3 listings never show empty directories, so
+ * a delete here removes the object's files and leaves its directories.
+ */
+function keepEmptyDirectories(store: S3rverStore): void {
+  store.deleteObject = async (bucket, key) => {
+    await Promise.all(
+      ['object', 'object.md5', 'metadata.json'].map((resource) =>
+        rm(store.getResourcePath(bucket, key, resource), { force: true }),
+      ),
+    );
+  };
+}
 
 declare module 'vitest' {
   export interface ProvidedContext {
