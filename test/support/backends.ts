@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { inject } from 'vitest';
 import { openStorage, Repository, type Storage } from '../../engine';
+import { tempDir } from './tempDirs';
+
+export { tempDir };
 
 export const PASSPHRASE = 'correct horse battery staple';
 
@@ -19,9 +20,6 @@ export interface Backend {
   make(): RepoLocation;
 }
 
-export function tempDir(prefix = 'dbm-test-'): string {
-  return mkdtempSync(path.join(tmpdir(), prefix));
-}
 
 export const localBackend: Backend = {
   name: 'local',
