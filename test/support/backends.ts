@@ -20,7 +20,6 @@ export interface Backend {
   make(): RepoLocation;
 }
 
-
 export const localBackend: Backend = {
   name: 'local',
   make() {
