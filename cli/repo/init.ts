@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
 import { Repository } from '../../engine';
+import { MAX_LEVEL, parseCompression } from '../../engine/compression';
+import { UsageError } from '../exitCodes';
 import { printJson } from '../output';
 import { flagsOf, passphraseFrom, storageFrom } from './context';
 
@@ -7,10 +9,13 @@ export function registerInit(repo: Command): void {
   repo
     .command('init')
     .description('create a new repository (and the bucket, when it is missing)')
+    .option('--compression <level>', `off, fast (zstd level 1), default (zstd 3) or a zstd level 1-${MAX_LEVEL}: higher stores less, slower; fixed for the repository's life`)
     .option('--json', 'print JSON')
-    .action(async (_opts, cmd: Command) => {
+    .action(async (opts: { compression?: string }, cmd: Command) => {
       const flags = flagsOf(cmd);
-      const created = await Repository.init(storageFrom(flags), { passphrase: passphraseFrom(flags)! });
+      const compressionLevel = opts.compression === undefined ? undefined : parseCompression(opts.compression);
+      if (compressionLevel === null) throw new UsageError(`--compression must be off, fast, default or a level from 0 to ${MAX_LEVEL}, not ${JSON.stringify(opts.compression)}`);
+      const created = await Repository.init(storageFrom(flags), { passphrase: passphraseFrom(flags)!, config: { compressionLevel } });
       if (flags.json) printJson({ id: created.config.id, location: created.storage.location });
       else process.stdout.write(`created repository ${created.config.id.slice(0, 8)} at ${created.storage.location}\n`);
     });

@@ -4,6 +4,8 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { commandLine } from '../../bench/installedCommand';
 import { acquireLock, listSnapshots } from '../../engine';
+import { DATA_PREFIX } from '../../engine/repository/layout';
+import { listAll } from '../../engine/storage/storage';
 import { backends, newRepository, PASSPHRASE, reopen, tempDir } from '../support/backends';
 import { CLI, runCli } from '../support/cli';
 import { describeTree, makeSampleTree, seededBytes } from '../support/trees';
@@ -77,6 +79,27 @@ describe.each(backends)('the repo CLI on $name storage', (backend) => {
     expect(again.stdoutBytes.equals(data)).toBe(true);
   });
 
+  it('init --compression sets the level a repository keeps: off, fast and a high level store what they promise, byte for byte', async () => {
+    // real text (TypeScript's DOM types), where the levels differ plainly
+    const data = readFileSync(path.resolve(__dirname, '../../node_modules/typescript/lib/lib.dom.d.ts'));
+    const stored: Record<string, number> = {};
+    for (const [compression, level] of [['off', 0], ['fast', 1], ['default', 3], ['12', 12]] as const) {
+      const loc = backend.make();
+      const env = { ...loc.env, DBM_PASSPHRASE: PASSPHRASE };
+      expect((await runCli(['repo', 'init', '--compression', compression], env)).code).toBe(0);
+      expect((await reopen(loc)).config.compressionLevel).toBe(level);
+      expect((await runCli(['repo', 'backup', '--stdin', '--name', 'dom.d.ts'], env, data)).code).toBe(0);
+      const restore = await runCli(['repo', 'restore', 'latest', '--stdout'], env);
+      expect(restore.stdoutBytes.equals(data)).toBe(true);
+      expect((await runCli(['repo', 'check', '--read-data'], env)).code).toBe(0);
+      stored[compression] = (await listAll(loc.storage, DATA_PREFIX)).reduce((sum, o) => sum + o.size, 0);
+    }
+    expect(stored.off).toBeGreaterThan(data.length); // kept whole, with its encryption's overhead
+    expect(stored.fast).toBeLessThan(stored.off / 3);
+    expect(stored.default).toBeLessThan(stored.fast);
+    expect(stored['12']).toBeLessThan(stored.default);
+  });
+
   it('opens with a generated recovery key when the passphrase is lost', async () => {
     const { loc } = await newRepository(backend);
     const dir = tempDir();
@@ -106,6 +129,8 @@ describe('repo CLI exit codes', () => {
       ['repo', 'check', '--read-data-subset', '150%'],
       ['repo', 'restore', 'zz-not-hex', '--target', '/tmp/x'],
       ['repo', 'backup', '/no/such/dir'],
+      ['repo', 'init', '--compression', '20'],
+      ['repo', 'init', '--compression', 'max'],
     ]) {
       const r = await runCli(args, env);
       expect(r.code, args.join(' ')).toBe(2);
