@@ -4,7 +4,8 @@
  * about 300 MB with realistic data (text, JSON, numbers, timestamps, indexes).
  * Also: bytes added by a second backup after updating ~1 % of rows, for hot
  * rows (the most recent ones) and for rows scattered over whole tables; both
- * dump formats; and a second files backup of an unchanged 256 MiB tree.
+ * dump formats (and custom in a repository made with `--compression fast`);
+ * and a second files backup of an unchanged 256 MiB tree.
  * Backups and restores are timed over a few rounds in alternation with the
  * anchor; the tables show medians. Prints Markdown tables; asserts nothing.
  *
@@ -114,23 +115,27 @@ async function main(): Promise<void> {
     const anchorDumps: number[] = [];
     const bareDumps: number[] = [];
     const anchorRestores: number[] = [];
-    const ours = { custom: { backup: [] as number[], restore: [] as number[], stored: 0 }, plain: { backup: [] as number[], restore: [] as number[], stored: 0 } };
-    const repoOf = (format: string): string => path.join(WORK, `repo-${format}`);
-    const envOf = (format: string) => ({ ...pgEnv, DBM_PASSPHRASE: 'bench', DBM_REPOSITORY: repoOf(format) });
-    const backupArgs = (format: string): string[] => ['repo', 'backup', '--postgres', url, '--database', 'bench', '--no-globals', '--pg-format', format];
+    // our variants: each format at the default compression, and custom at `repo init --compression fast`
+    const variants = { custom: { format: 'custom', init: [] }, plain: { format: 'plain', init: [] }, 'custom-fast': { format: 'custom', init: ['--compression', 'fast'] } } as const;
+    type Variant = keyof typeof variants;
+    const ours = Object.fromEntries(Object.keys(variants).map((v) => [v, { backup: [] as number[], restore: [] as number[], stored: 0 }])) as Record<Variant, { backup: number[]; restore: number[]; stored: number }>;
+    const repoOf = (variant: string): string => path.join(WORK, `repo-${variant}`);
+    const envOf = (variant: string) => ({ ...pgEnv, DBM_PASSPHRASE: 'bench', DBM_REPOSITORY: repoOf(variant) });
+    const backupArgs = (variant: Variant): string[] => ['repo', 'backup', '--postgres', url, '--database', 'bench', '--no-globals', '--pg-format', variants[variant].format];
     for (let round = 1; round <= ROUNDS; round++) {
       console.error(`round ${round} of ${ROUNDS} …`);
       anchorDumps.push(time(path.join(bin, 'pg_dump'), ['-Fc', '-f', dumpFile, 'bench'], pgEnv).seconds);
       bareDumps.push(timeToDevNull(path.join(bin, 'pg_dump'), ['-Fp', 'bench'], pgEnv));
       await psqlAsync(cluster, 'postgres', 'DROP DATABASE IF EXISTS anchor_restore; CREATE DATABASE anchor_restore TEMPLATE template0;');
       anchorRestores.push(time(path.join(bin, 'pg_restore'), ['-d', 'anchor_restore', '--single-transaction', dumpFile], pgEnv).seconds);
-      for (const format of ['custom', 'plain'] as const) {
-        rmSync(repoOf(format), { recursive: true, force: true });
-        time(...installedCommand('repo', 'init'), envOf(format));
-        ours[format].backup.push(time(...installedCommand(...backupArgs(format)), envOf(format)).seconds);
-        ours[format].stored = duBytes(repoOf(format));
-        ours[format].restore.push(time(...installedCommand('repo', 'restore', 'latest', '--postgres', url, '--as', `restored_${format}`), envOf(format)).seconds);
-        await psqlAsync(cluster, 'postgres', `DROP DATABASE IF EXISTS restored_${format}`);
+      for (const variant of Object.keys(variants) as Variant[]) {
+        const restored = `restored_${variant.replace('-', '_')}`;
+        rmSync(repoOf(variant), { recursive: true, force: true });
+        time(...installedCommand('repo', 'init', ...variants[variant].init), envOf(variant));
+        ours[variant].backup.push(time(...installedCommand(...backupArgs(variant)), envOf(variant)).seconds);
+        ours[variant].stored = duBytes(repoOf(variant));
+        ours[variant].restore.push(time(...installedCommand('repo', 'restore', 'latest', '--postgres', url, '--as', restored), envOf(variant)).seconds);
+        await psqlAsync(cluster, 'postgres', `DROP DATABASE IF EXISTS ${restored}`);
       }
     }
     const pgDump = median(anchorDumps);
@@ -195,14 +200,17 @@ async function main(): Promise<void> {
     console.log('|---|---|---|---|');
     console.log(`| pg_dump -Fc -f FILE / pg_restore (anchor) | ${s(pgDump)} | ${mb(statSync(dumpFile).size)} | ${s(pgRestore)} |`);
     console.log(`| pg_dump -Fp > /dev/null (the dump alone) | ${s(bareDump)} | — | — |`);
-    for (const format of ['custom', 'plain'] as const) {
-      const b = median(ours[format].backup);
-      const re = median(ours[format].restore);
+    for (const variant of Object.keys(variants) as Variant[]) {
+      const b = median(ours[variant].backup);
+      const re = median(ours[variant].restore);
+      const label = `${variants[variant].format} format${variants[variant].init.length ? `, repo init ${variants[variant].init.join(' ')}` : ''}`;
       console.log(
-        `| data-backup-manager, ${format} format | ${s(b)} (${(b / pgDump).toFixed(2)}x pg_dump -Fc, ${(b / bareDump).toFixed(2)}x the bare dump) | ${mb(ours[format].stored)} | ${s(re)} (${(re / pgRestore).toFixed(2)}x) |`,
+        `| data-backup-manager, ${label} | ${s(b)} (${(b / pgDump).toFixed(2)}x pg_dump -Fc, ${(b / bareDump).toFixed(2)}x the bare dump) | ${mb(ours[variant].stored)} | ${s(re)} (${(re / pgRestore).toFixed(2)}x) |`,
       );
     }
-    console.log(`\nEach round, in order (seconds): ${anchorDumps.map((a, i) => `pg_dump -Fc ${a.toFixed(2)}, bare ${bareDumps[i].toFixed(2)}, ours custom ${ours.custom.backup[i].toFixed(2)}, plain ${ours.plain.backup[i].toFixed(2)}`).join('; ')}`);
+    console.log(
+      `\nEach round, in order (seconds): ${anchorDumps.map((a, i) => `pg_dump -Fc ${a.toFixed(2)}, bare ${bareDumps[i].toFixed(2)}, ours custom ${ours.custom.backup[i].toFixed(2)}, plain ${ours.plain.backup[i].toFixed(2)}, custom fast ${ours['custom-fast'].backup[i].toFixed(2)}`).join('; ')}`,
+    );
     console.log('\n| format | added after 1 % hot rows updated | of first backup | added after 1 % scattered rows updated | of first backup |');
     console.log('|---|---|---|---|---|');
     for (const d of dedup) console.log(`| ${d.join(' | ')} |`);
