@@ -26,12 +26,16 @@ const zstdCompress = promisify(zlib.zstdCompress);
 const zstdDecompress = promisify(zlib.zstdDecompress);
 
 export const DEFAULT_LEVEL = 3;
-/** Above it zstd's contexts grow past what a bounded backup can spend on each of its threads. */
-export const MAX_LEVEL = 19;
+/**
+ * Above it a backup's memory passes its bound (150 MB): zstd's contexts grow
+ * with the level, one per sealing thread. Peak RSS backing up a 23 MB tree of
+ * source: level 3 117 MiB, 9 135, 12 148, 15 161, 19 176.
+ */
+export const MAX_LEVEL = 9;
 /** The names `repo init --compression` takes besides a level: off, zstd's fastest, and our default. */
 export const COMPRESSION_NAMES: Readonly<Record<string, number>> = { off: 0, fast: 1, default: DEFAULT_LEVEL };
 
-/** A repository's compression setting from its name or level ("off", "fast", "default", 0-19), or null when it is neither. */
+/** A repository's compression setting from its name or level ("off", "fast", "default", 0 to MAX_LEVEL), or null when it is neither. */
 export function parseCompression(value: string): number | null {
   if (Object.hasOwn(COMPRESSION_NAMES, value)) return COMPRESSION_NAMES[value];
   if (!/^\d{1,2}$/.test(value)) return null;
