@@ -32,16 +32,6 @@ export const DEFAULT_LEVEL = 3;
  * source: level 3 117 MiB, 9 135, 12 148, 15 161, 19 176.
  */
 export const MAX_LEVEL = 9;
-/** The names `repo init --compression` takes besides a level: off, zstd's fastest, and our default. */
-export const COMPRESSION_NAMES: Readonly<Record<string, number>> = { off: 0, fast: 1, default: DEFAULT_LEVEL };
-
-/** A repository's compression setting from its name or level ("off", "fast", "default", 0 to MAX_LEVEL), or null when it is neither. */
-export function parseCompression(value: string): number | null {
-  if (Object.hasOwn(COMPRESSION_NAMES, value)) return COMPRESSION_NAMES[value];
-  if (!/^\d{1,2}$/.test(value)) return null;
-  const level = Number(value);
-  return level <= MAX_LEVEL ? level : null;
-}
 
 export interface Encoded {
   mode: number;

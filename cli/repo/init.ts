@@ -1,9 +1,19 @@
 import type { Command } from 'commander';
 import { Repository } from '../../engine';
-import { MAX_LEVEL, parseCompression } from '../../engine/compression';
+import { DEFAULT_LEVEL, MAX_LEVEL } from '../../engine/compression';
 import { UsageError } from '../exitCodes';
 import { printJson } from '../output';
 import { flagsOf, passphraseFrom, storageFrom } from './context';
+
+/** `--compression`'s names for levels, besides the level itself. */
+const LEVEL_NAMES: Readonly<Record<string, number>> = { off: 0, fast: 1, default: DEFAULT_LEVEL };
+
+/** The level `--compression` names; the repository's config refuses one out of range. */
+function compressionLevel(value: string): number {
+  if (Object.hasOwn(LEVEL_NAMES, value)) return LEVEL_NAMES[value];
+  if (/^\d+$/.test(value)) return Number(value);
+  throw new UsageError(`--compression must be off, fast, default or a level from 0 to ${MAX_LEVEL}, not ${JSON.stringify(value)}`);
+}
 
 export function registerInit(repo: Command): void {
   repo
@@ -13,9 +23,8 @@ export function registerInit(repo: Command): void {
     .option('--json', 'print JSON')
     .action(async (opts: { compression?: string }, cmd: Command) => {
       const flags = flagsOf(cmd);
-      const compressionLevel = opts.compression === undefined ? undefined : parseCompression(opts.compression);
-      if (compressionLevel === null) throw new UsageError(`--compression must be off, fast, default or a level from 0 to ${MAX_LEVEL}, not ${JSON.stringify(opts.compression)}`);
-      const created = await Repository.init(storageFrom(flags), { passphrase: passphraseFrom(flags)!, config: { compressionLevel } });
+      const config = { compressionLevel: opts.compression === undefined ? undefined : compressionLevel(opts.compression) };
+      const created = await Repository.init(storageFrom(flags), { passphrase: passphraseFrom(flags)!, config });
       if (flags.json) printJson({ id: created.config.id, location: created.storage.location });
       else process.stdout.write(`created repository ${created.config.id.slice(0, 8)} at ${created.storage.location}\n`);
     });

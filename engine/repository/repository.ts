@@ -89,13 +89,13 @@ export class Repository {
   }
 
   static async init(storage: Storage, opts: InitOptions): Promise<Repository> {
+    const config = newConfig(opts.config); // first: settings it refuses leave nothing behind, not even the bucket
     await storage.create();
     if (await storage.stat(CONFIG_KEY)) {
       throw new RepositoryExistsError(`a repository already exists at ${storage.location}`);
     }
     const ring = newKeyring();
     const slot = await makePassphraseSlot(ring, opts.passphrase);
-    const config = newConfig(opts.config);
     // Key first, config last: a repository exists once its config does. Two processes creating
     // one at once (two workers' first backups): one config is written, the other's key slot goes.
     await storage.put(keyKey(slot.id), Buffer.from(JSON.stringify(slot, null, 2)));

@@ -98,6 +98,14 @@ describe.each(backends)('the repo CLI on $name storage', (backend) => {
     expect(stored.fast).toBeLessThan(stored.off / 3);
     expect(stored.default).toBeLessThan(stored.fast);
     expect(stored['9']).toBeLessThan(stored.default);
+
+    // a level above the bound is refused before anything is made
+    const refused = backend.make();
+    const tooHigh = await runCli(['repo', 'init', '--compression', '10'], { ...refused.env, DBM_PASSPHRASE: PASSPHRASE });
+    expect(tooHigh.code).toBe(2);
+    expect(tooHigh.stderr).toBe('error: compression level must be from 0 (off) to 9, not 10\n');
+    if (backend.name === 'local') expect(existsSync(refused.location)).toBe(false);
+    else await expect(listAll(refused.storage, '')).rejects.toThrow(/bucket does not exist/); // not even the bucket
   });
 
   it('opens with a generated recovery key when the passphrase is lost', async () => {
