@@ -1,11 +1,12 @@
 import { existsSync, writeSync } from 'node:fs';
 import * as path from 'node:path';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { discardBuffer } from './bufferPool';
 import { decompressSync } from './compression';
 import { blobId, open, type Keyring } from './crypto/keyring';
 import { BackupError, CorruptionError } from './errors';
 import { defaultSealWorkers } from './sealer';
+import { startSpareWorkers, takeWorker, type WorkerSettings } from './spareWorkers';
 
 /**
  * A restore of many small files spends its time per blob, on one thread:
@@ -62,13 +63,24 @@ export function writeFully(fd: number, data: Buffer, position: number): void {
   while (done < data.length) done += writeSync(fd, data, done, data.length - done, position + done);
 }
 
-/** What travels between the threads. */
-export type WriterRequest = { pack: string; memory: ArrayBuffer; length: number; blobs: RangeBlob[] };
+/** What travels between the threads: the keys first, then ranges. */
+export type WriterRequest =
+  | { kind: 'keys'; idKey: Uint8Array; epochs: { epoch: number; key: Uint8Array; created: string }[] }
+  | { kind: 'range'; pack: string; memory: ArrayBuffer; length: number; blobs: RangeBlob[] };
 export type WriterResult = { kind: 'written'; bytes: number } | { kind: 'error'; corruption: boolean; code?: string; message: string };
 
 const WORKER_SCRIPT = path.join(__dirname, 'restoreWriter.worker.js');
 /** Ranges the worker holds at once (two held more memory for no speed: the next batch's files keep this thread busy meanwhile); the restorer reads one more than this at a time, for itself. */
 export const RANGES_IN_HAND = 1;
+
+function writerWorkerSettings(script = WORKER_SCRIPT): WorkerSettings {
+  return { script, resourceLimits: { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 64 } };
+}
+
+/** Boots a restore's writing thread now, for the next RestoreWriter (see spareWorkers): before the repository is opened. */
+export function prestartRestoreWorker(): void {
+  if (defaultSealWorkers() > 0 && existsSync(WORKER_SCRIPT)) startSpareWorkers(writerWorkerSettings(), 1);
+}
 
 export class RestoreWriter {
   private worker: Worker | null = null;
@@ -78,11 +90,8 @@ export class RestoreWriter {
   /** `workers` 0, or a run without the compiled worker script (the TypeScript sources under test): every range is written by the caller. */
   constructor(ring: Keyring, { workers = defaultSealWorkers(), script = WORKER_SCRIPT }: { workers?: number; script?: string } = {}) {
     if (workers <= 0 || !existsSync(script)) return;
-    const worker = new Worker(script, {
-      workerData: { idKey: ring.idKey, epochs: ring.epochs },
-      resourceLimits: { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 64 },
-    });
-    worker.unref();
+    const worker = takeWorker(writerWorkerSettings(script));
+    worker.postMessage({ kind: 'keys', idKey: ring.idKey, epochs: ring.epochs } satisfies WriterRequest);
     worker.on('message', (msg: WriterResult) => {
       const job = this.jobs.shift();
       if (this.jobs.length === 0) worker.unref();
@@ -122,7 +131,7 @@ export class RestoreWriter {
     const done = new Promise<number>((resolve, reject) => (settle = { resolve, reject }));
     this.jobs.push({ ...settle, done: done.catch(() => undefined) });
     worker.ref(); // a worker with work in hand keeps the process alive
-    worker.postMessage({ pack: job.pack, memory, length, blobs: job.blobs } satisfies WriterRequest, [memory]);
+    worker.postMessage({ kind: 'range', pack: job.pack, memory, length, blobs: job.blobs } satisfies WriterRequest, [memory]);
     return done;
   }
 

@@ -2,15 +2,21 @@
  * Worker thread of the RestoreWriter: opens, checks and writes the blobs of
  * one pack range at a time, with the repository's keys.
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 import { discardBuffer } from './bufferPool';
-import { keyringFromClone } from './crypto/keyring';
+import { keyringFromClone, type Keyring } from './crypto/keyring';
 import { CorruptionError } from './errors';
 import { writeRangeSync, type WriterRequest, type WriterResult } from './restoreWriter';
 
-const ring = keyringFromClone(workerData as { idKey: Uint8Array; epochs: { epoch: number; key: Uint8Array; created: string }[] });
+// The keys come in the first message, not in workerData: the worker may have booted before they were known (see spareWorkers).
+let ring: Keyring;
 
-parentPort!.on('message', ({ pack, memory, length, blobs }: WriterRequest) => {
+parentPort!.on('message', (request: WriterRequest) => {
+  if (request.kind === 'keys') {
+    ring = keyringFromClone(request);
+    return;
+  }
+  const { pack, memory, length, blobs } = request;
   const bytes = Buffer.from(memory, 0, length);
   let result: WriterResult;
   try {

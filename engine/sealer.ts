@@ -1,11 +1,12 @@
 import { closeSync, constants as fsc, existsSync, openSync, readSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import * as path from 'node:path';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { compressScratch, compressSync } from './compression';
 import { blobId, sealInto, type Keyring } from './crypto/keyring';
 import { BackupError } from './errors';
 import { sealBlob } from './repository/pack';
+import { startSpareWorkers, takeWorker, type WorkerSettings } from './spareWorkers';
 
 /**
  * Compressing and sealing is most of a backup's CPU time, and the sealer
@@ -91,8 +92,9 @@ function readSmallFile(abs: string, into: Buffer): number {
   }
 }
 
-/** What travels between the threads. */
+/** What travels between the threads: the settings first, then work. */
 export type SealRequest =
+  | { kind: 'settings'; idKey: Uint8Array; epochs: { epoch: number; key: Uint8Array; created: string }[]; level: number; maxBytes: number }
   | { kind: 'files'; paths: string[] }
   /** the chunk is `length` bytes at the start of `memory`, which is transferred */
   | { kind: 'chunk'; id: string; memory: ArrayBuffer; length: number };
@@ -137,6 +139,20 @@ interface Slot {
 /** Workers by default: one per core beyond the main thread's, at most four (the main thread seals as well). */
 export function defaultSealWorkers(): number {
   return Math.max(0, Math.min(4, availableParallelism() - 1));
+}
+
+function sealWorkerSettings(script = WORKER_SCRIPT): WorkerSettings {
+  // A small young generation: the worker's garbage is one job at a time (1 MiB and 4 seal as fast).
+  return { script, resourceLimits: { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 64 } };
+}
+
+/**
+ * Boots the default number of sealing workers now, for the next Sealer (see
+ * spareWorkers): a command that will seal calls this before it opens the
+ * repository.
+ */
+export function prestartSealWorkers(): void {
+  if (existsSync(WORKER_SCRIPT)) startSpareWorkers(sealWorkerSettings(), defaultSealWorkers());
 }
 
 export class Sealer {
@@ -267,13 +283,9 @@ export class Sealer {
 
   private startWorker(script: string): Slot {
     const { ring, level, maxBytes } = this.settings;
-    const worker = new Worker(script, {
-      workerData: { idKey: ring.idKey, epochs: ring.epochs, level, maxBytes },
-      // A small young generation: the worker's garbage is one job at a time (1 MiB and 4 seal as fast).
-      resourceLimits: { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 64 },
-    });
+    const worker = takeWorker(sealWorkerSettings(script));
+    worker.postMessage({ kind: 'settings', idKey: ring.idKey, epochs: ring.epochs, level, maxBytes } satisfies SealRequest);
     const slot: Slot = { worker, inFlight: [], dead: false };
-    worker.unref();
     worker.on('message', (msg: SealResult) => {
       const batch = slot.inFlight.shift();
       if (!batch) return;

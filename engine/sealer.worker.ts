@@ -3,23 +3,19 @@
  * the repository's keys, and hands the sealed bytes back in transferred
  * buffers.
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 import { keyringFromClone } from './crypto/keyring';
 import { sealChunk, sealSmallFile, type SealRequest, type SealResult, type SealSettings } from './sealer';
 
-interface Data {
-  idKey: Uint8Array;
-  epochs: { epoch: number; key: Uint8Array; created: string }[];
-  level: number;
-  maxBytes: number;
-}
-
-const data = workerData as Data;
-const settings: SealSettings = { ring: keyringFromClone(data), level: data.level, maxBytes: data.maxBytes };
-const buffer = Buffer.allocUnsafe(settings.maxBytes);
+// The keys come in the first message, not in workerData: the worker may have booted before they were known (see spareWorkers).
+let settings: SealSettings;
+let buffer: Buffer;
 
 parentPort!.on('message', (request: SealRequest) => {
-  if (request.kind === 'chunk') sealOneChunk(request);
+  if (request.kind === 'settings') {
+    settings = { ring: keyringFromClone(request), level: request.level, maxBytes: request.maxBytes };
+    buffer = Buffer.allocUnsafe(settings.maxBytes);
+  } else if (request.kind === 'chunk') sealOneChunk(request);
   else sealFiles(request.paths);
 });
 

@@ -1,6 +1,9 @@
 import type { Command } from 'commander';
-import { BACKUP_TYPES, backupStreams, backupTree, newProgress, type BackupType, type SnapshotRef } from '../../engine';
-import { backupCluster, backupMinio, backupPostgres, backupScenarios, PARALLEL_DUMPS, type MinioProgress } from '../../engine/targets';
+import { backupStreams, backupTree, newProgress } from '../../engine/archiver';
+import { prestartSealWorkers } from '../../engine/sealer';
+import { BACKUP_TYPES, type BackupType, type SnapshotRef } from '../../engine/snapshot';
+import type { MinioProgress } from '../../engine/targets/minio';
+import { backupPostgres, PARALLEL_DUMPS } from '../../engine/targets/postgres/backup';
 import { UsageError } from '../exitCodes';
 import { formatBytes, formatDurationMs, printJson, progressLine } from '../output';
 import { collect, csv, parseTags } from '../options';
@@ -46,7 +49,8 @@ export function registerBackup(repo: Command): void {
       if (opts.minio && !opts.bucket?.length) throw new UsageError('--minio needs at least one --bucket');
       if (opts.postgresCluster && !opts.cluster) throw new UsageError('--postgres-cluster needs --cluster <name> (the name its WAL is archived under)');
       const tags = parseTags(opts.tag);
-      // PostgreSQL: the server is asked what to dump while the repository's key is derived (see backupPostgres).
+      // The sealing workers boot while the repository's key is derived; PostgreSQL's server is asked what to dump meanwhile (see backupPostgres).
+      prestartSealWorkers();
       const opening = awaitedLater(openRepo(flags));
       let added = (): number => 0;
       void opening.then((r) => (added = () => r.counters.bytesAdded), () => undefined);
@@ -65,13 +69,16 @@ export function registerBackup(repo: Command): void {
           const databases = opts.database ? csv(String(opts.database)) : undefined;
           refs.push(await backupPostgres(opening, pgConnectionFrom(opts.postgres), { ...common, databases, globals: opts.globals, format: opts.pgFormat, concurrency: parallel }));
         } else if (opts.postgresCluster) {
+          const { backupCluster } = await import('../../engine/targets/postgresCluster');
           refs.push(await backupCluster(await opening, pgConnectionFrom(opts.postgresCluster), { ...common, cluster: opts.cluster }));
         } else if (opts.scenarios) {
+          const { backupScenarios } = await import('../../engine/targets/scenarios');
           for (const o of await backupScenarios(await opening, opts.scenarios, { ...common, only: opts.scenario })) {
             if (o.snapshot) refs.push(o.snapshot);
             else failures.push({ scenario: o.scenario, error: o.error ?? 'failed' });
           }
         } else if (opts.minio) {
+          const { backupMinio } = await import('../../engine/targets/minio');
           refs.push(await backupMinio(await opening, minioFrom(opts.minio, opts, opts.bucket), common));
         } else {
           refs.push(await backupTree(await opening, paths, { ...common, target: opts.target ?? 'files' }));

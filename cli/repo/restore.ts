@@ -1,12 +1,13 @@
 import type { Command } from 'commander';
-import { findSnapshot, restoreStream, restoreTree } from '../../engine';
-import { restoreFiles, restoreMinio, restorePostgres, verifyMinio, verifyPostgresRestore, verifyRestoredDatabases, type VerifiedDatabase } from '../../engine/targets';
+import { restoreStream, restoreTree } from '../../engine/restorer';
+import { prestartRestoreWorker } from '../../engine/restoreWriter';
+import { findSnapshot } from '../../engine/snapshot';
+import type { VerifiedDatabase } from '../../engine/targets/postgres/restore';
 import { verifyRestoredTree } from '../../engine/verify';
 import { EXIT, UsageError } from '../exitCodes';
 import { formatBytes, printJson, table } from '../output';
 import { collect, parseTags } from '../options';
 import { flagsOf, lockWaitMs, openRepo } from './context';
-import { restoreClusterCommand } from './restoreCluster';
 import { minioFrom, pgConnectionFrom } from './sources';
 
 export function registerRestore(repo: Command): void {
@@ -50,12 +51,14 @@ export function registerRestore(repo: Command): void {
       const flags = flagsOf(cmd);
       if (opts.postgresCluster) {
         if (snapshot) throw new UsageError('--postgres-cluster picks its base backup itself: give a target (--target-time, --target-lsn, --target-name, --target-xid, --latest), not a snapshot');
-        return restoreClusterCommand(flags, opts);
+        return (await import('./restoreCluster')).restoreClusterCommand(flags, opts);
       }
       if (!snapshot) throw new UsageError("give a snapshot id or 'latest' (or --postgres-cluster)");
       const modes = [!!opts.target, !!opts.stdout, !!opts.postgres, !!opts.minio, !!opts.original].filter(Boolean).length;
       if (modes !== 1) throw new UsageError('give exactly one of --target <dir>, --original, --stdout, --postgres <url> or --minio <endpoint>');
       if ((opts.as || opts.force || opts.globals || opts.test) && !opts.postgres) throw new UsageError('--as, --force, --globals and --test go with --postgres');
+      // A restore into files boots its writing thread while the repository's key is derived.
+      if (opts.target || opts.original) prestartRestoreWorker();
       const repository = await openRepo(flags);
       const ref = await findSnapshot(repository, snapshot, { target: opts.from, tags: opts.tag ? parseTags(opts.tag) : undefined });
       const wait = lockWaitMs(flags);
@@ -68,6 +71,7 @@ export function registerRestore(repo: Command): void {
       }
 
       if (opts.postgres) {
+        const { restorePostgres, verifyPostgresRestore, verifyRestoredDatabases } = await import('../../engine/targets/postgres/restore');
         const conn = pgConnectionFrom(opts.postgres);
         const databases = opts.database ? [opts.database] : undefined;
         const printChecks = (results: VerifiedDatabase[]): void => {
@@ -95,6 +99,7 @@ export function registerRestore(repo: Command): void {
       }
 
       if (opts.minio) {
+        const { restoreMinio, verifyMinio } = await import('../../engine/targets/minio');
         const dest = { ...minioFrom(opts.minio, opts), bucket: opts.bucket, prefix: opts.prefix };
         const result = await restoreMinio(repository, ref, dest, { lockWaitMs: wait });
         const check = opts.verify ? await verifyMinio(repository, ref, dest) : undefined;
@@ -108,6 +113,7 @@ export function registerRestore(repo: Command): void {
       }
 
       if (opts.original) {
+        const { restoreFiles } = await import('../../engine/targets/files');
         const result = await restoreFiles(repository, ref, { include: opts.include, verify: opts.verify, lockWaitMs: wait });
         if (flags.json) printJson({ snapshot: ref.id, ...result });
         else process.stdout.write(`restored snapshot ${ref.id.slice(0, 8)} to ${result.locations.join(', ')}: ${result.files} files, ${formatBytes(result.bytesWritten)}\n`);

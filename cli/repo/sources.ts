@@ -1,4 +1,5 @@
-import { parsePgUrl, type MinioSource, type PgConnection } from '../../engine/targets';
+import type { MinioSource } from '../../engine/targets/minio';
+import { parsePgUrl, type PgConnection } from '../../engine/targets/postgres/connection';
 import { UsageError } from '../exitCodes';
 
 /** A PostgreSQL URL from --postgres; the password may come from PGPASSWORD instead of the URL. */

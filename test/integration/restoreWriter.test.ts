@@ -8,6 +8,7 @@ import { CorruptionError } from '../../engine/errors';
 import { packKey } from '../../engine/repository/layout';
 import { sealBlob } from '../../engine/repository/pack';
 import { RestoreWriter, writeRangeSync, type RangeBlob } from '../../engine/restoreWriter';
+import { startSpareWorkers } from '../../engine/spareWorkers';
 import { PASSPHRASE, tempDir } from '../support/backends';
 import { describeTree, makeSampleTree, seededBytes, textBytes, writeRandomFiles } from '../support/trees';
 
@@ -63,6 +64,25 @@ describe('restore writer', () => {
     expect(readFileSync(files[1]).equals(b)).toBe(true);
     expect(readFileSync(files[2]).equals(a)).toBe(true);
     expect(readFileSync(files[3]).equals(b)).toBe(true);
+  });
+
+  it('takes a thread booted before the keys were known, and writes with the keys it is given then', async () => {
+    const [spare] = startSpareWorkers({ script: SCRIPT }, 1);
+    await new Promise((resolve) => spare.once('online', resolve));
+    const plains = [textBytes('spare', 50_000), seededBytes('spare-2', 200_000)];
+    const { bytes, blobs } = range(plains);
+    const file = path.join(tempDir(), 'by-spare');
+    const fd = openSync(file, 'w');
+    const writer = new RestoreWriter(ring, { workers: 1, script: SCRIPT });
+    try {
+      expect((writer as unknown as { worker: unknown }).worker).toBe(spare);
+      const onWorker = writer.write({ pack: PACK, bytes, blobs: [{ ...blobs[0], targets: [{ fd, position: 0 }] }, { ...blobs[1], targets: [{ fd, position: 50_000 }] }] });
+      expect(await onWorker).toBe(250_000);
+    } finally {
+      await writer.close();
+      closeSync(fd);
+    }
+    expect(readFileSync(file).equals(Buffer.concat(plains))).toBe(true);
   });
 
   it("rejects a corrupt blob as corruption, naming it, and a failed write with the system's code", async () => {

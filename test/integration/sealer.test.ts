@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { zstdDecompressSync } from 'node:zlib';
@@ -8,6 +9,7 @@ import { discardBuffer } from '../../engine/bufferPool';
 import { compressScratch, compressSync, decompress, reusesZstdContext } from '../../engine/compression';
 import { blobId, newKeyring, open } from '../../engine/crypto/keyring';
 import { sealChunk, sealSmallFile, Sealer, type SealSettings, type SmallFile } from '../../engine/sealer';
+import { startSpareWorkers } from '../../engine/spareWorkers';
 
 // The worker runs compiled code (npm test builds first); the main side is the source under test.
 const SCRIPT = path.resolve(__dirname, '../../dist/engine/sealer.worker.js');
@@ -203,5 +205,59 @@ describe('small-file sealer', () => {
     const wider = Buffer.allocUnsafeSlow(1026).subarray(1, 1025); // two bytes more than the slack
     discardBuffer(wider, 1);
     expect(wider.length).toBe(1024);
+  });
+});
+
+describe('sealing workers booted before the keys are known', () => {
+  const workerOf = (sealer: Sealer): unknown => (sealer as unknown as { slots: { worker: unknown }[] }).slots[0]?.worker;
+
+  it('a spare booted first is the one the sealer takes, and it seals with the keys it is given then', async () => {
+    const [spare] = startSpareWorkers({ script: SCRIPT }, 1);
+    await new Promise((resolve) => spare.once('online', resolve));
+    const sealer = new Sealer(settings, { workers: 1, script: SCRIPT });
+    try {
+      const chunk = Buffer.from('sealed by a spare worker '.repeat(40_000));
+      const id = blobId(settings.ring, chunk);
+      const handed = Buffer.allocUnsafeSlow(chunk.length);
+      chunk.copy(handed);
+      const sealed = await sealer.sealChunk(id, handed)!;
+      expect(workerOf(sealer)).toBe(spare);
+      expect((await decompress(open(settings.ring, Buffer.concat(sealed.pieces), Buffer.from(id, 'hex'), 'chunk'), 'chunk')).equals(chunk)).toBe(true);
+      const file = path.join(dir, 'spare.txt');
+      writeFileSync(file, 'a small file, sealed by the spare');
+      const small = await sealer.seal(file, 33);
+      expect((await plain(small)).toString()).toBe('a small file, sealed by the spare');
+      expect(small.kind === 'blob' && small.id).toBe(blobId(settings.ring, Buffer.from('a small file, sealed by the spare')));
+    } finally {
+      await sealer.close();
+    }
+  });
+
+  it('a spare that died before it was taken is passed over for a new worker', async () => {
+    const [spare] = startSpareWorkers({ script: SCRIPT }, 1);
+    await spare.terminate();
+    await new Promise((resolve) => setImmediate(resolve));
+    const sealer = new Sealer(settings, { workers: 1, script: SCRIPT });
+    try {
+      const file = path.join(dir, 'after-spare.txt');
+      writeFileSync(file, 'sealed by a new worker');
+      expect((await plain(await sealer.seal(file, 22))).toString()).toBe('sealed by a new worker');
+      expect(workerOf(sealer)).toBeDefined();
+      expect(workerOf(sealer)).not.toBe(spare);
+    } finally {
+      await sealer.close();
+    }
+  });
+
+  it('a spare nobody takes keeps no process alive', () => {
+    const sealerModule = path.resolve(__dirname, '../../dist/engine/sealer.js');
+    const res = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(sealerModule)}).prestartSealWorkers(); console.log('started')`], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(res.error, 'the process ended by itself').toBeUndefined();
+    expect(res.signal).toBeNull();
+    expect(res.status).toBe(0);
+    expect(res.stdout.trim()).toBe('started');
   });
 });
