@@ -239,16 +239,21 @@ export class Sealer {
   }
 
   /**
-   * Hands jobs to workers with room; when they are all full and files still
-   * wait, the main thread seals one itself, then yields (so answers and the
-   * reading go on) and comes back. Chunks wait for a worker (the main thread
-   * has the reading and hashing to do), unless none is left.
+   * Hands jobs to workers: chunks to the least busy at once (the caller
+   * bounds how many are in flight; a worker with the next ones in hand never
+   * idles on a round trip while the main thread reads), batches of files to
+   * one with room. When every worker is full and files still wait, the main
+   * thread seals one itself, then yields (so answers and the reading go on)
+   * and comes back. Chunks wait for a worker (the main thread has the reading
+   * and hashing to do), unless none is left.
    */
   private pump(): void {
-    for (const slot of this.slots) {
-      while (!slot.dead && slot.inFlight.length < BATCHES_PER_WORKER && this.queue.length > 0) this.send(slot);
+    for (let job = this.queue[0]; job; job = this.queue[0]) {
+      const slot = this.leastBusy();
+      if (!slot || (job.kind === 'file' && slot.inFlight.length >= BATCHES_PER_WORKER)) break;
+      this.send(slot);
     }
-    const at = this.slots.some((s) => !s.dead) ? this.queue.findIndex((j) => j.kind === 'file') : 0;
+    const at = this.leastBusy() ? this.queue.findIndex((j) => j.kind === 'file') : 0;
     if (at < 0 || this.queue.length === 0) return;
     const [job] = this.queue.splice(at, 1);
     try {
@@ -258,6 +263,12 @@ export class Sealer {
       job.reject(err);
     }
     if (this.queue.length > 0) this.schedule();
+  }
+
+  private leastBusy(): Slot | undefined {
+    let best: Slot | undefined;
+    for (const slot of this.slots) if (!slot.dead && (!best || slot.inFlight.length < best.inFlight.length)) best = slot;
+    return best;
   }
 
   /** A chunk alone, or a batch of files up to the next chunk. */

@@ -1,9 +1,9 @@
 import { spawnSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
-import { backupStreams, checkRepository, listLocks, listSnapshots, openStorage, readContent, Repository } from '../../engine';
+import { backupStreams, backupTree, checkRepository, listLocks, listSnapshots, openStorage, readContent, Repository } from '../../engine';
 import { PASSPHRASE, tempDir } from '../support/backends';
 import { seededBytes } from '../support/trees';
 
@@ -49,5 +49,22 @@ describe.skipIf(!AS_ROOT)('a local repository on a file system that fills up or 
     const node = (await loadTree(readOnly, first.snapshot.tree)).nodes[0];
     for await (const c of readContent(readOnly, node.type === 'file' ? node.content : [])) chunks.push(c);
     expect(Buffer.concat(chunks).equals(seededBytes('kept', 512 * 1024))).toBe(true);
+  });
+
+  it('fails a tree backup that fills the disk with the reason, whichever file is being read when an earlier one fails to land', async () => {
+    // Files' chunks are sealed and stored while the next files are read (one window for the backup): the
+    // failure of a chunk from an earlier file must still fail the backup, not be lost or hang it.
+    spawnSync('umount', [mnt]);
+    mount('size=6m');
+    const storage = openStorage(path.join(mnt, 'repo'));
+    const repo = await Repository.init(storage, { passphrase: PASSPHRASE });
+    const tree = tempDir('dbm-fill-');
+    for (let i = 0; i < 12; i++) writeFileSync(path.join(tree, `f${i}.bin`), seededBytes(`fill-${i}`, 3 * 1024 * 1024));
+    await expect(backupTree(repo, [tree], { target: 'files' })).rejects.toThrow(/no space left on the device \(ENOSPC\)/);
+    const after = await Repository.open(storage, { passphrase: PASSPHRASE });
+    expect(await listSnapshots(after)).toEqual([]);
+    expect(await listLocks(after)).toEqual([]);
+    expect((await checkRepository(after, { readData: true })).errors).toEqual([]);
+    expect(spawnSync('find', [path.join(mnt, 'repo'), '-name', '*.tmp-*']).stdout.toString()).toBe('');
   });
 });
