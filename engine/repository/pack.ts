@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { close, mkdirSync, openSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
@@ -7,6 +7,7 @@ import { open, seal, sealToParts, type Keyring } from '../crypto/keyring';
 import type { BufferPool } from '../bufferPool';
 import { CorruptionError } from '../errors';
 import { MAX_BLOB_BYTES } from './layout';
+import { spoolFileName } from '../storage/spool';
 import { descriptor, writeAll } from '../storage/writeAll';
 
 /**
@@ -42,8 +43,6 @@ export const SEGMENT_BYTES = 1024 * 1024;
 const COPY_BELOW = 64 * 1024;
 /** Bytes a pack may hold waiting for its file before `drained` makes adders wait. */
 const QUEUE_BYTES = 4 * 1024 * 1024;
-/** Spool files are named so a local repository's listings skip them (storage/local.ts's TMP_MARK). */
-const SPOOL_PREFIX = 'dbm-pack.tmp-';
 
 export interface FinishedPack {
   id: string;
@@ -161,7 +160,7 @@ export class PackWriter {
     if (this.fd === null) {
       // opened synchronously, once per pack: a directory that cannot take it fails the add that needed it
       mkdirSync(this.spoolDir, { recursive: true });
-      this.file = path.join(this.spoolDir, `${SPOOL_PREFIX}${randomBytes(8).toString('hex')}`);
+      this.file = path.join(this.spoolDir, spoolFileName());
       this.fd = openSync(this.file, 'wx', 0o600);
     }
     this.queue.push(buf);

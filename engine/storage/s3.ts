@@ -6,6 +6,7 @@ import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import type { Readable } from 'node:stream';
 import { NotFoundError } from '../errors';
+import { clearDeadSpoolFiles } from './spool';
 import type { ObjectInfo, Storage } from './storage';
 
 export interface S3Options {
@@ -79,9 +80,9 @@ export class S3Storage implements Storage {
     await fs.rm(file, { force: true });
   }
 
-  /** The spool is the system's temp directory, shared with other repositories and processes: not ours to clear. */
-  async clearSpool(): Promise<{ files: number; bytes: number }> {
-    return { files: 0, bytes: 0 };
+  /** The spool is the system's temp directory, shared with other repositories and processes: only dead writers' files go (see spool.ts). */
+  async clearSpool(dryRun: boolean): Promise<{ files: number; bytes: number }> {
+    return clearDeadSpoolFiles(this.spoolDir, dryRun);
   }
 
   async get(key: string): Promise<Buffer> {

@@ -35,9 +35,10 @@ export interface Storage {
   /** Atomically store a whole file as an object; the file is gone once this succeeds (moved or deleted). */
   putFile(key: string, file: string): Promise<void>;
   /**
-   * The spool files a killed writer left, deleted (unless `dryRun`) where the
-   * spool is this repository's own (a local one; a shared temp directory is
-   * left alone). Only safe under the exclusive lock: no writer is running.
+   * The spool files a killed writer left, deleted (unless `dryRun`): all of
+   * them where the spool is this repository's own (a local one: only safe
+   * under the exclusive lock, when no writer runs); in a shared temp
+   * directory, only those whose writer is gone (see spool.ts).
    */
   clearSpool(dryRun: boolean): Promise<{ files: number; bytes: number }>;
   get(key: string): Promise<Buffer>;
