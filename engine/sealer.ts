@@ -122,7 +122,7 @@ const WORKER_SCRIPT = path.join(__dirname, 'sealer.worker.js');
 const BATCH_FILES = 32;
 /** …and at most this many bytes, so a batch of larger "small" files stays small. */
 const BATCH_BYTES = 1024 * 1024;
-/** Batches a worker holds at once: one sealing, one waiting, so it never idles on a round trip. */
+/** Batches of files a worker holds at once: one sealing, one waiting, so it never idles on a round trip (chunks: see pump). */
 const BATCHES_PER_WORKER = 2;
 
 type Job =
