@@ -71,8 +71,8 @@ export interface BackupOptions {
   progress?: BackupProgress;
   /**
    * How many files at or above the minimum chunk size, or streams, are read
-   * at once (default 1: each already keeps two chunks compressing, which
-   * fills two cores, and every extra one holds an 8 MiB work buffer).
+   * at once (default 1: the backup already keeps three chunks sealing at
+   * once, which fills two cores, and every extra one holds an 8 MiB work buffer).
    */
   concurrency?: number;
   /** the snapshot's time (default: now); for imports and tests */
@@ -317,6 +317,11 @@ export class ChunkSaves {
     this.pending.add(done);
   }
 
+  /** The first save that failed, if one did. */
+  get failed(): unknown {
+    return this.failure;
+  }
+
   /** Once every chunk added is stored; throws the first failure. */
   async settled(): Promise<void> {
     while (this.pending.size > 0) await Promise.all([...this.pending]);
@@ -473,6 +478,8 @@ class TreeArchiver {
   }
 
   private async archiveEntry(abs: string, name: string, rel: string, parentNode: TreeNode | null, reads?: DirReads): Promise<TreeNode> {
+    // A chunk of a file already archived that failed to land stops the walk here, not only at the next large file or the end.
+    this.failure ??= this.saves.failed;
     if (this.failure) throw this.failure;
     // Synchronous: an lstat answered from the dentry cache costs microseconds, a thread-pool round trip more.
     const st = lstatSync(abs, { bigint: true });
