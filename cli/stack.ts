@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import * as path from 'node:path';
 import { pathList } from '../engine';
 import { startStack } from '../stack/launcher';
+import type { CompressionName } from '../stack/provision';
 import { startWorkers } from '../stack/worker';
 import { UsageError } from './exitCodes';
 import { csv } from './options';
@@ -50,6 +51,14 @@ function capacity(): number | undefined {
   return gb * 2 ** 30;
 }
 
+/** DBM_COMPRESSION: how the repository compresses when the stack makes it. */
+function compressionName(): CompressionName | undefined {
+  const raw = process.env.DBM_COMPRESSION;
+  if (!raw) return undefined;
+  if (raw !== 'default' && raw !== 'fast' && raw !== 'off') throw new UsageError(`DBM_COMPRESSION=${raw}: use default (zstd level 3), fast (level 1) or off`);
+  return raw;
+}
+
 /** `stack start`: the whole product on this machine, in the foreground, until Ctrl-C. */
 export function registerStack(program: Command): void {
   const stack = program.command('stack').description('run the product on this machine');
@@ -72,6 +81,7 @@ export function registerStack(program: Command): void {
         s3: { endpoint: process.env.DBM_S3_ENDPOINT, accessKey: process.env.DBM_S3_ACCESS_KEY, secretKey: process.env.DBM_S3_SECRET_KEY, region: process.env.DBM_S3_REGION },
         minio: minioSource(),
         passphrase: process.env.DBM_PASSPHRASE,
+        compression: compressionName(),
         alertUrl: process.env.DBM_ALERT_URL,
         adminToken: process.env.DBM_ADMIN_TOKEN,
         tls: tlsMode === 'off' ? 'off' : { selfSigned: tlsMode === 'self-signed', certFile: process.env.DBM_TLS_CERT, keyFile: process.env.DBM_TLS_KEY },

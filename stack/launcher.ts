@@ -6,13 +6,14 @@ import * as path from 'node:path';
 import { Pool } from 'pg';
 import pino from 'pino';
 import { openStorage, pathPolicyEnv, Repository, type PathPolicy } from '../engine';
+import { LEVEL_NAMES } from '../engine/compression';
 import { migrate } from '../catalog/migrate';
 import { countTokens, createToken } from '../catalog/tokens';
 import { startApiServer, tlsCertificate, type ApiServer, type QueueCluster, type RepositoryAccess } from '../server';
 import { JobLogFiles } from './jobLogFiles';
 import { ensureN8nInstalled, installCommunityPackage, N8nClient, N8nProcess, provisionOwner } from './n8n';
 import { PostgresCluster } from './postgresCluster';
-import { n8nControl, provisionWorkflows, syncSchedules, type ProvisionedStack, type StackSettings } from './provision';
+import { n8nControl, provisionWorkflows, syncSchedules, type CompressionName, type ProvisionedStack, type StackSettings } from './provision';
 import { ensureN8nDatabase, n8nEncryptionKey, queueModeEnv, type QueueSettings } from './queueMode';
 import { redisCommand, RedisServer } from './redis';
 import { superviseCluster, superviseN8n, superviseRedis } from './supervisor';
@@ -41,6 +42,8 @@ export interface StackOptions {
   /** the MinIO/S3 server whose buckets the minio target backs up (default: the repository's S3 server) */
   minio?: { endpoint: string; accessKey: string; secretKey: string; region?: string };
   passphrase?: string;
+  /** the zstd level of the repository when the stack makes it (DBM_COMPRESSION; an existing one keeps its own) */
+  compression?: CompressionName;
   alertUrl?: string;
   /** the API's port (0: any free one) and address */
   apiPort: number;
@@ -264,7 +267,7 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
       const pgUrl = new URL(cluster ? cluster.url : catalogUrl);
       const settings: StackSettings = {
         webhookSecret,
-        repository: repositorySettings(repository, passphrase, opts.s3),
+        repository: { ...repositorySettings(repository, passphrase, opts.s3), compression: opts.compression },
         postgres: { host: pgUrl.hostname, port: Number(pgUrl.port || 5432), user: decodeURIComponent(pgUrl.username), password: decodeURIComponent(pgUrl.password) },
         catalog: { host: cat.hostname, port: Number(cat.port || 5432), user: decodeURIComponent(cat.username), password: decodeURIComponent(cat.password), database: cat.pathname.slice(1) },
         alertUrl: opts.alertUrl,
@@ -279,7 +282,10 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
 
     // queue mode's workers, once main has made n8n's database what they expect, and the repository exists
     // (made here, once, rather than by whichever workers' first backups race to make it)
-    if (workerCount > 0) await Repository.initOrOpen(openStorage(repository.startsWith('s3://') ? repository : path.resolve(repository), opts.s3), { passphrase });
+    if (workerCount > 0) {
+      const storage = openStorage(repository.startsWith('s3://') ? repository : path.resolve(repository), opts.s3);
+      await Repository.initOrOpen(storage, { passphrase, config: { compressionLevel: opts.compression && LEVEL_NAMES[opts.compression] } });
+    }
     for (let i = 0; i < workerCount; i++) {
       const port = (opts.workerBasePort ?? 20020) + 2 * i;
       const worker = new N8nProcess({

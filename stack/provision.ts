@@ -4,13 +4,18 @@ import type { N8nControl, ScheduleWorkflow } from '../server';
 import type { N8nClient } from './n8n';
 import { workflowFromTemplate, type Workflow } from './workflows';
 
+/** The repository credential's Compression choices (DBM_COMPRESSION). */
+export type CompressionName = 'default' | 'fast' | 'off';
+
 /** What the shipped workflows need to know about this installation. */
 export interface StackSettings {
   /** the secret the server sends in X-Backup-Secret when it calls the workflows' webhooks */
   webhookSecret: string;
-  repository:
+  /** `compression`: the credential's, for a repository its first backup creates */
+  repository: (
     | { storage: 'local'; path: string; passphrase: string }
-    | { storage: 's3'; endpoint: string; accessKey: string; secretKey: string; bucket: string; prefix?: string; region?: string; passphrase: string };
+    | { storage: 's3'; endpoint: string; accessKey: string; secretKey: string; bucket: string; prefix?: string; region?: string; passphrase: string }
+  ) & { compression?: CompressionName };
   postgres: { host: string; port: number; user: string; password?: string; sslmode?: string; database?: string };
   catalog: { host: string; port: number; user: string; password?: string; database: string; sslmode?: string };
   minio?: { endpoint: string; accessKey: string; secretKey: string; region?: string };

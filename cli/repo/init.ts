@@ -1,18 +1,15 @@
 import type { Command } from 'commander';
 import { Repository } from '../../engine';
-import { DEFAULT_LEVEL, MAX_LEVEL } from '../../engine/compression';
+import { MAX_LEVEL, namedLevel } from '../../engine/compression';
 import { UsageError } from '../exitCodes';
 import { printJson } from '../output';
 import { flagsOf, passphraseFrom, storageFrom } from './context';
 
-/** `--compression`'s names for levels, besides the level itself. */
-const LEVEL_NAMES: Readonly<Record<string, number>> = { off: 0, fast: 1, default: DEFAULT_LEVEL };
-
 /** The level `--compression` names; the repository's config refuses one out of range. */
 function compressionLevel(value: string): number {
-  if (Object.hasOwn(LEVEL_NAMES, value)) return LEVEL_NAMES[value];
-  if (/^\d+$/.test(value)) return Number(value);
-  throw new UsageError(`--compression must be off, fast, default or a level from 0 to ${MAX_LEVEL}, not ${JSON.stringify(value)}`);
+  const level = namedLevel(value);
+  if (level === null) throw new UsageError(`--compression must be off, fast, default or a level from 0 to ${MAX_LEVEL}, not ${JSON.stringify(value)}`);
+  return level;
 }
 
 export function registerInit(repo: Command): void {

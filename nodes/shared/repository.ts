@@ -1,5 +1,6 @@
 import type { ICredentialDataDecryptedObject } from 'n8n-workflow';
 import { openStorage, Repository } from '../../engine';
+import { namedLevel } from '../../engine/compression';
 import type { MinioSource, PgConnection } from '../../engine/targets';
 import type { RepositoryConfig } from '../../engine/targets/postgresCluster/recoveryRunner';
 
@@ -16,9 +17,20 @@ export async function openRepository(creds: ICredentialDataDecryptedObject): Pro
   if (!passphrase) throw new Error('the Backup Repository credential has no passphrase');
   const storage = openStorage(repository, s3);
   // several workers' first backups may all find no repository: one is created, all open it
-  const repo = creds.createIfMissing !== false ? await Repository.initOrOpen(storage, { passphrase }) : await Repository.open(storage, { passphrase });
+  const repo =
+    creds.createIfMissing !== false
+      ? await Repository.initOrOpen(storage, { passphrase, config: { compressionLevel: compressionOf(creds) } })
+      : await Repository.open(storage, { passphrase });
   repo.lockWaitMs = LOCK_WAIT_MS;
   return repo;
+}
+
+/** The zstd level of a repository the credential creates: its Compression field (credentials made before it have none: the default). */
+function compressionOf(creds: ICredentialDataDecryptedObject): number | undefined {
+  if (creds.compression === undefined || creds.compression === '') return undefined;
+  const level = namedLevel(String(creds.compression));
+  if (level === null) throw new Error(`the Backup Repository credential's compression is ${JSON.stringify(creds.compression)}: use default, fast or off`);
+  return level;
 }
 
 /** What `repo --config` needs to read the same repository (PostgreSQL's restore_command runs the CLI). */

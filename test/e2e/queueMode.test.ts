@@ -4,6 +4,7 @@ import { chmodSync, promises as fs, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, inject, it } from 'vitest';
+import { openStorage, Repository } from '../../engine';
 import { createMinioClient } from '../../engine/storage/s3';
 import { EXIT } from '../../cli/exitCodes';
 import { tempDir } from '../support/backends';
@@ -62,6 +63,8 @@ describe('the stack on n8n queue mode with two workers', () => {
       DBM_S3_SECRET_KEY: s3.secretKey,
       DBM_BACKUP_ROOTS: sources,
       DBM_ADMIN_TOKEN: 'queue-mode-admin-token-0123456789',
+      // in queue mode the stack makes the repository itself, before the workers start
+      DBM_COMPRESSION: 'fast',
     };
     child = spawn(process.execPath, [CLI, 'stack', 'start'], { env: { ...process.env, ...env } as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
@@ -141,6 +144,8 @@ describe('the stack on n8n queue mode with two workers', () => {
       DBM_S3_SECRET_KEY: s3.secretKey,
       DBM_PASSPHRASE: readFileSync(path.join(dataDir, 'secrets', 'repository-passphrase'), 'utf8').trim(),
     };
+    const repo = await Repository.open(openStorage(env.DBM_REPOSITORY, { endpoint: s3.endpoint, accessKey: s3.accessKey, secretKey: s3.secretKey }), { passphrase: repoEnv.DBM_PASSPHRASE });
+    expect(repo.config.compressionLevel, 'DBM_COMPRESSION=fast').toBe(1);
     const check = await runCli(['repo', 'check', '--read-data'], repoEnv, undefined, 180_000);
     expect(check.code, check.stderr + check.stdout).toBe(EXIT.ok);
     const later = await settle(await post('/backup/create', { targets: ['files'], paths: [path.join(sources, 'a')], description: 'a again' }));

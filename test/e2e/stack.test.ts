@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../../cli/exitCodes';
+import { openStorage, Repository } from '../../engine';
 import { tempDir } from '../support/backends';
 import { CLI, runCli } from '../support/cli';
 import { freePort } from '../support/ports';
@@ -45,6 +46,8 @@ describe('data-backup-manager stack start, driven by the CLI', () => {
       DBM_N8N_PORT: String(await freePort()),
       DBM_N8N_BROKER_PORT: String(await freePort()),
       DBM_BACKUP_ROOTS: `${path.join(dataDir, 'config')}:${path.join(base, 'sources')}`,
+      // the one setting changed from the defaults: it reaches the repository the first backup creates
+      DBM_COMPRESSION: 'fast',
     };
     const first = await start();
     expect(first).toMatch(/provisioned n8n: 6 workflows/);
@@ -94,6 +97,8 @@ describe('data-backup-manager stack start, driven by the CLI', () => {
     expect(backup.stdout).toMatch(/^postgres +completed +[0-9a-f]{12}/m);
     expect(backup.stdout).toMatch(/^files +completed +[0-9a-f]{12}/m);
     expect(backup.stdout).toMatch(/^TARGET +STATUS +SNAPSHOT +READ +NEW +STORED +TOOK/m);
+    const passphrase = readFileSync(path.join(dataDir, 'secrets', 'repository-passphrase'), 'utf8').trim();
+    expect((await Repository.open(openStorage(path.join(dataDir, 'repository')), { passphrase })).config.compressionLevel, 'DBM_COMPRESSION=fast').toBe(1);
 
     // status, list, jobs show
     const status = JSON.parse((await run(['status', '--json', '--verbose', '--storage'])).stdout) as {

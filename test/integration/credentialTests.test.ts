@@ -1,5 +1,8 @@
 import { describe, expect, inject, it } from 'vitest';
+import { openStorage, Repository } from '../../engine';
+import { DEFAULT_LEVEL } from '../../engine/compression';
 import { credentialTest } from '../../nodes/shared/credentialTests';
+import { openRepository } from '../../nodes/shared/repository';
 import { tempDir } from '../support/backends';
 import { newCatalogDatabase } from '../support/catalog';
 import { pgConnection } from '../support/postgres';
@@ -22,6 +25,25 @@ describe("the n8n credentials' tests", () => {
     expect(wrong).toEqual({ status: 'Error', message: 'wrong passphrase: no key slot opens with it' });
     const none = await run(credentialTest.dbmRepositoryTest as TestFn, { storage: 'local', path: tempDir(), passphrase: 'p', createIfMissing: false });
     expect(none).toEqual({ status: 'Error', message: expect.stringMatching(/^no repository at /) });
+  });
+
+  it("create a repository with the credential's compression, and leave an existing one's alone", async () => {
+    const made = async (compression: unknown): Promise<number> => {
+      const dir = `${tempDir()}/repo`;
+      await openRepository({ storage: 'local', path: dir, passphrase: 'p', createIfMissing: true, ...(compression === undefined ? {} : { compression }) });
+      // read back from the repository's own config, as any later reader sees it
+      return (await Repository.open(openStorage(dir), { passphrase: 'p' })).config.compressionLevel;
+    };
+    expect(await made('fast')).toBe(1);
+    expect(await made('off')).toBe(0);
+    expect(await made('default')).toBe(DEFAULT_LEVEL);
+    expect(await made(undefined), 'a credential made before the field').toBe(DEFAULT_LEVEL);
+    await expect(made('quick')).rejects.toThrow(`the Backup Repository credential's compression is "quick": use default, fast or off`);
+    // the level is the repository's: a credential saying otherwise opens it as it is
+    const dir = `${tempDir()}/repo`;
+    await openRepository({ storage: 'local', path: dir, passphrase: 'p', createIfMissing: true, compression: 'off' });
+    const again = await openRepository({ storage: 'local', path: dir, passphrase: 'p', createIfMissing: true, compression: 'fast' });
+    expect(again.config.compressionLevel).toBe(0);
   });
 
   it('connect to PostgreSQL, the catalog and MinIO, and say why they cannot', async () => {
