@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import * as path from 'node:path';
 import { pathList } from '../engine';
+import { isLevelName, type LevelName } from '../engine/compression';
 import { startStack } from '../stack/launcher';
-import type { CompressionName } from '../stack/provision';
 import { startWorkers } from '../stack/worker';
 import { UsageError } from './exitCodes';
 import { csv } from './options';
@@ -52,10 +52,10 @@ function capacity(): number | undefined {
 }
 
 /** DBM_COMPRESSION: how the repository compresses when the stack makes it. */
-function compressionName(): CompressionName | undefined {
+function compressionName(): LevelName | undefined {
   const raw = process.env.DBM_COMPRESSION;
   if (!raw) return undefined;
-  if (raw !== 'default' && raw !== 'fast' && raw !== 'off') throw new UsageError(`DBM_COMPRESSION=${raw}: use default (zstd level 3), fast (level 1) or off`);
+  if (!isLevelName(raw)) throw new UsageError(`DBM_COMPRESSION=${raw}: use default (zstd level 3), fast (level 1) or off`);
   return raw;
 }
 

@@ -34,11 +34,16 @@ export const DEFAULT_LEVEL = 3;
 export const MAX_LEVEL = 9;
 
 /** What a compression setting may be called, besides its level: `repo init --compression`, DBM_COMPRESSION, the repository credential. */
-export const LEVEL_NAMES: Readonly<Record<string, number>> = { off: 0, fast: 1, default: DEFAULT_LEVEL };
+export const LEVEL_NAMES = { off: 0, fast: 1, default: DEFAULT_LEVEL } as const;
+export type LevelName = keyof typeof LEVEL_NAMES;
+
+export function isLevelName(value: string): value is LevelName {
+  return Object.hasOwn(LEVEL_NAMES, value);
+}
 
 /** The level a name or a number stands for; null when it is neither (a number out of range is the config's to refuse). */
 export function namedLevel(value: string): number | null {
-  if (Object.hasOwn(LEVEL_NAMES, value)) return LEVEL_NAMES[value];
+  if (isLevelName(value)) return LEVEL_NAMES[value];
   return /^\d+$/.test(value) ? Number(value) : null;
 }
 

@@ -6,14 +6,14 @@ import * as path from 'node:path';
 import { Pool } from 'pg';
 import pino from 'pino';
 import { openStorage, pathPolicyEnv, Repository, type PathPolicy } from '../engine';
-import { LEVEL_NAMES } from '../engine/compression';
+import { LEVEL_NAMES, type LevelName } from '../engine/compression';
 import { migrate } from '../catalog/migrate';
 import { countTokens, createToken } from '../catalog/tokens';
 import { startApiServer, tlsCertificate, type ApiServer, type QueueCluster, type RepositoryAccess } from '../server';
 import { JobLogFiles } from './jobLogFiles';
 import { ensureN8nInstalled, installCommunityPackage, N8nClient, N8nProcess, provisionOwner } from './n8n';
 import { PostgresCluster } from './postgresCluster';
-import { n8nControl, provisionWorkflows, syncSchedules, type CompressionName, type ProvisionedStack, type StackSettings } from './provision';
+import { n8nControl, provisionWorkflows, syncSchedules, type ProvisionedStack, type StackSettings } from './provision';
 import { ensureN8nDatabase, n8nEncryptionKey, queueModeEnv, type QueueSettings } from './queueMode';
 import { redisCommand, RedisServer } from './redis';
 import { superviseCluster, superviseN8n, superviseRedis } from './supervisor';
@@ -43,7 +43,7 @@ export interface StackOptions {
   minio?: { endpoint: string; accessKey: string; secretKey: string; region?: string };
   passphrase?: string;
   /** the zstd level of the repository when the stack makes it (DBM_COMPRESSION; an existing one keeps its own) */
-  compression?: CompressionName;
+  compression?: LevelName;
   alertUrl?: string;
   /** the API's port (0: any free one) and address */
   apiPort: number;

@@ -2,10 +2,9 @@ import type { Pool } from 'pg';
 import { listSchedules, setScheduleWorkflow } from '../catalog/schedules';
 import type { N8nControl, ScheduleWorkflow } from '../server';
 import type { N8nClient } from './n8n';
+import type { LevelName } from '../engine/compression';
 import { workflowFromTemplate, type Workflow } from './workflows';
 
-/** The repository credential's Compression choices (DBM_COMPRESSION). */
-export type CompressionName = 'default' | 'fast' | 'off';
 
 /** What the shipped workflows need to know about this installation. */
 export interface StackSettings {
@@ -15,7 +14,7 @@ export interface StackSettings {
   repository: (
     | { storage: 'local'; path: string; passphrase: string }
     | { storage: 's3'; endpoint: string; accessKey: string; secretKey: string; bucket: string; prefix?: string; region?: string; passphrase: string }
-  ) & { compression?: CompressionName };
+  ) & { compression?: LevelName };
   postgres: { host: string; port: number; user: string; password?: string; sslmode?: string; database?: string };
   catalog: { host: string; port: number; user: string; password?: string; database: string; sslmode?: string };
   minio?: { endpoint: string; accessKey: string; secretKey: string; region?: string };

@@ -144,6 +144,13 @@ describe('repo CLI exit codes', () => {
       expect(r.code, args.join(' ')).toBe(2);
       oneLine(r.stderr);
     }
+    // the stack's settings too, before anything is started
+    const dataDir = path.join(tempDir(), 'data');
+    const stack = await runCli(['stack', 'start'], { DBM_DATA_DIR: dataDir, DBM_COMPRESSION: 'max' });
+    expect(stack.code).toBe(2);
+    oneLine(stack.stderr);
+    expect(stack.stderr).toContain('DBM_COMPRESSION=max: use default (zstd level 3), fast (level 1) or off');
+    expect(existsSync(dataDir)).toBe(false);
     const noPass = await runCli(['repo', 'snapshots'], loc.env);
     expect(noPass.code).toBe(2);
     expect(noPass.stderr).toMatch(/no passphrase/);
