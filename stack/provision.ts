@@ -5,7 +5,6 @@ import type { N8nClient } from './n8n';
 import type { LevelName } from '../engine/compression';
 import { workflowFromTemplate, type Workflow } from './workflows';
 
-
 /** What the shipped workflows need to know about this installation. */
 export interface StackSettings {
   /** the secret the server sends in X-Backup-Secret when it calls the workflows' webhooks */
