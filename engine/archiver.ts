@@ -178,48 +178,6 @@ export async function backupStreams(repo: Repository, entries: StreamEntry[], op
   });
 }
 
-/**
- * `backupStreams` for a repository still opening: the first `count` entries
- * (those it takes first) are opened now, so their producers start (pg_dump
- * connects and reads the catalog) while the key is derived; what they write
- * waits in the pipe until then. An entry opened early that the backup never
- * took (the repository did not open, the lock was refused) is aborted.
- */
-export async function backupStreamsOpening(repo: Promise<Repository>, entries: StreamEntry[], count: number, opts: BackupOptions): Promise<SnapshotRef> {
-  const early = entries.slice(0, count).map((entry) => {
-    const opened = Promise.resolve()
-      .then(() => entry.open())
-      .then((stream) => {
-        // Node drains a child's output nobody listens to when the child exits (it resumes untouched stdio
-        // streams): a short dump that ended before the backup took it was lost, stored empty. A 'readable'
-        // listener keeps it buffered (up to the stream's highWaterMark, then in the pipe) until it is read.
-        stream.on('readable', keepBuffered);
-        return stream;
-      });
-    opened.catch(() => undefined); // the backup sees the failure when it takes the entry
-    return { entry, opened, taken: false };
-  });
-  const handed = entries.map((entry, i): StreamEntry => {
-    const e = early[i];
-    if (!e) return entry;
-    return {
-      ...entry,
-      open: () => {
-        e.taken = true;
-        return e.opened;
-      },
-    };
-  });
-  try {
-    return await backupStreams(await repo, handed, opts);
-  } finally {
-    const untaken = early.filter((e) => !e.taken);
-    await Promise.all(untaken.map(async (e) => (await e.opened.then(() => true, () => false)) && e.entry.abort?.()));
-  }
-}
-
-function keepBuffered(): void {}
-
 /** One stream entry into the repository; `reading` holds the entries whose producer runs, for stopping them. */
 async function storeStream(
   repo: Repository,

@@ -1,5 +1,5 @@
 import type { Client } from 'pg';
-import { backupStreams, backupStreamsOpening, type BackupOptions, type StreamEntry } from '../../archiver';
+import { backupStreams, type BackupOptions, type StreamEntry } from '../../archiver';
 import { awaitedLater } from '../../concurrency';
 import { BackupError, InvalidInputError } from '../../errors';
 import type { Repository } from '../../repository/repository';
@@ -128,11 +128,12 @@ export async function backupPostgres(repo: Repository | Promise<Repository>, con
     });
   }
   databases.forEach((db, i) => entries.push(databaseEntry(conn, db, i, format, pgDump.path, meta, sizes.get(db) ?? 0, properties.get(db))));
-  const concurrency = opts.concurrency ?? PARALLEL_DUMPS;
-  const streamOpts = { ...opts, concurrency, target: opts.target ?? 'postgres', meta: meta as unknown as Record<string, unknown> };
-  // pg_dump's own start (~0.1-0.2 s) overlaps the key's derivation when the repository is still opening
-  if (repo instanceof Promise) return backupStreamsOpening(repo, entries, concurrency, streamOpts);
-  return backupStreams(repo, entries, streamOpts);
+  return backupStreams(await repo, entries, {
+    ...opts,
+    concurrency: opts.concurrency ?? PARALLEL_DUMPS,
+    target: opts.target ?? 'postgres',
+    meta: meta as unknown as Record<string, unknown>,
+  });
 }
 
 function databaseEntry(
