@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import { parseDuration } from '../../engine/retention';
-import { Repository } from '../../engine/repository/repository';
+import type { Repository } from '../../engine/repository/repository';
+import { readKeyMaterial, unlock, type OpenOptions } from '../../engine/repository/unlock';
 import { openStorage } from '../../engine/storage/location';
 import type { Storage } from '../../engine/storage/storage';
 import type { RepositoryConfig } from '../../engine/targets/postgresCluster/recoveryRunner';
@@ -103,10 +104,14 @@ export function passphraseFrom(flags: RepoFlags, required = true): string | unde
 
 export async function openRepo(flags: RepoFlags): Promise<Repository> {
   const storage = storageFrom(flags);
-  if (flags.recoveryKey) {
-    return Repository.open(storage, { recoveryKey: readSecretFile(flags.recoveryKey, 'recovery key') });
-  }
-  return Repository.open(storage, { passphrase: passphraseFrom(flags) });
+  const secret: OpenOptions = flags.recoveryKey
+    ? { recoveryKey: readSecretFile(flags.recoveryKey, 'recovery key') }
+    : { passphrase: passphraseFrom(flags) };
+  const material = await readKeyMaterial(storage);
+  // unlock starts the key derivation (scrypt: 60-200 ms, on libuv's pool) before the engine's
+  // modules load on this thread (~10-40 ms): `repo snapshots` is mostly these two (issue 15)
+  const [unlocked, { Repository }] = await Promise.all([unlock(material, secret), import('../../engine/repository/repository')]);
+  return Repository.unlocked(storage, unlocked);
 }
 
 export function lockWaitMs(flags: RepoFlags): number | undefined {

@@ -4,17 +4,14 @@ import { compress, decompress } from '../compression';
 import { BufferPool, discardBuffer } from '../bufferPool';
 import { ByteBudget, Semaphore, awaitedLater } from '../concurrency';
 import { blobId, newKeyring, open, seal, type Keyring } from '../crypto/keyring';
-import { makePassphraseSlot, openPassphraseSlot, openRsaSlot, parseSlot, type KeySlot } from '../crypto/keySlots';
+import { makePassphraseSlot, parseSlot, type KeySlot } from '../crypto/keySlots';
 import {
   BackupError,
   CorruptionError,
   describeError,
-  InvalidInputError,
   NotFoundError,
   RepositoryExistsError,
-  RepositoryNotFoundError,
   StorageError,
-  WrongKeyError,
 } from '../errors';
 import { listAll, type Storage } from '../storage/storage';
 import { BlobIndex, fillsIndex, validateIndexFile, type IndexFile } from './blobIndex';
@@ -22,12 +19,9 @@ import { newConfig, type RepoConfig } from './config';
 import { CONFIG_KEY, INDEX_PREFIX, KEYS_PREFIX, indexKey, keyKey, packKey } from './layout';
 import { PackWriter, sealBlob, sealedBody, type BlobType } from './pack';
 import { writeCause } from '../storage/writeAll';
+import { unlockRepository, type OpenOptions, type Unlocked } from './unlock';
 
-export interface OpenOptions {
-  passphrase?: string;
-  /** PEM private key of an RSA recovery slot. */
-  recoveryKey?: string;
-}
+export type { OpenOptions } from './unlock';
 
 export interface InitOptions {
   passphrase: string;
@@ -138,24 +132,11 @@ export class Repository {
   }
 
   static async open(storage: Storage, opts: OpenOptions): Promise<Repository> {
-    let sealedConfig: Buffer;
-    try {
-      sealedConfig = await storage.get(CONFIG_KEY);
-    } catch (err) {
-      if (err instanceof NotFoundError) throw new RepositoryNotFoundError(`no repository at ${storage.location}`);
-      throw err;
-    }
-    const opensConfig = (ring: Keyring): boolean => {
-      try {
-        open(ring, sealedConfig, 'dbm-config', 'repository config');
-        return true;
-      } catch {
-        return false;
-      }
-    };
-    const { ring, slot } = await openAnySlot(storage, opts, opensConfig);
-    const config = JSON.parse(open(ring, sealedConfig, 'dbm-config', 'repository config').toString('utf8')) as RepoConfig;
-    if (config.version !== 1) throw new CorruptionError(`repository config version ${config.version} is not supported`);
+    return Repository.unlocked(storage, await unlockRepository(storage, opts));
+  }
+
+  /** The repository `unlockRepository` opened the keys of (whoever derived them while loading this module, say). */
+  static unlocked(storage: Storage, { ring, config, slot }: Unlocked): Repository {
     return new Repository(storage, ring, config, slot);
   }
 
@@ -394,40 +375,6 @@ export class Repository {
     const objects = await listAll(this.storage, KEYS_PREFIX);
     return Promise.all(objects.map(async (o) => parseSlot(await this.storage.get(o.key), o.key)));
   }
-}
-
-/**
- * The newest key slot the passphrase (or recovery key) opens and whose keyring `fits` (opens the
- * config: a slot of a repository another process lost the race to create may linger a moment).
- */
-async function openAnySlot(storage: Storage, opts: OpenOptions, fits: (ring: Keyring) => boolean = () => true): Promise<{ ring: Keyring; slot: KeySlot }> {
-  if (!opts.passphrase && !opts.recoveryKey) throw new InvalidInputError('no passphrase or recovery key given');
-  const objects = await listAll(storage, KEYS_PREFIX);
-  // a slot listed and gone a moment later was the key of a repository another process lost the race to create
-  const read = await Promise.all(
-    objects.map(async (o) => {
-      const bytes = await storage.get(o.key).catch((err: unknown) => (err instanceof NotFoundError ? null : Promise.reject(err)));
-      return bytes && parseSlot(bytes, o.key);
-    }),
-  );
-  const slots = read.filter((slot): slot is KeySlot => slot !== null);
-  // Newest first: after an interrupted rotation the newer keyring wins.
-  slots.sort((a, b) => (a.created < b.created ? 1 : a.created > b.created ? -1 : 0));
-  let misfit = false;
-  for (const slot of slots) {
-    const ring =
-      slot.type === 'passphrase' && opts.passphrase
-        ? await openPassphraseSlot(slot, opts.passphrase)
-        : slot.type === 'rsa' && opts.recoveryKey
-          ? openRsaSlot(slot, opts.recoveryKey)
-          : null;
-    if (ring && fits(ring)) return { ring, slot };
-    misfit ||= ring !== null;
-  }
-  if (misfit) throw new CorruptionError('repository config failed authentication (corrupted or tampered)');
-  throw new WrongKeyError(
-    opts.recoveryKey ? 'the recovery key opens no key slot of this repository' : 'wrong passphrase: no key slot opens with it',
-  );
 }
 
 function parseJson<T>(plain: Buffer, what: string): T {

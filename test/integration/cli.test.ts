@@ -268,4 +268,29 @@ describe('the installed command', () => {
     expect(res.status, res.stderr).toBe(0);
     expect(JSON.parse(res.stderr)).toEqual({ started: 'GLIBC_TUNABLES=glibc.malloc.hugetlb=1', children: null });
   });
+
+  it('repo snapshots on a local repository derives its key while the engine loads, and loads no client it does not use', async () => {
+    const repo = tempDir();
+    const env = { PATH: process.env.PATH ?? '', DBM_PASSPHRASE: PASSPHRASE, DBM_REPOSITORY: repo };
+    expect((await runCli(['repo', 'init'], env)).code).toBe(0);
+    // records, at the key derivation's start, whether the repository module had loaded yet, and at exit every module that had
+    const probe = path.join(tempDir(), 'probe.cjs');
+    writeFileSync(
+      probe,
+      `const crypto = require('crypto'); const scrypt = crypto.scrypt; let engineFirst = null;
+      crypto.scrypt = function (...args) {
+        engineFirst ??= Object.keys(require.cache).some((f) => f.endsWith('/engine/repository/repository.js'));
+        return scrypt.apply(this, args);
+      };
+      process.on('exit', () => process.stderr.write(JSON.stringify({ engineFirst, modules: Object.keys(require.cache) })));`,
+    );
+    const res = await runCli(['repo', 'snapshots'], { ...env, NODE_OPTIONS: `--require ${probe}` });
+    expect(res.code, res.stderr).toBe(0);
+    const { engineFirst, modules } = JSON.parse(res.stderr) as { engineFirst: boolean | null; modules: string[] };
+    expect(engineFirst).toBe(false);
+    expect(modules.some((f) => f.endsWith('/engine/repository/repository.js'))).toBe(true);
+    for (const unused of ['minio', 'pg', 'zod', 'hono', 'node-forge', 'pino']) {
+      expect(modules.filter((f) => f.includes(`/node_modules/${unused}/`))).toEqual([]);
+    }
+  });
 });
