@@ -196,11 +196,16 @@ function databaseEntry(
   };
 }
 
-/** Exact row counts of every user table, keyed "schema.table". */
+/**
+ * Exact row counts of every user table, keyed "schema.table". Temporary tables are left out, as
+ * pg_dump leaves them: another session's cannot be read ("cannot access temporary tables of other
+ * sessions"), and counting one failed the whole backup while an application held one.
+ */
 export async function countRows(client: Client): Promise<Record<string, number>> {
   const tables = await client.query<{ nspname: string; relname: string }>(
     `SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-      WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
+      WHERE c.relkind IN ('r', 'p') AND c.relpersistence <> 't'
+        AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
       ORDER BY 1, 2`,
   );
   const counts: Record<string, number> = {};

@@ -56,6 +56,23 @@ describe.each(backends)('postgres target on $name storage', (backend) => {
     expect(counted).toBeGreaterThanOrEqual(15000);
   });
 
+  it("backs up while another session holds a temporary table, which it leaves out, as pg_dump does", async () => {
+    const { repo } = await newRepository(backend);
+    const db = unique('tempheld');
+    await recreateDatabase(db);
+    await fillDatabase(db, 100);
+    const ref = await withClient(db, async (c) => {
+      await c.query('CREATE TEMP TABLE scratch (n int)');
+      await c.query('INSERT INTO scratch SELECT generate_series(1, 10)');
+      return backupPostgres(repo, pgConnection(), { databases: [db], globals: false });
+    });
+    const counts = (ref.snapshot.meta as unknown as PostgresMeta).databases[0].rowCounts;
+    expect(Object.keys(counts).filter((t) => t.startsWith('pg_temp'))).toEqual([]);
+    expect(counts['public.customers']).toBe(100);
+    const [result] = await verifyPostgresRestore(repo, ref, pgConnection());
+    expect(result.ok).toBe(true);
+  });
+
   it('adds little on a second backup after a small change', async () => {
     const { repo } = await newRepository(backend);
     const db = unique('grow');
