@@ -96,6 +96,8 @@ export interface StreamEntry {
   split?: ChunkSplitter;
   /** The stream's chunks are the engine's to free once read (a child process's output; see streamSource). */
   freeChunks?: boolean;
+  /** Shown every piece of the stream as it is read, in order (only during the call): a producer's own accounting (rows of a dump). */
+  observe?(piece: Buffer): void;
 }
 
 /**
@@ -189,7 +191,7 @@ async function storeStream(
   let stored: { content: string[]; size: number };
   try {
     if (stopped()) throw new BackupError('stopped: another stream of this backup failed');
-    stored = await storeContent(repo, streamSource(stream, { freeChunks: entry.freeChunks }), work, progress, { split: entry.split, sealer, saves });
+    stored = await storeContent(repo, streamSource(stream, { freeChunks: entry.freeChunks, observe: entry.observe }), work, progress, { split: entry.split, sealer, saves });
   } catch (err) {
     await entry.abort?.();
     throw err;
@@ -391,7 +393,7 @@ function fileSource(handle: fs.FileHandle): ByteSource {
  * V8's next full collection: a pg_dump's 64 KiB reads otherwise piled up in
  * the C heap by the hundred (a 300 MB dump peaked ~20 MB higher).
  */
-export function streamSource(stream: Readable, { freeChunks = false }: { freeChunks?: boolean } = {}): ByteSource {
+export function streamSource(stream: Readable, { freeChunks = false, observe }: { freeChunks?: boolean; observe?: (piece: Buffer) => void } = {}): ByteSource {
   const iterator = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer | string>;
   let chunk: Buffer | null = null;
   let pending: Buffer | null = null;
@@ -401,6 +403,7 @@ export function streamSource(stream: Readable, { freeChunks = false }: { freeChu
         const next = await iterator.next();
         if (next.done) return 0;
         chunk = pending = typeof next.value === 'string' ? Buffer.from(next.value) : next.value;
+        observe?.(chunk);
       }
       const n = Math.min(length, pending.length);
       pending.copy(into, offset, 0, n);

@@ -6,6 +6,7 @@ import type { Repository } from '../../repository/repository';
 import type { SnapshotRef } from '../../snapshot';
 import { startTool } from '../childProcess';
 import { childEnv, connect, describeServer, pgError, type PgConnection } from './connection';
+import { CopyRowCounter, rowCountsFrom, tableKey, type CatalogTable } from './copyRows';
 import { readDatabaseProperties, type DatabaseProperties } from './databaseProperties';
 import { findPgTool } from './tools';
 
@@ -148,15 +149,19 @@ function databaseEntry(
 ): StreamEntry {
   let session: Client;
   let tool: ReturnType<typeof startTool>;
-  let counting: Promise<Record<string, number>>;
+  // A plain dump's rows are counted as it streams past (copyRows.ts), against the catalog read beside
+  // it; a custom one's with count(*) of every table beside it. Either in the exporting transaction: the dump's snapshot.
+  const counter = format === 'plain' ? new CopyRowCounter() : null;
+  let counting: Promise<Catalog | Record<string, number>>;
   return {
     name: entryName(db, format),
     freeChunks: true,
+    observe: counter ? (piece) => counter.push(piece) : undefined,
     open: async () => {
       session = await connect(conn, db);
       try {
         await session.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
-        // The row counts run beside the dump, on the same cores: parallel workers would spend about
+        // Row counts that run beside the dump do so on the same cores: parallel workers would spend about
         // twice the CPU on them (0.54-0.89 vs 0.24-0.31 CPU-s on bench:postgres's database) for nothing.
         await session.query('SET LOCAL max_parallel_workers_per_gather = 0');
         const snapshot = (await session.query<{ s: string }>('SELECT pg_export_snapshot() AS s')).rows[0].s;
@@ -168,8 +173,7 @@ function databaseEntry(
         await session.end().catch(() => undefined);
         throw pgError(conn, err, db);
       }
-      // Counted in the exporting transaction, beside the dump: the same snapshot.
-      counting = countRows(session);
+      counting = counter ? readCatalog(session) : countRows(session);
       counting.catch(() => undefined);
       return tool.child.stdout!;
     },
@@ -180,7 +184,7 @@ function databaseEntry(
         const [dumped, counted] = await Promise.allSettled([tool.done, counting]);
         if (counted.status === 'rejected') throw counted.reason;
         if (dumped.status === 'rejected') throw dumped.reason;
-        const rowCounts = counted.value;
+        const rowCounts = counter ? await rowsOfDump(session, counter, counted.value as Catalog) : (counted.value as Record<string, number>);
         await session.query('COMMIT');
         meta.databases[index] = { name: db, entry: entryName(db, format), sizeBytes, rowCounts, properties }; // in the order asked, whichever ends first
       } catch (err) {
@@ -196,22 +200,53 @@ function databaseEntry(
   };
 }
 
+/** The user tables and their inheritance, as a plain dump's row counts are checked against. */
+export interface Catalog {
+  tables: CatalogTable[];
+  inherits: [number, number][];
+}
+
 /**
- * Exact row counts of every user table, keyed "schema.table". Temporary tables are left out, as
- * pg_dump leaves them: another session's cannot be read ("cannot access temporary tables of other
- * sessions"), and counting one failed the whole backup while an application held one.
+ * Every user table. Temporary tables are left out, as pg_dump leaves them: another session's
+ * cannot be read ("cannot access temporary tables of other sessions"), and counting one failed the
+ * whole backup while an application held one.
  */
-export async function countRows(client: Client): Promise<Record<string, number>> {
-  const tables = await client.query<{ nspname: string; relname: string }>(
-    `SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-      WHERE c.relkind IN ('r', 'p') AND c.relpersistence <> 't'
-        AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
-      ORDER BY 1, 2`,
+const USER_TABLES = `FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+  WHERE c.relkind IN ('r', 'p') AND c.relpersistence <> 't'
+    AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'`;
+
+export async function readCatalog(client: Client): Promise<Catalog> {
+  const tables = await client.query<{ oid: string; schema: string; name: string; relkind: string; extension: boolean }>(
+    `SELECT c.oid::text AS oid, n.nspname AS schema, c.relname AS name, c.relkind::text AS relkind,
+        EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e') AS extension
+      ${USER_TABLES} ORDER BY 2, 3`,
   );
+  const inherits = await client.query<{ child: string; parent: string }>('SELECT inhrelid::text AS child, inhparent::text AS parent FROM pg_inherits');
+  return {
+    tables: tables.rows.map((t) => ({ ...t, oid: Number(t.oid) })),
+    inherits: inherits.rows.map((r) => [Number(r.child), Number(r.parent)]),
+  };
+}
+
+/** A plain dump's row counts, from the dump where it can say them, else from count(*) (see copyRows.ts). */
+async function rowsOfDump(session: Client, counter: CopyRowCounter, catalog: Catalog): Promise<Record<string, number>> {
+  const dumped = counter.end();
+  const fromDump = dumped && rowCountsFrom(dumped, catalog.tables, catalog.inherits);
+  if (!fromDump) return countRows(session);
   const counts: Record<string, number> = {};
-  for (const t of tables.rows) {
-    const sql = `SELECT count(*)::text AS n FROM ${client.escapeIdentifier(t.nspname)}.${client.escapeIdentifier(t.relname)}`;
-    counts[`${t.nspname}.${t.relname}`] = Number((await client.query<{ n: string }>(sql)).rows[0].n);
-  }
+  for (const [table, rows] of fromDump) counts[tableKey(table)] = rows ?? (await countTable(session, table.schema, table.name));
   return counts;
+}
+
+/** Exact row counts of every user table (temporary ones left out: see USER_TABLES), keyed "schema.table". */
+export async function countRows(client: Client): Promise<Record<string, number>> {
+  const tables = await client.query<{ schema: string; name: string }>(`SELECT n.nspname AS schema, c.relname AS name ${USER_TABLES} ORDER BY 1, 2`);
+  const counts: Record<string, number> = {};
+  for (const t of tables.rows) counts[tableKey(t)] = await countTable(client, t.schema, t.name);
+  return counts;
+}
+
+async function countTable(client: Client, schema: string, name: string): Promise<number> {
+  const sql = `SELECT count(*)::text AS n FROM ${client.escapeIdentifier(schema)}.${client.escapeIdentifier(name)}`;
+  return Number((await client.query<{ n: string }>(sql)).rows[0].n);
 }

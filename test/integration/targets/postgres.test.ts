@@ -1,7 +1,11 @@
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { listSnapshots } from '../../../engine';
 import { backupPostgres, restorePostgres, verifyPostgresRestore, type PostgresMeta } from '../../../engine/targets';
+import { countRows, readCatalog } from '../../../engine/targets/postgres/backup';
+import { CopyRowCounter, rowCountsFrom, tableKey } from '../../../engine/targets/postgres/copyRows';
+import { childEnv, findPgTool } from '../../../engine/targets';
 import { backends, localBackend, newRepository, PASSPHRASE } from '../../support/backends';
 import { runCli } from '../../support/cli';
 import { contentFingerprint, databaseExists, fillDatabase, pgConnection, recreateDatabase, schemaOf, withClient } from '../../support/postgres';
@@ -163,6 +167,76 @@ describe.each(backends)('postgres target on $name storage', (backend) => {
     const copy = `${db} copy`;
     await restorePostgres(repo, ref, conn, { as: copy });
     expect(await contentFingerprint(copy)).toEqual(await contentFingerprint(db));
+  });
+});
+
+describe('postgres target: row counts of a plain dump', () => {
+  /** Partitions, inheritance, a table without columns, odd names, rows that look like a block's end, and another session's temporary table. */
+  async function familyDatabase(db: string): Promise<void> {
+    await recreateDatabase(db);
+    await fillDatabase(db, 200);
+    await withClient(db, (c) =>
+      c.query(`
+        CREATE TABLE events (id int, at date) PARTITION BY RANGE (at);
+        CREATE TABLE events_2025 PARTITION OF events FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+        CREATE TABLE events_2026 PARTITION OF events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+        INSERT INTO events SELECT i, date '2025-06-01' + (i % 400) FROM generate_series(1, 1000) i;
+        CREATE TABLE animals (name text);
+        CREATE TABLE cats (lives int) INHERITS (animals);
+        INSERT INTO animals VALUES ('dog'), ('cow');
+        INSERT INTO cats VALUES ('tom', 9), ('felix', 7), (E'\\.', 1), (E'line\none', 3);
+        CREATE TABLE nocolumns ();
+        INSERT INTO nocolumns DEFAULT VALUES; INSERT INTO nocolumns DEFAULT VALUES;
+        CREATE TABLE "we""ird.Name" ("a b" text);
+        INSERT INTO "we""ird.Name" VALUES (NULL), (''), ('\\');
+      `),
+    );
+  }
+
+  it('reads them off the dump itself, and they are what count(*) says', async () => {
+    const db = unique('family');
+    await familyDatabase(db);
+    const conn = pgConnection();
+    const expected = await withClient(db, (c) => countRows(c));
+    expect(expected).toMatchObject({ 'public.events': 1000, 'public.animals': 6, 'public.cats': 4, 'public.nocolumns': 2, 'public.we"ird.Name': 3 });
+    // a real pg_dump's output, through the counter, checked against the catalog: nothing left to SQL
+    const pgDump = findPgTool('pg_dump', 10);
+    const dump = spawnSync(pgDump.path, ['--format=plain', '--no-password'], { env: childEnv(conn, db), maxBuffer: 64 * 1024 * 1024 });
+    expect(dump.status, dump.stderr.toString()).toBe(0);
+    const counter = new CopyRowCounter();
+    for (let at = 0; at < dump.stdout.length; at += 4099) counter.push(dump.stdout.subarray(at, at + 4099));
+    const catalog = await withClient(db, (c) => readCatalog(c));
+    const fromDump = rowCountsFrom(counter.end()!, catalog.tables, catalog.inherits);
+    expect(fromDump && Object.fromEntries([...fromDump].map(([t, n]) => [tableKey(t), n]))).toEqual(expected);
+
+    // and a backup records them, in the same order, while a temporary table of another session is about
+    const { repo } = await newRepository(localBackend);
+    const ref = await withClient(db, async (c) => {
+      await c.query('CREATE TEMP TABLE scratch (n int)');
+      return backupPostgres(repo, conn, { databases: [db], globals: false, format: 'plain' });
+    });
+    const counts = (ref.snapshot.meta as unknown as PostgresMeta).databases[0].rowCounts;
+    expect(Object.entries(counts)).toEqual(Object.entries(expected));
+    const [result] = await verifyPostgresRestore(repo, ref, conn);
+    expect(result.mismatches).toEqual([]);
+  });
+
+  it('counts with SQL instead when the dump holds something that only looks like a block', async () => {
+    const db = unique('forged');
+    await familyDatabase(db);
+    // a function whose body holds what looks like orders' block, with one row: the dump then names orders twice
+    await withClient(db, (c) => c.query(`CREATE FUNCTION forged() RETURNS text LANGUAGE sql AS $body$SELECT $q$
+COPY public.orders (id) FROM stdin;
+1
+\\.
+$q$::text$body$`));
+    const dump = spawnSync(findPgTool('pg_dump', 10).path, ['--format=plain', '--no-password'], { env: childEnv(pgConnection(), db), maxBuffer: 64 * 1024 * 1024 });
+    expect(dump.stdout.toString()).toMatch(/\nCOPY public\.orders \(id\) FROM stdin;\n1\n\\\.\n/); // the test tests something
+    const { repo } = await newRepository(localBackend);
+    const ref = await backupPostgres(repo, pgConnection(), { databases: [db], globals: false, format: 'plain' });
+    const counts = (ref.snapshot.meta as unknown as PostgresMeta).databases[0].rowCounts;
+    expect(counts).toEqual(await withClient(db, (c) => countRows(c)));
+    expect(counts['public.orders']).toBe(600);
   });
 });
 
