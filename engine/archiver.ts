@@ -154,19 +154,21 @@ export async function backupStreams(repo: Repository, entries: StreamEntry[], op
     const reading = new Set<StreamEntry>();
     const sealer = newSealer(repo);
     const saves = new ChunkSaves();
-    let failed = false;
+    // The first failure is the reason: the streams it stops then fail too ("killed by SIGTERM"),
+    // and one of those could otherwise end the wait first, while the first still stops the others.
+    let failure: { reason: unknown } | null = null;
     try {
       await forEachLimit(entries.entries(), parallel, async ([i, entry]) => {
-        if (failed) return;
+        if (failure) return;
         const work = buffers.pop() ?? repo.chunker.workBuffer();
         try {
-          nodes[i] = await storeStream(repo, entry, { work, progress, sealer, saves, reading, stopped: () => failed });
+          nodes[i] = await storeStream(repo, entry, { work, progress, sealer, saves, reading, stopped: () => failure !== null });
         } catch (err) {
-          if (!failed) {
-            failed = true;
+          if (!failure) {
+            failure = { reason: err };
             await Promise.all([...reading].map(async (other) => other.abort?.()));
           }
-          throw err;
+          throw failure.reason;
         } finally {
           buffers.push(work);
         }
