@@ -8,7 +8,7 @@ import { UsageError } from '../exitCodes';
 import { formatBytes, formatDurationMs, printJson, progressLine } from '../output';
 import { collect, csv, parseTags } from '../options';
 import { awaitedLater } from '../../engine/concurrency';
-import { flagsOf, lockWaitMs, openRepo } from './context';
+import { flagsOf, lockWaitMs, startOpeningRepo } from './context';
 import { minioFrom, pgConnectionFrom } from './sources';
 
 export function registerBackup(repo: Command): void {
@@ -49,9 +49,10 @@ export function registerBackup(repo: Command): void {
       if (opts.minio && !opts.bucket?.length) throw new UsageError('--minio needs at least one --bucket');
       if (opts.postgresCluster && !opts.cluster) throw new UsageError('--postgres-cluster needs --cluster <name> (the name its WAL is archived under)');
       const tags = parseTags(opts.tag);
-      // The sealing workers boot while the repository's key is derived; PostgreSQL's server is asked what to dump meanwhile (see backupPostgres).
+      // The sealing workers boot while the repository's key is derived, and PostgreSQL's server is asked what
+      // to dump meanwhile (see backupPostgres): both once the derivation has started, so as not to delay it.
+      const opening = awaitedLater((await startOpeningRepo(flags)).repository);
       prestartSealWorkers();
-      const opening = awaitedLater(openRepo(flags));
       let added = (): number => 0;
       void opening.then((r) => (added = () => r.counters.bytesAdded), () => undefined);
       const progress = { ...newProgress(), objectsDownloaded: 0, objectsUnchanged: 0 } satisfies MinioProgress;

@@ -102,16 +102,26 @@ export function passphraseFrom(flags: RepoFlags, required = true): string | unde
   return undefined;
 }
 
-export async function openRepo(flags: RepoFlags): Promise<Repository> {
+/**
+ * Starts opening the repository: reads its key slots, and returns once the key derivation (scrypt:
+ * 60-200 ms, on libuv's pool) has started, with the repository to come. What a command starts
+ * then (workers booting, a server's connection) no longer delays the derivation's start, which
+ * needs the main thread for its reads (issue 15).
+ */
+export async function startOpeningRepo(flags: RepoFlags): Promise<{ repository: Promise<Repository> }> {
   const storage = storageFrom(flags);
   const secret: OpenOptions = flags.recoveryKey
     ? { recoveryKey: readSecretFile(flags.recoveryKey, 'recovery key') }
     : { passphrase: passphraseFrom(flags) };
   const material = await readKeyMaterial(storage);
-  // unlock starts the key derivation (scrypt: 60-200 ms, on libuv's pool) before the engine's
-  // modules load on this thread (~10-40 ms): `repo snapshots` is mostly these two (issue 15)
-  const [unlocked, { Repository }] = await Promise.all([unlock(material, secret), import('../../engine/repository/repository')]);
-  return Repository.unlocked(storage, unlocked);
+  // the engine's modules (~10-40 ms) load on this thread while the key is derived: `repo snapshots` is mostly these two
+  const [unlocking, engine] = [unlock(material, secret), import('../../engine/repository/repository')];
+  const repository = Promise.all([unlocking, engine]).then(([unlocked, { Repository }]) => Repository.unlocked(storage, unlocked));
+  return { repository };
+}
+
+export async function openRepo(flags: RepoFlags): Promise<Repository> {
+  return (await startOpeningRepo(flags)).repository;
 }
 
 export function lockWaitMs(flags: RepoFlags): number | undefined {

@@ -1,8 +1,8 @@
-import { chmodSync, mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { findPgTool } from '../../engine/targets/postgres/tools';
+import { findPgTool, warmPgTools } from '../../engine/targets/postgres/tools';
 import { childEnv, parsePgUrl } from '../../engine/targets/postgres/connection';
 import { entryName } from '../../engine/targets/postgres/backup';
 
@@ -32,6 +32,25 @@ describe('PostgreSQL client tools', () => {
       expect(findPgTool('pg_dump', 97, dir)).toEqual({ path: path.join(dir, 'pg_dump'), major: 97, version: '97.1' });
       fake(path.join(dir, 'pg_dump'), '98.20');
       expect(findPgTool('pg_dump', 97, dir)).toEqual({ path: path.join(dir, 'pg_dump'), major: 98, version: '98.20' });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('asks the programs their versions ahead, once, without blocking: findPgTool then asks nothing', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'dbm-pgtools-'));
+    try {
+      const asked = path.join(dir, 'asked');
+      for (const [tool, version] of [['pg_dump', '96.3'], ['pg_dumpall', '96.3']]) {
+        writeFileSync(path.join(dir, tool), `#!/bin/sh\necho ${tool} >> ${asked}\necho "${tool} (PostgreSQL) ${version}"\n`);
+        chmodSync(path.join(dir, tool), 0o755);
+      }
+      await warmPgTools(['pg_dump', 'pg_dumpall'], dir);
+      expect(readFileSync(asked, 'utf8').split('\n').filter(Boolean).sort()).toEqual(['pg_dump', 'pg_dumpall']);
+      expect(findPgTool('pg_dump', 96, dir)).toEqual({ path: path.join(dir, 'pg_dump'), major: 96, version: '96.3' });
+      expect(findPgTool('pg_dumpall', 96, dir).version).toBe('96.3');
+      await warmPgTools(['pg_dump'], dir);
+      expect(readFileSync(asked, 'utf8').split('\n').filter(Boolean)).toHaveLength(2);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -8,7 +8,7 @@ import { startTool } from '../childProcess';
 import { childEnv, connect, describeServer, pgError, type PgConnection } from './connection';
 import { CopyRowCounter, rowCountsFrom, tableKey, type CatalogTable } from './copyRows';
 import { readDatabaseProperties, type DatabaseProperties } from './databaseProperties';
-import { findPgTool } from './tools';
+import { findPgTool, warmPgTools } from './tools';
 
 export type DumpFormat = 'custom' | 'plain';
 
@@ -75,6 +75,7 @@ export async function backupPostgres(repo: Repository | Promise<Repository>, con
   // A repository still opening (its key being derived, ~0.2 s) is awaited once the server has said what to dump: the two overlap.
   if (repo instanceof Promise) awaitedLater(repo);
   const format = opts.format ?? 'plain';
+  const tools = warmPgTools(opts.globals === false ? ['pg_dump'] : ['pg_dump', 'pg_dumpall']);
   const admin = await connect(conn, conn.database ?? 'postgres');
   let serverVersion: string;
   let serverVersionNum: number;
@@ -100,6 +101,7 @@ export async function backupPostgres(repo: Repository | Promise<Repository>, con
     await admin.end().catch(() => undefined);
   }
   const major = Math.floor(serverVersionNum / 10000);
+  await tools;
   const pgDump = findPgTool('pg_dump', major);
   const meta: PostgresMeta = {
     server: describeServer(conn),

@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { BackupError } from '../../errors';
@@ -8,6 +8,8 @@ export interface PgTool {
   major: number;
   version: string;
 }
+
+export type PgToolName = 'pg_dump' | 'pg_dumpall' | 'pg_restore' | 'psql' | 'pg_basebackup' | 'pg_ctl' | 'pg_waldump';
 
 /**
  * Finds a PostgreSQL client program whose major version is at least the
@@ -21,29 +23,14 @@ export interface PgTool {
  * which are searched anyway, by rules of its own, and costs ~70 ms a start.
  */
 export function findPgTool(
-  tool: 'pg_dump' | 'pg_dumpall' | 'pg_restore' | 'psql' | 'pg_basebackup' | 'pg_ctl' | 'pg_waldump',
+  tool: PgToolName,
   minMajor: number,
   configuredDir = process.env.DBM_PG_BIN,
   /** server programs (pg_ctl) must be of the data directory's very major version */
   exact = false,
 ): PgTool {
-  const dirs = new Set<string>();
-  if (configuredDir) dirs.add(configuredDir);
-  for (const d of (process.env.PATH ?? '').split(':')) if (d) dirs.add(d);
-  const root = '/usr/lib/postgresql';
-  if (existsSync(root)) for (const v of readdirSync(root)) dirs.add(path.join(root, v, 'bin'));
   const found: PgTool[] = [];
-  const seen = new Set<string>();
-  for (const dir of dirs) {
-    const file = path.join(dir, tool);
-    let real: string;
-    try {
-      real = realpathSync(file);
-    } catch {
-      continue; // not there
-    }
-    if (seen.has(real) || path.basename(real) === 'pg_wrapper') continue;
-    seen.add(real);
+  for (const real of candidates(tool, configuredDir)) {
     const version = versionOf(real);
     if (version) found.push({ path: real, ...version });
   }
@@ -55,18 +42,62 @@ export function findPgTool(
   );
 }
 
+/**
+ * Asks every copy of these programs its version now, without blocking (findPgTool then knows them):
+ * a backup does so while it waits on the server and the key derivation, not after (~50 ms a program
+ * on the main thread, issue 15). Never fails: findPgTool reports what it cannot find.
+ */
+export async function warmPgTools(tools: PgToolName[], configuredDir = process.env.DBM_PG_BIN): Promise<void> {
+  const files = new Set(tools.flatMap((tool) => candidates(tool, configuredDir)));
+  await Promise.all([...files].map(async (file) => {
+    const stamp = stampOf(file);
+    if (!stamp || versions.get(file)?.stamp === stamp) return;
+    const stdout = await new Promise<string | null>((resolve) => execFile(file, ['--version'], { encoding: 'utf8' }, (err, out) => resolve(err ? null : out)));
+    versions.set(file, { stamp, version: stdout === null ? null : parseVersion(stdout) });
+  }));
+}
+
+/** The real paths of a program's copies: the configured directory, PATH and /usr/lib/postgresql/N/bin, Debian's wrapper passed over. */
+function candidates(tool: PgToolName, configuredDir: string | undefined): string[] {
+  const dirs = new Set<string>();
+  if (configuredDir) dirs.add(configuredDir);
+  for (const d of (process.env.PATH ?? '').split(':')) if (d) dirs.add(d);
+  const root = '/usr/lib/postgresql';
+  if (existsSync(root)) for (const v of readdirSync(root)) dirs.add(path.join(root, v, 'bin'));
+  const seen = new Set<string>();
+  for (const dir of dirs) {
+    let real: string;
+    try {
+      real = realpathSync(path.join(dir, tool));
+    } catch {
+      continue; // not there
+    }
+    if (path.basename(real) !== 'pg_wrapper') seen.add(real);
+  }
+  return [...seen];
+}
+
 const versions = new Map<string, { stamp: string; version: Omit<PgTool, 'path'> | null }>();
+
+/** A file as it is now (a program replaced is asked again), or null when it is no file. */
+function stampOf(file: string): string | null {
+  const st = statSync(file, { throwIfNoEntry: false });
+  return st?.isFile() ? `${st.ino}:${st.size}:${st.mtimeMs}` : null;
+}
+
+function parseVersion(stdout: string): Omit<PgTool, 'path'> | null {
+  const m = /\(PostgreSQL\) (\d+)(?:\.(\d+))?/.exec(stdout);
+  return m ? { major: Number(m[1]), version: m[2] ? `${m[1]}.${m[2]}` : m[1] } : null;
+}
 
 /** What `file --version` says, remembered while the file stays the same. */
 function versionOf(file: string): Omit<PgTool, 'path'> | null {
-  const st = statSync(file, { throwIfNoEntry: false });
-  if (!st?.isFile()) return null;
-  const stamp = `${st.ino}:${st.size}:${st.mtimeMs}`;
+  const stamp = stampOf(file);
+  if (!stamp) return null;
   const known = versions.get(file);
   if (known?.stamp === stamp) return known.version;
   const res = spawnSync(file, ['--version'], { encoding: 'utf8' });
-  const m = /\(PostgreSQL\) (\d+)(?:\.(\d+))?/.exec(res.stdout ?? '');
-  const version = res.status === 0 && m ? { major: Number(m[1]), version: m[2] ? `${m[1]}.${m[2]}` : m[1] } : null;
+  const version = res.status === 0 ? parseVersion(res.stdout ?? '') : null;
   versions.set(file, { stamp, version });
   return version;
 }
