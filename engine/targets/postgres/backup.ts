@@ -76,7 +76,10 @@ export async function backupPostgres(repo: Repository | Promise<Repository>, con
   if (repo instanceof Promise) awaitedLater(repo);
   const format = opts.format ?? 'plain';
   const tools = warmPgTools(opts.globals === false ? ['pg_dump'] : ['pg_dump', 'pg_dumpall']);
-  const admin = await connect(conn, conn.database ?? 'postgres');
+  // Connected to the first database to dump when one is named: the connection then becomes that
+  // dump's session (see sessionFor), one connection fewer before pg_dump starts (~25-40 ms, issue 15).
+  const adminDb = opts.databases?.[0] ?? conn.database ?? 'postgres';
+  const admin = await connect(conn, adminDb);
   let serverVersion: string;
   let serverVersionNum: number;
   let sizes: Map<string, number>;
@@ -96,10 +99,11 @@ export async function backupPostgres(repo: Repository | Promise<Repository>, con
       properties.set(db, await readDatabaseProperties(admin, db));
     }
   } catch (err) {
-    throw err instanceof InvalidInputError ? err : pgError(conn, err);
-  } finally {
     await admin.end().catch(() => undefined);
+    throw err instanceof InvalidInputError ? err : pgError(conn, err);
   }
+  const spare: Spare = { db: adminDb, client: admin };
+  if (!databases.includes(adminDb)) await endSpare(spare);
   const major = Math.floor(serverVersionNum / 10000);
   await tools;
   const pgDump = findPgTool('pg_dump', major);
@@ -130,13 +134,40 @@ export async function backupPostgres(repo: Repository | Promise<Repository>, con
       abort: () => void tool?.child.kill('SIGTERM'),
     });
   }
-  databases.forEach((db, i) => entries.push(databaseEntry(conn, db, i, format, pgDump.path, meta, sizes.get(db) ?? 0, properties.get(db))));
-  return backupStreams(await repo, entries, {
-    ...opts,
-    concurrency: opts.concurrency ?? PARALLEL_DUMPS,
-    target: opts.target ?? 'postgres',
-    meta: meta as unknown as Record<string, unknown>,
-  });
+  databases.forEach((db, i) => entries.push(databaseEntry(conn, db, i, format, pgDump.path, meta, sizes.get(db) ?? 0, properties.get(db), spare)));
+  try {
+    return await backupStreams(await repo, entries, {
+      ...opts,
+      concurrency: opts.concurrency ?? PARALLEL_DUMPS,
+      target: opts.target ?? 'postgres',
+      meta: meta as unknown as Record<string, unknown>,
+    });
+  } finally {
+    await endSpare(spare); // not taken: the repository did not open, or the backup failed first
+  }
+}
+
+/** The discovery connection, until a dump of its database takes it as its session. */
+interface Spare {
+  db: string;
+  client: Client | null;
+}
+
+async function endSpare(spare: Spare): Promise<void> {
+  const client = spare.client;
+  spare.client = null;
+  await client?.end().catch(() => undefined);
+}
+
+/** A connection to `db` for its dump's session: the spare when it is that database's and still answers, else a new one. */
+async function sessionFor(conn: PgConnection, db: string, spare: Spare): Promise<Client> {
+  const client = spare.db === db ? spare.client : null;
+  if (!client) return connect(conn, db);
+  spare.client = null;
+  // it waited for the repository (a lock, maybe for minutes): a server that ends idle sessions may have ended it
+  if (await client.query('SELECT 1').then(() => true, () => false)) return client;
+  await client.end().catch(() => undefined);
+  return connect(conn, db);
 }
 
 function databaseEntry(
@@ -147,7 +178,8 @@ function databaseEntry(
   pgDump: string,
   meta: PostgresMeta,
   sizeBytes: number,
-  properties?: DatabaseProperties,
+  properties: DatabaseProperties | undefined,
+  spare: Spare,
 ): StreamEntry {
   let session: Client;
   let tool: ReturnType<typeof startTool>;
@@ -160,7 +192,7 @@ function databaseEntry(
     freeChunks: true,
     observe: counter ? (piece) => counter.push(piece) : undefined,
     open: async () => {
-      session = await connect(conn, db);
+      session = await sessionFor(conn, db, spare);
       try {
         await session.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
         // Row counts that run beside the dump do so on the same cores: parallel workers would spend about

@@ -240,6 +240,40 @@ $q$::text$body$`));
   });
 });
 
+describe('postgres target: the discovery connection, kept for the first dump', () => {
+  const ours = (db: string) =>
+    withClient('postgres', async (c) => (await c.query<{ pid: number; state: string }>("SELECT pid, state FROM pg_stat_activity WHERE datname = $1 AND application_name = 'data-backup-manager'", [db])).rows);
+
+  it('is replaced when the server ended it while the repository was opening, and closed when the repository does not open', async () => {
+    const db = unique('spare');
+    await recreateDatabase(db);
+    await fillDatabase(db, 100);
+    const { repo } = await newRepository(localBackend);
+    let release!: (r: typeof repo) => void;
+    const backing = backupPostgres(new Promise<typeof repo>((r) => (release = r)), pgConnection(), { databases: [db], globals: false });
+    // the discovery connection waits, idle, in the database: ended as an idle-session timeout would end it
+    let idle: { pid: number }[] = [];
+    for (let i = 0; i < 100 && idle.length === 0; i++) {
+      idle = (await ours(db)).filter((r) => r.state === 'idle');
+      if (idle.length === 0) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(idle).toHaveLength(1);
+    await withClient('postgres', (c) => c.query('SELECT pg_terminate_backend($1)', [idle[0].pid]));
+    release(repo);
+    const ref = await backing;
+    expect((ref.snapshot.meta as unknown as PostgresMeta).databases[0].rowCounts['public.customers']).toBe(100);
+
+    // a repository that does not open: nothing is dumped, and the connection it kept goes
+    await expect(backupPostgres(Promise.reject(new Error('no such repository')), pgConnection(), { databases: [db], globals: false })).rejects.toThrow('no such repository');
+    let left = await ours(db);
+    for (let i = 0; i < 100 && left.length > 0; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      left = await ours(db);
+    }
+    expect(left).toEqual([]);
+  });
+});
+
 describe('postgres target: the database itself', () => {
   /** A database with everything pg_dump without --create leaves out; its pg_dump --create is what a restore must give back. */
   async function peculiarDatabase(db: string, roles: { owner: string; reader: string }, provider: 'libc' | 'icu'): Promise<void> {
