@@ -211,6 +211,12 @@ async function main(): Promise<void> {
     console.log(
       `\nEach round, in order (seconds): ${anchorDumps.map((a, i) => `pg_dump -Fc ${a.toFixed(2)}, bare ${bareDumps[i].toFixed(2)}, ours custom ${ours.custom.backup[i].toFixed(2)}, plain ${ours.plain.backup[i].toFixed(2)}, custom fast ${ours['custom-fast'].backup[i].toFixed(2)}`).join('; ')}`,
     );
+    // The machine's speed swings between rounds: a ratio within a round, its parts timed one after
+    // the other, says more than a ratio of medians taken from different rounds.
+    for (const variant of Object.keys(variants) as Variant[]) {
+      const perRound = ours[variant].backup.map((b, i) => b / bareDumps[i]);
+      console.log(`${variant} ÷ the bare dump, per round: ${perRound.map((r) => r.toFixed(2)).join(', ')} (median ${median(perRound).toFixed(2)}x)`);
+    }
     console.log('\n| format | added after 1 % hot rows updated | of first backup | added after 1 % scattered rows updated | of first backup |');
     console.log('|---|---|---|---|---|');
     for (const d of dedup) console.log(`| ${d.join(' | ')} |`);
