@@ -135,7 +135,7 @@ export class Repository {
     return Repository.unlocked(storage, await unlockRepository(storage, opts));
   }
 
-  /** The repository `unlockRepository` opened the keys of (whoever derived them while loading this module, say). */
+  /** The repository whose keys `unlock` opened: a caller may derive them while this module loads (the CLI does). */
   static unlocked(storage: Storage, { ring, config, slot }: Unlocked): Repository {
     return new Repository(storage, ring, config, slot);
   }
