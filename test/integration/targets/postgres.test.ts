@@ -249,14 +249,20 @@ describe('postgres target: the discovery connection, kept for the first dump', (
     await recreateDatabase(db);
     await fillDatabase(db, 100);
     const { repo } = await newRepository(localBackend);
-    let release!: (r: typeof repo) => void;
-    const backing = backupPostgres(new Promise<typeof repo>((r) => (release = r)), pgConnection(), { databases: [db], globals: false });
-    // the discovery connection waits, idle, in the database: ended as an idle-session timeout would end it
-    let idle: { pid: number }[] = [];
-    for (let i = 0; i < 100 && idle.length === 0; i++) {
-      idle = (await ours(db)).filter((r) => r.state === 'idle');
-      if (idle.length === 0) await new Promise((r) => setTimeout(r, 50));
+    // a repository still opening, which says when the backup starts to wait for it: its discovery is over then
+    let waiting!: () => void;
+    const discovered = new Promise<void>((r) => (waiting = r));
+    class Opening<T> extends Promise<T> {
+      override then<A = T, B = never>(onFulfilled?: ((v: T) => A | PromiseLike<A>) | null, onRejected?: ((e: unknown) => B | PromiseLike<B>) | null): Promise<A | B> {
+        if (onFulfilled) waiting(); // `await` (a `.catch` passes none)
+        return super.then(onFulfilled, onRejected);
+      }
     }
+    let release!: (r: typeof repo) => void;
+    const backing = backupPostgres(new Opening<typeof repo>((r) => (release = r)), pgConnection(), { databases: [db], globals: false });
+    await discovered;
+    // the discovery connection waits, idle, in the database: ended as an idle-session timeout would end it
+    const idle = (await ours(db)).filter((r) => r.state === 'idle');
     expect(idle).toHaveLength(1);
     await withClient('postgres', (c) => c.query('SELECT pg_terminate_backend($1)', [idle[0].pid]));
     release(repo);
