@@ -153,7 +153,11 @@ export function rowCountsFrom(
     if (!t || (t.relkind === 'p' && !t.extension)) return null;
   }
   const children = new Map<number, number[]>();
-  for (const [child, parent] of inherits) children.set(parent, [...(children.get(parent) ?? []), child]);
+  for (const [child, parent] of inherits) {
+    const siblings = children.get(parent);
+    if (siblings) siblings.push(child);
+    else children.set(parent, [child]);
+  }
   const counts = new Map<CatalogTable, number | null>();
   for (const t of tables) {
     // itself and every descendant, each once (multiple inheritance can reach one twice)
