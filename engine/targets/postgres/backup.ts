@@ -185,12 +185,13 @@ function databaseEntry(
   let tool: ReturnType<typeof startTool>;
   // A plain dump's rows are counted as it streams past (copyRows.ts), against the catalog read beside
   // it; a custom one's with count(*) of every table beside it. Either in the exporting transaction: the dump's snapshot.
-  const counter = format === 'plain' ? new CopyRowCounter() : null;
+  // The counter (a 64 KiB line buffer) lives from open to finished: a server's thousand databases hold none while they wait.
+  let counter: CopyRowCounter | null = null;
   let counting: Promise<Catalog | Record<string, number>>;
   return {
     name: entryName(db, format),
     freeChunks: true,
-    observe: counter ? (piece) => counter.push(piece) : undefined,
+    observe: format === 'plain' ? (piece) => counter?.push(piece) : undefined,
     open: async () => {
       session = await sessionFor(conn, db, spare);
       try {
@@ -207,6 +208,7 @@ function databaseEntry(
         await session.end().catch(() => undefined);
         throw pgError(conn, err, db);
       }
+      if (format === 'plain') counter = new CopyRowCounter();
       counting = counter ? readCatalog(session) : countRows(session);
       counting.catch(() => undefined);
       return tool.child.stdout!;
@@ -224,10 +226,12 @@ function databaseEntry(
       } catch (err) {
         throw err instanceof BackupError ? err : pgError(conn, err, db);
       } finally {
+        counter = null;
         await session.end().catch(() => undefined);
       }
     },
     abort: async () => {
+      counter = null;
       tool?.child.kill('SIGTERM');
       await session?.end().catch(() => undefined);
     },
