@@ -52,7 +52,7 @@ export async function warmPgTools(tools: PgToolName[], configuredDir = process.e
   await Promise.all([...files].map(async (file) => {
     const stamp = stampOf(file);
     if (!stamp || versions.get(file)?.stamp === stamp) return;
-    const stdout = await new Promise<string | null>((resolve) => execFile(file, ['--version'], { encoding: 'utf8' }, (err, out) => resolve(err ? null : out)));
+    const stdout = await new Promise<string | null>((resolve) => execFile(file, ['--version'], { encoding: 'utf8', timeout: VERSION_TIMEOUT_MS }, (err, out) => resolve(err ? null : out)));
     versions.set(file, { stamp, version: stdout === null ? null : parseVersion(stdout) });
   }));
 }
@@ -77,6 +77,9 @@ function candidates(tool: PgToolName, configuredDir: string | undefined): string
   return [...seen];
 }
 
+/** A program that does not say its version in this long is killed and passed over: a backup must not hang on one. */
+const VERSION_TIMEOUT_MS = 10_000;
+
 const versions = new Map<string, { stamp: string; version: Omit<PgTool, 'path'> | null }>();
 
 /** A file as it is now (a program replaced is asked again), or null when it is no file. */
@@ -96,7 +99,7 @@ function versionOf(file: string): Omit<PgTool, 'path'> | null {
   if (!stamp) return null;
   const known = versions.get(file);
   if (known?.stamp === stamp) return known.version;
-  const res = spawnSync(file, ['--version'], { encoding: 'utf8' });
+  const res = spawnSync(file, ['--version'], { encoding: 'utf8', timeout: VERSION_TIMEOUT_MS });
   const version = res.status === 0 ? parseVersion(res.stdout ?? '') : null;
   versions.set(file, { stamp, version });
   return version;
