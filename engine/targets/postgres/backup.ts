@@ -135,17 +135,57 @@ export async function backupPostgres(repo: Repository | Promise<Repository>, con
     });
   }
   databases.forEach((db, i) => entries.push(databaseEntry(conn, db, i, format, pgDump.path, meta, sizes.get(db) ?? 0, properties.get(db), spare)));
+  const concurrency = opts.concurrency ?? PARALLEL_DUMPS;
+  // The first dumps start now, while the repository opens and the backup takes its lock, loads its index and
+  // finds its parent: pg_dump's own start (its catalog queries and a lock on every table: ~0.1 s here, seconds
+  // on a schema of thousands of tables) overlaps them. Not when the backup may wait for the repository's lock:
+  // pg_dump's locks on the tables would be held through the wait, and a migration's ALTER TABLE behind them.
+  const mayWaitForLock = (opts.lockWaitMs ?? (repo instanceof Promise ? 0 : repo.lockWaitMs)) > 0;
+  const early = mayWaitForLock ? [] : entries.slice(0, concurrency).map(startedEarly);
+  early.forEach((e, i) => (entries[i] = e.entry));
   try {
     return await backupStreams(await repo, entries, {
       ...opts,
-      concurrency: opts.concurrency ?? PARALLEL_DUMPS,
+      concurrency,
       target: opts.target ?? 'postgres',
       meta: meta as unknown as Record<string, unknown>,
     });
   } finally {
-    await endSpare(spare); // not taken: the repository did not open, or the backup failed first
+    // the repository did not open, or the backup failed before the archiver took them
+    await Promise.all(early.map((e) => e.stopUnclaimed()));
+    await endSpare(spare);
   }
 }
+
+/**
+ * An entry whose producer starts now, before the archiver asks for it (see
+ * backupPostgres); `stopUnclaimed` stops it if the archiver never does. Its
+ * stream gets a listener at once: Node empties the stdout of a child that
+ * exits while nothing listens, so a short dump (the globals) read late would
+ * be stored empty.
+ */
+function startedEarly(entry: StreamEntry): { entry: StreamEntry; stopUnclaimed(): Promise<void> } {
+  const opening = (async () => entry.open())().then((stream) => stream.on('readable', holdStream));
+  opening.catch(() => undefined); // the archiver's to report, when it takes the entry
+  let claimed = false;
+  return {
+    entry: {
+      ...entry,
+      open: () => {
+        claimed = true;
+        return opening;
+      },
+    },
+    async stopUnclaimed() {
+      if (claimed) return;
+      claimed = true;
+      if (await opening.then(() => true, () => false)) await entry.abort?.();
+    },
+  };
+}
+
+/** Listening keeps a child's output from being dropped at its exit; the reading is the archiver's. */
+function holdStream(): void {}
 
 /** The discovery connection, until a dump of its database takes it as its session. */
 interface Spare {

@@ -1,7 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { listSnapshots } from '../../../engine';
+import { listSnapshots, restoreStream } from '../../../engine';
 import { backupPostgres, restorePostgres, verifyPostgresRestore, type PostgresMeta } from '../../../engine/targets';
 import { countRows, readCatalog } from '../../../engine/targets/postgres/backup';
 import { CopyRowCounter, rowCountsFrom, tableKey } from '../../../engine/targets/postgres/copyRows';
@@ -259,7 +260,8 @@ describe('postgres target: the discovery connection, kept for the first dump', (
       }
     }
     let release!: (r: typeof repo) => void;
-    const backing = backupPostgres(new Opening<typeof repo>((r) => (release = r)), pgConnection(), { databases: [db], globals: false });
+    // a backup that may wait for the repository's lock: its dump waits for the repository (see the next block)
+    const backing = backupPostgres(new Opening<typeof repo>((r) => (release = r)), pgConnection(), { databases: [db], globals: false, lockWaitMs: 60_000 });
     await discovered;
     // the discovery connection waits, idle, in the database: ended as an idle-session timeout would end it
     const idle = (await ours(db)).filter((r) => r.state === 'idle');
@@ -270,13 +272,92 @@ describe('postgres target: the discovery connection, kept for the first dump', (
     expect((ref.snapshot.meta as unknown as PostgresMeta).databases[0].rowCounts['public.customers']).toBe(100);
 
     // a repository that does not open: nothing is dumped, and the connection it kept goes
-    await expect(backupPostgres(Promise.reject(new Error('no such repository')), pgConnection(), { databases: [db], globals: false })).rejects.toThrow('no such repository');
-    let left = await ours(db);
-    for (let i = 0; i < 100 && left.length > 0; i++) {
-      await new Promise((r) => setTimeout(r, 50));
-      left = await ours(db);
-    }
-    expect(left).toEqual([]);
+    await expect(backupPostgres(Promise.reject(new Error('no such repository')), pgConnection(), { databases: [db], globals: false, lockWaitMs: 60_000 })).rejects.toThrow('no such repository');
+    expect(await settledSessions(db)).toEqual([]);
+  });
+});
+
+/** Our sessions in `db` (pg_dump's among them: it runs as data-backup-manager too), once they have had a few seconds to go. */
+async function settledSessions(db: string): Promise<{ state: string }[]> {
+  const sessions = () =>
+    withClient('postgres', async (c) => (await c.query<{ state: string }>("SELECT state FROM pg_stat_activity WHERE datname = $1 AND application_name = 'data-backup-manager'", [db])).rows);
+  let left = await sessions();
+  for (let i = 0; i < 100 && left.length > 0; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    left = await sessions();
+  }
+  return left;
+}
+
+describe('postgres target: dumps started while the repository opens', () => {
+  /** The dump's session has exported its snapshot (pg_dump starts next, in the same step), or pg_dump reads. Both run as data-backup-manager. */
+  const dumpOpened = async (db: string): Promise<boolean> =>
+    withClient('postgres', async (c) => {
+      const sql = "SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND application_name = 'data-backup-manager' AND (state = 'idle in transaction' OR query LIKE 'COPY %')";
+      return (await c.query(sql, [db])).rowCount! > 0;
+    });
+  async function until(what: () => Promise<boolean>, ms: number): Promise<boolean> {
+    for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 50))) if (await what()) return true;
+    return what();
+  }
+  /** A repository that opens when the test says. */
+  function opening<T>(): { promise: Promise<T>; open(value: T): void } {
+    let open!: (value: T) => void;
+    return { promise: new Promise<T>((r) => (open = r)), open: (value) => open(value) };
+  }
+
+  it('runs pg_dump before the repository is open, and stores a dump that ended before it was read whole', async () => {
+    const db = unique('early');
+    await recreateDatabase(db);
+    await fillDatabase(db, 300);
+    const { repo } = await newRepository(localBackend);
+    const repository = opening<typeof repo>();
+    const backing = backupPostgres(repository.promise, pgConnection(), { databases: [db] });
+    backing.catch(() => undefined);
+    // the database's dump starts while the repository is still to come
+    expect(await until(() => dumpOpened(db), 15_000)).toBe(true);
+    // pg_dumpall --globals-only (~0.1 s) has long exited by now, its output unread: it must not be lost
+    await new Promise((r) => setTimeout(r, 1500));
+    repository.open(repo);
+    const ref = await backing;
+    const meta = ref.snapshot.meta as unknown as PostgresMeta;
+    expect(meta.databases[0].rowCounts['public.customers']).toBe(300);
+    const globals = new PassThrough();
+    const parts: Buffer[] = [];
+    globals.on('data', (b: Buffer) => parts.push(b));
+    await restoreStream(repo, ref, 'globals.sql', globals);
+    expect(Buffer.concat(parts).toString()).toMatch(/CREATE ROLE postgres;/);
+    const [verified] = await verifyPostgresRestore(repo, ref, pgConnection());
+    expect(verified.ok).toBe(true);
+  });
+
+  it('stops the dumps it started when the repository does not open: no pg_dump, no session left', async () => {
+    const db = unique('early_fail');
+    await recreateDatabase(db);
+    await fillDatabase(db, 300);
+    const repository = opening<never>();
+    let fail!: (err: Error) => void;
+    const failing = new Promise<never>((_, reject) => (fail = reject));
+    const backing = backupPostgres(Promise.race([repository.promise, failing]), pgConnection(), { databases: [db], globals: false });
+    backing.catch(() => undefined);
+    expect(await until(() => dumpOpened(db), 15_000)).toBe(true);
+    fail(new Error('wrong passphrase'));
+    await expect(backing).rejects.toThrow('wrong passphrase');
+    expect(await settledSessions(db)).toEqual([]);
+  });
+
+  it('waits for the repository before pg_dump when the backup may wait for its lock', async () => {
+    const db = unique('early_wait');
+    await recreateDatabase(db);
+    await fillDatabase(db, 300);
+    const { repo } = await newRepository(localBackend);
+    const repository = opening<typeof repo>();
+    const backing = backupPostgres(repository.promise, pgConnection(), { databases: [db], globals: false, lockWaitMs: 60_000 });
+    backing.catch(() => undefined);
+    expect(await until(() => dumpOpened(db), 2000)).toBe(false);
+    repository.open(repo);
+    const ref = await backing;
+    expect((ref.snapshot.meta as unknown as PostgresMeta).databases[0].rowCounts['public.customers']).toBe(300);
   });
 });
 
