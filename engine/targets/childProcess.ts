@@ -10,6 +10,13 @@ export interface RunningTool {
   child: ChildProcess;
   /** resolves when it exits 0; rejects with its stderr tail otherwise */
   done: Promise<void>;
+  /**
+   * Stops it (SIGTERM) and lets go of its unread output. Output left unread
+   * in a paused stream keeps its pipe open and the child's 'close' (so `done`)
+   * from ever coming: in a long-lived process (n8n, the API) each backup that
+   * failed beside a running dump kept a descriptor and the child's record.
+   */
+  stop(): void;
 }
 
 const STDERR_KEEP = 4096;
@@ -33,7 +40,11 @@ export function startTool(file: string, args: string[], env: NodeJS.ProcessEnv, 
     });
   });
   done.catch(() => undefined); // observed by whoever awaits it
-  return { child, done };
+  const stop = (): void => {
+    child.kill('SIGTERM');
+    child.stdout?.destroy();
+  };
+  return { child, done, stop };
 }
 
 function lastLines(text: string): string {

@@ -131,7 +131,7 @@ export async function backupPostgres(repo: Repository | Promise<Repository>, con
         await tool.done;
         meta.globals = 'globals.sql';
       },
-      abort: () => void tool?.child.kill('SIGTERM'),
+      abort: () => tool?.stop(),
     });
   }
   databases.forEach((db, i) => entries.push(databaseEntry(conn, db, i, format, pgDump.path, meta, sizes.get(db) ?? 0, properties.get(db), spare)));
@@ -272,7 +272,7 @@ function databaseEntry(
     },
     abort: async () => {
       counter = null;
-      tool?.child.kill('SIGTERM');
+      tool?.stop();
       await session?.end().catch(() => undefined);
     },
   };

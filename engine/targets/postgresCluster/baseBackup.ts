@@ -119,7 +119,7 @@ export async function backupCluster(
           meta.stopWal = segmentName(meta.timeline, segmentOf(parseLsn(stop[1]), facts.segSize), facts.segSize);
           meta.stoppedAt = new Date().toISOString();
         },
-        abort: () => void run?.child.kill('SIGTERM'),
+        abort: () => run?.stop(),
         ...(pageBlockSize === 0 ? {} : { split: pageAlignedTarChunks(pageBlockSize) }),
       },
     ],
