@@ -242,6 +242,32 @@ $q$::text$body$`));
   });
 });
 
+describe('postgres target: what it asks of databases it does not dump', () => {
+  it('backs up a database while another is closed to its role: no size is asked of a database not dumped', async () => {
+    const { repo } = await newRepository(localBackend);
+    const db = unique('open');
+    const closed = unique('closed');
+    const role = unique('reader');
+    await recreateDatabase(db);
+    await fillDatabase(db, 100);
+    await recreateDatabase(closed);
+    // pg_database_size needs CONNECT on the database: sizing every database failed this backup ("permission denied for database")
+    await withClient('postgres', (c) => c.query(`REVOKE CONNECT ON DATABASE ${closed} FROM PUBLIC; CREATE ROLE ${role} LOGIN PASSWORD 'reader-pw'; GRANT pg_read_all_data TO ${role}`));
+    try {
+      const ref = await backupPostgres(repo, { ...pgConnection(), user: role, password: 'reader-pw' }, { databases: [db], globals: false });
+      const meta = ref.snapshot.meta as unknown as PostgresMeta;
+      expect(meta.databases.map((d) => d.name)).toEqual([db]);
+      expect(meta.databases[0].sizeBytes).toBeGreaterThan(0);
+      expect(meta.databases[0].rowCounts['public.customers']).toBe(100);
+    } finally {
+      await withClient('postgres', async (c) => {
+        await c.query(`DROP DATABASE IF EXISTS ${closed}`);
+        await c.query(`DROP ROLE IF EXISTS ${role}`);
+      });
+    }
+  });
+});
+
 describe('postgres target: the discovery connection, kept for the first dump', () => {
   const ours = (db: string) =>
     withClient('postgres', async (c) => (await c.query<{ pid: number; state: string }>("SELECT pid, state FROM pg_stat_activity WHERE datname = $1 AND application_name = 'data-backup-manager'", [db])).rows);
