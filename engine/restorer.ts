@@ -3,9 +3,6 @@ import {
   chownSync,
   closeSync,
   constants as fsc,
-  fchmodSync,
-  fchownSync,
-  futimesSync,
   lstatSync,
   openSync,
   promises as fs,
@@ -20,7 +17,7 @@ import { awaitedLater, forEachLimit } from './concurrency';
 import { BackupError, CorruptionError, InvalidInputError, NotFoundError, UnsafePathError } from './errors';
 import type { BlobLocation } from './repository/blobIndex';
 import { packKey } from './repository/layout';
-import { RANGES_IN_HAND, RestoreWriter, writeFully } from './restoreWriter';
+import { finishFilesSync, RANGES_IN_HAND, RestoreWriter, restoringAsRoot, writeFully, type FileFinish } from './restoreWriter';
 import { withLock } from './repository/lock';
 import type { Repository } from './repository/repository';
 import type { SnapshotRef } from './snapshot';
@@ -283,13 +280,18 @@ class TreeRestorer {
           discardBuffer(bytes);
         }
       });
-      files.forEach((f, i) => {
-        applyMeta(f.node, fds[i]);
-        this.progress.files++;
-      });
+      // Written: owner, mode, mtime and close, on the writer's thread when there is one (after the ranges it has).
+      const finishing = files.map((f, i): FileFinish => ({ fd: fds[i], uid: f.node.uid, gid: f.node.gid, mode: f.node.mode, mtime: mtimeSeconds(f.node) }));
+      fds.length = 0; // closed by whoever finishes them, whatever happens
+      const onWorker = this.writer.finish(finishing);
+      if (onWorker) await onWorker;
+      else finishFilesSync(finishing);
+      this.progress.files += files.length;
     } finally {
-      await this.writer.settled(); // nothing may write to a descriptor once it is closed (its number is reused)
-      for (const fd of fds) closeSync(fd);
+      if (fds.length > 0) {
+        await this.writer.settled(); // nothing may write to a descriptor once it is closed (its number is reused)
+        for (const fd of fds) closeSync(fd);
+      }
     }
   }
 
@@ -322,30 +324,18 @@ class TreeRestorer {
   }
 }
 
-const restoringAsRoot = process.getuid?.() === 0;
-
-/**
- * Owner, mode and mtime, by path (directories) or through an open descriptor
- * (files: no path lookups, nothing can swap the file in between; after the
- * last write, which would move mtime).
- */
-function applyMeta(node: TreeNode, target: string | number): void {
+/** A directory's owner, mode and mtime (files are finished through their descriptors: finishFilesSync). */
+function applyMeta(node: TreeNode, abs: string): void {
   const seconds = mtimeSeconds(node);
   if (restoringAsRoot) {
     try {
-      if (typeof target === 'number') fchownSync(target, node.uid, node.gid);
-      else chownSync(target, node.uid, node.gid);
+      chownSync(abs, node.uid, node.gid);
     } catch {
       // an owner that does not exist here: keep the restoring user
     }
   }
-  if (typeof target === 'number') {
-    fchmodSync(target, node.mode & 0o7777);
-    futimesSync(target, seconds, seconds);
-  } else {
-    chmodSync(target, node.mode & 0o7777);
-    utimesSync(target, seconds, seconds);
-  }
+  chmodSync(abs, node.mode & 0o7777);
+  utimesSync(abs, seconds, seconds);
 }
 
 function mtimeSeconds(node: TreeNode): number {

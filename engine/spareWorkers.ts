@@ -15,15 +15,17 @@ const spares = new Map<string, { worker: Worker; forget(): void }[]>();
 export interface WorkerSettings {
   script: string;
   resourceLimits?: ResourceLimits;
+  /** Node's default, true: the worker closes the descriptors it opened when it exits, and warns when it closes one it did not open */
+  trackUnmanagedFds?: boolean;
 }
 
 /** Boots `count` workers of `script` for the next `takeWorker`s; returns them. */
-export function startSpareWorkers({ script, resourceLimits }: WorkerSettings, count: number): Worker[] {
+export function startSpareWorkers({ script, resourceLimits, trackUnmanagedFds }: WorkerSettings, count: number): Worker[] {
   const list = spares.get(script) ?? [];
   spares.set(script, list);
   const started: Worker[] = [];
   for (let i = 0; i < count; i++) {
-    const worker = new Worker(script, { resourceLimits });
+    const worker = new Worker(script, { resourceLimits, trackUnmanagedFds });
     worker.unref();
     const spare = {
       worker,
@@ -42,7 +44,7 @@ export function startSpareWorkers({ script, resourceLimits }: WorkerSettings, co
 }
 
 /** A spare worker of `script` if one is booting or booted, else a new one; unreferenced either way. */
-export function takeWorker({ script, resourceLimits }: WorkerSettings): Worker {
+export function takeWorker({ script, resourceLimits, trackUnmanagedFds }: WorkerSettings): Worker {
   const spare = spares.get(script)?.shift();
   if (spare) {
     // the taker listens from here on (an error or exit not yet delivered reaches it)
@@ -50,7 +52,7 @@ export function takeWorker({ script, resourceLimits }: WorkerSettings): Worker {
     spare.worker.off('exit', spare.forget);
     return spare.worker;
   }
-  const worker = new Worker(script, { resourceLimits });
+  const worker = new Worker(script, { resourceLimits, trackUnmanagedFds });
   worker.unref();
   return worker;
 }

@@ -1,4 +1,5 @@
-import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -7,7 +8,7 @@ import { blobId, newKeyring } from '../../engine/crypto/keyring';
 import { CorruptionError } from '../../engine/errors';
 import { packKey } from '../../engine/repository/layout';
 import { sealBlob } from '../../engine/repository/pack';
-import { RestoreWriter, writeRangeSync, type RangeBlob } from '../../engine/restoreWriter';
+import { RestoreWriter, writeRangeSync, type FileFinish, type RangeBlob } from '../../engine/restoreWriter';
 import { startSpareWorkers } from '../../engine/spareWorkers';
 import { PASSPHRASE, tempDir } from '../support/backends';
 import { describeTree, makeSampleTree, seededBytes, textBytes, writeRandomFiles } from '../support/trees';
@@ -122,6 +123,48 @@ describe('restore writer', () => {
       await writer.close();
       closeSync(out);
     }
+  });
+
+  it('finishes files on its thread: owner (as root), mode and mtime, then closes them; a failure is reported after every one is closed', async () => {
+    const dir = tempDir();
+    const files = ['a', 'b', 'c'].map((n) => path.join(dir, n));
+    const fds = files.map((f) => openSync(f, 'w', 0o600));
+    const asRoot = process.getuid?.() === 0;
+    const finish = (fd: number, i: number): FileFinish => ({ fd, uid: asRoot ? 65534 : process.getuid!(), gid: asRoot ? 65534 : process.getgid!(), mode: 0o640 + i, mtime: 1_600_000_000 + i + 0.25 });
+    const writer = new RestoreWriter(ring, { workers: 1, script: SCRIPT });
+    try {
+      await writer.finish(fds.slice(0, 2).map(finish));
+      for (const [i, file] of files.slice(0, 2).entries()) {
+        const st = statSync(file);
+        expect(st.mode & 0o7777).toBe(0o640 + i);
+        expect(st.mtimeMs).toBe((1_600_000_000 + i + 0.25) * 1000);
+        if (asRoot) expect([st.uid, st.gid]).toEqual([65534, 65534]);
+        expect(() => fstatSync(fds[i])).toThrow(/EBADF/); // closed
+      }
+      // a descriptor that is not open fails the finish, and the one after it is still finished and closed
+      const bad = { ...finish(fds[0], 0), fd: 2 ** 30 };
+      await expect(writer.finish([bad, finish(fds[2], 2)])).rejects.toMatchObject({ code: 'EBADF' });
+      expect(statSync(files[2]).mode & 0o7777).toBe(0o642);
+      expect(() => fstatSync(fds[2])).toThrow(/EBADF/);
+    } finally {
+      await writer.close();
+    }
+  });
+
+  it('closes the main thread\'s descriptors without a warning for each (Node tracks a worker\'s own)', () => {
+    const dir = tempDir();
+    const program = `
+      const fs = require('node:fs');
+      const { RestoreWriter } = require(${JSON.stringify(path.join(DIST, 'restoreWriter.js'))});
+      const { newKeyring } = require(${JSON.stringify(path.join(DIST, 'crypto/keyring.js'))});
+      const writer = new RestoreWriter(newKeyring(), { workers: 1 });
+      const fds = [1, 2, 3].map((i) => fs.openSync(${JSON.stringify(dir)} + '/f' + i, 'w'));
+      writer.finish(fds.map((fd) => ({ fd, uid: process.getuid(), gid: process.getgid(), mode: 0o644, mtime: 1 }))).then(() => writer.close());
+    `;
+    const run = spawnSync(process.execPath, ['-e', program], { encoding: 'utf8' });
+    expect(run.status).toBe(0);
+    expect(run.stderr).toBe('');
+    expect(statSync(path.join(dir, 'f3')).mtimeMs).toBe(1000);
   });
 
   it('restores a tree through it (the compiled engine), and stops at a corrupt pack', async () => {
