@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { BackupCancelledError, backupStreams, backupTree, checkRepository, listLocks, listSnapshots } from '../../engine';
+import { BackupCancelledError, backupStreams, backupTree, checkRepository, listLocks, listSnapshots, newProgress } from '../../engine';
 import { backends, newRepository, reopen, tempDir } from '../support/backends';
 import { seededBytes } from '../support/trees';
 
@@ -34,5 +34,26 @@ describe.each(backends)('backup budgets and cancellation on $name storage', (bac
     // and within budget it goes through
     const ok = await backupTree(again, [dir], { target: 'files', maxBytes: 64 * 1024 * 1024, maxSeconds: 600 });
     expect(ok.snapshot.stats.files).toBe(6);
+  });
+
+  it('stops a walk of unchanged files, which reads nothing, at the file where it is cancelled', async () => {
+    const { repo } = await newRepository(backend);
+    const dir = tempDir();
+    for (let i = 0; i < 200; i++) await fs.writeFile(path.join(dir, `f${String(i).padStart(3, '0')}.txt`), `file ${i}\n`);
+    await backupTree(repo, [dir], { target: 'files' });
+
+    const cancel = new AbortController();
+    const progress = newProgress();
+    let files = 0;
+    Object.defineProperty(progress, 'files', {
+      get: () => files,
+      set: (n: number) => {
+        files = n;
+        if (n === 50) cancel.abort(); // the caller cancels at the 50th file
+      },
+    });
+    await expect(backupTree(repo, [dir], { target: 'files', signal: cancel.signal, progress })).rejects.toBeInstanceOf(BackupCancelledError);
+    expect(files).toBe(50); // no file counted past it (the walk does not run on to the end to find out)
+    expect(await listSnapshots(repo)).toHaveLength(1);
   });
 });
