@@ -482,12 +482,12 @@ class TreeArchiver {
     );
   }
 
-  private async archiveEntry(abs: string, name: string, rel: string, parentNode: TreeNode | null, reads?: DirReads): Promise<TreeNode> {
+  private async archiveEntry(abs: string, name: string, rel: string, parentNode: TreeNode | null, reads?: DirReads, known?: BigIntStats): Promise<TreeNode> {
     // A chunk of a file already archived that failed to land stops the walk here, not only at the next large file or the end.
     this.failure ??= this.saves.failed;
     if (this.failure) throw this.failure;
     // Synchronous: an lstat answered from the dentry cache costs microseconds, a thread-pool round trip more.
-    const st = lstatSync(abs, { bigint: true });
+    const st = known ?? lstatSync(abs, { bigint: true });
     if (st.isDirectory()) return this.archiveDir(abs, name, rel, st, parentNode?.type === 'dir' ? parentNode : null, reads);
     if (st.isSymbolicLink()) return this.symlinkNode(abs, name, st, parentNode?.type === 'symlink' ? parentNode : null);
     return this.archiveFile(abs, name, st, parentNode?.type === 'file' ? parentNode : null);
@@ -546,8 +546,11 @@ class TreeArchiver {
           dirs.push(Promise.resolve(await node));
         }
       } else if (child.entry.isFile() || child.entry.isSymbolicLink()) {
-        const same = child.entry.isFile() && parentNode?.type === 'file' ? this.unchangedFileSync(child.abs, child.entry.name, parentNode) : null;
-        files.push(same ?? awaitedLater(this.guard(child.abs, () => this.archiveEntry(child.abs, child.entry.name, child.rel, parentNode))));
+        // A file that was one in the parent is stat'ed here, once: unchanged, its node is taken at once; otherwise the async path takes the stat.
+        const prior = parentNode?.type === 'file' && child.entry.isFile() ? parentNode : null;
+        const st = prior ? lstatOrUndefined(child.abs) : undefined;
+        const same = prior && st?.isFile() ? this.unchangedFileSync(st, child.entry.name, prior) : null;
+        files.push(same ?? awaitedLater(this.guard(child.abs, () => this.archiveEntry(child.abs, child.entry.name, child.rel, parentNode, undefined, st))));
       } else {
         this.progress.warnings.push(`skipped ${child.abs}: not a regular file, directory or symlink`);
       }
@@ -619,12 +622,9 @@ class TreeArchiver {
    * ~10 % of its time); null when it is not one, or on any error, which the
    * async path then meets and reports.
    */
-  private unchangedFileSync(abs: string, name: string, parent: FileNode): FileNode | null {
+  private unchangedFileSync(st: BigIntStats, name: string, parent: FileNode): FileNode | null {
     if (this.failure ?? this.saves.failed) return null;
-    let st: BigIntStats;
     try {
-      st = lstatSync(abs, { bigint: true });
-      if (!st.isFile()) return null;
       checkLimits(this.progress);
     } catch {
       return null;
@@ -682,6 +682,15 @@ function sameAs<T extends TreeNode>(node: T, parent: TreeNode | null): T {
 
 function meta(st: BigIntStats): { mode: number; uid: number; gid: number; mtimeNs: string } {
   return { mode: Number(st.mode) & 0o7777, uid: Number(st.uid), gid: Number(st.gid), mtimeNs: st.mtimeNs.toString() };
+}
+
+/** Undefined on any error: the async path stats again and reports it (a file gone is a warning, not a failure). */
+function lstatOrUndefined(abs: string): BigIntStats | undefined {
+  try {
+    return lstatSync(abs, { bigint: true });
+  } catch {
+    return undefined;
+  }
 }
 
 type FileBase = ReturnType<typeof fileBase>;
