@@ -1,12 +1,12 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { zstdDecompressSync } from 'node:zlib';
+import { constants as zc, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { discardBuffer } from '../../engine/bufferPool';
-import { compressScratch, compressSync, decompress, reusesZstdContext } from '../../engine/compression';
+import { compress, compressScratch, compressSync, decompress, levelFor, reusesZstdContext } from '../../engine/compression';
 import { blobId, newKeyring, open } from '../../engine/crypto/keyring';
 import { sealChunk, sealSmallFile, Sealer, type SealSettings, type SmallFile } from '../../engine/sealer';
 import { startSpareWorkers } from '../../engine/spareWorkers';
@@ -205,6 +205,48 @@ describe('small-file sealer', () => {
     const wider = Buffer.allocUnsafeSlow(1026).subarray(1, 1025); // two bytes more than the slack
     discardBuffer(wider, 1);
     expect(wider.length).toBe(1024);
+  });
+});
+
+describe('the level each chunk is compressed at', () => {
+  const md5 = (s: string): string => createHash('md5').update(s).digest('hex');
+  /** Rows as a plain dump has them when their columns hold hashes: zstd's fastest level packs these smaller than level 3. */
+  const hashRows = Buffer.from(
+    Array.from({ length: 15_000 }, (_, i) => `${i}\tuser${i}@example.com\t${md5(String(i))}\t{"city": "Berlin", "tags": ["${md5(String(i * 7))}", ${i % 13}]}\n`).join(''),
+  );
+  /** Source code, where level 3 earns its time: 1 MiB pieces of TypeScript's compiler. */
+  const source = readFileSync(require.resolve('typescript/lib/typescript.js'));
+  const oneShot = (data: Buffer, level: number): number =>
+    zstdCompressSync(data, { params: { [zc.ZSTD_c_compressionLevel]: level, [zc.ZSTD_c_checksumFlag]: 0 } }).length;
+  /** Which of two levels `length` bytes came from (a reused context's frame can differ from a one-shot's by a few bytes). */
+  const madeAt = (data: Buffer, length: number, a: number, b: number): number =>
+    Math.abs(length - oneShot(data, a)) < Math.abs(length - oneShot(data, b)) ? a : b;
+
+  it('compresses data the fast level packs smaller at that level, and everything else at the level asked for', async () => {
+    expect(oneShot(hashRows, 1)).toBeLessThan(oneShot(hashRows, 3) * 0.95); // the premise
+    expect(levelFor(hashRows, 3)).toBe(1);
+    const scratch = compressScratch(hashRows, 3);
+    expect(madeAt(hashRows, scratch.data.length, 1, 3)).toBe(1);
+    expect(zstdDecompressSync(scratch.data).equals(hashRows)).toBe(true);
+    for (const encoded of [compressSync(hashRows, 3), await compress(hashRows, 3)]) {
+      expect(madeAt(hashRows, encoded.data.length, 1, 3)).toBe(1);
+      expect((await decompress(Buffer.concat([Buffer.from([encoded.mode]), encoded.data]), 'x')).equals(hashRows)).toBe(true);
+    }
+    for (let at = 0; at + (1 << 20) <= source.length; at += 1 << 20) {
+      const chunk = source.subarray(at, at + (1 << 20));
+      expect(levelFor(chunk, 3)).toBe(3);
+      expect(madeAt(chunk, compressScratch(chunk, 3).data.length, 1, 3)).toBe(3);
+    }
+    // a higher level asked for is kept where it pays, and the fast level asked for stays the fast level
+    expect(levelFor(source.subarray(0, 1 << 20), 6)).toBe(6);
+    expect(levelFor(hashRows, 1)).toBe(1);
+  });
+
+  it('keeps random data raw, and small inputs at the level asked for, unprobed', () => {
+    expect(levelFor(randomBytes(1 << 20), 3)).toBe(0);
+    expect(compressScratch(randomBytes(1 << 20), 3).mode).toBe(0);
+    expect(levelFor(hashRows.subarray(0, 200_000), 3)).toBe(3);
+    expect(levelFor(hashRows, 0)).toBe(0);
   });
 });
 
