@@ -135,14 +135,16 @@ const PROBE = Buffer.from('data-backup-manager zstd context probe '.repeat(8));
  * after anything unexpected it is dropped and the next call makes a new one.
  */
 class ReusedContext {
-  private out = Buffer.allocUnsafeSlow(bound(REUSED_MAX_INPUT));
+  private constructor(
+    private readonly zstd: NonNullable<ReturnType<typeof zstdInternals>>,
+    /** its output buffer, which contexts whose results never outlive the next call on this thread may share */
+    private readonly output: { buffer: Buffer },
+  ) {}
 
-  private constructor(private readonly zstd: NonNullable<ReturnType<typeof zstdInternals>>) {}
-
-  static create(level: number): ReusedContext | null {
+  static create(level: number, output = { buffer: Buffer.allocUnsafeSlow(bound(REUSED_MAX_INPUT)) }): ReusedContext | null {
     try {
       const zstd = zstdInternals(zlib.createZstdCompress({ params: { [zlib.constants.ZSTD_c_compressionLevel]: level, [zlib.constants.ZSTD_c_checksumFlag]: 0 } }));
-      const ctx = zstd && new ReusedContext(zstd);
+      const ctx = zstd && new ReusedContext(zstd, output);
       const packed = ctx?.compress(PROBE);
       return packed && zlib.zstdDecompressSync(packed).equals(PROBE) ? ctx : null;
     } catch {
@@ -158,15 +160,16 @@ class ReusedContext {
 
   /** compress, into the context's own output buffer (grown to fit): a view valid until the next call. */
   compressView(data: Buffer): Buffer | null {
-    if (this.out.length < bound(data.length)) this.out = Buffer.allocUnsafeSlow(bound(data.length));
+    if (this.output.buffer.length < bound(data.length)) this.output.buffer = Buffer.allocUnsafeSlow(bound(data.length));
+    const out = this.output.buffer;
     try {
-      this.zstd.handle.writeSync(zlib.constants.ZSTD_e_end, data, 0, data.length, this.out, 0, this.out.length);
+      this.zstd.handle.writeSync(zlib.constants.ZSTD_e_end, data, 0, data.length, out, 0, out.length);
     } catch {
       return null;
     }
     const [availOut, availIn] = this.zstd.state;
     if (this.zstd.stream.destroyed || availIn !== 0 || availOut === 0) return null;
-    return this.out.subarray(0, this.out.length - availOut);
+    return out.subarray(0, out.length - availOut);
   }
 }
 
@@ -224,8 +227,13 @@ function compressedWithReuse(data: Buffer, level: number): Buffer | null {
   return packed;
 }
 
-/** The scratch contexts, apart from the small-input ones: their output buffers grow to the largest chunk. */
+/**
+ * The scratch contexts, apart from the small-input ones, one per level a
+ * chunk was given (see levelFor), sharing one output buffer, which grows to
+ * the largest chunk: one chunk's worth of memory per thread, whatever the levels.
+ */
 const scratch = new Map<number, ReusedContext | null>();
+const scratchOutput = { buffer: Buffer.allocUnsafeSlow(0) };
 
 /**
  * compressSync for a caller that seals the result before it compresses
@@ -238,7 +246,7 @@ const scratch = new Map<number, ReusedContext | null>();
 export function compressScratch(data: Buffer, level = DEFAULT_LEVEL): Encoded {
   const chosen = data.length < 64 ? 0 : levelFor(data, level);
   if (chosen === 0) return { mode: RAW, data };
-  if (!scratch.has(chosen)) scratch.set(chosen, ReusedContext.create(chosen));
+  if (!scratch.has(chosen)) scratch.set(chosen, ReusedContext.create(chosen, scratchOutput));
   const ctx = scratch.get(chosen)!;
   const view = ctx?.compressView(data) ?? null;
   if (ctx && !view) scratch.delete(chosen);

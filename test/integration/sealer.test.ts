@@ -237,6 +237,10 @@ describe('the level each chunk is compressed at', () => {
       expect(levelFor(chunk, 3)).toBe(3);
       expect(madeAt(chunk, compressScratch(chunk, 3).data.length, 1, 3)).toBe(3);
     }
+    // chunks at either level are compressed into the same scratch buffer: one chunk's worth of memory per thread
+    const atFast = compressScratch(hashRows, 3);
+    const atDefault = compressScratch(source.subarray(0, 1 << 20), 3);
+    expect(atDefault.data.buffer === atFast.data.buffer).toBe(true); // (not toBe on the buffers: a failure would print megabytes)
     // a higher level asked for is kept where it pays, and the fast level asked for stays the fast level
     expect(levelFor(source.subarray(0, 1 << 20), 6)).toBe(6);
     expect(levelFor(hashRows, 1)).toBe(1);
