@@ -15,6 +15,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { option } from './option';
 
 interface ProfileNode {
   id: number;
@@ -29,17 +30,13 @@ interface Profile {
 }
 
 const args = process.argv.slice(2);
-const opt = (name: string, dflt: string): string => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : dflt;
-};
 const dir = args.find((a, i) => !a.startsWith('--') && (i === 0 || !args[i - 1].startsWith('--')));
 if (!dir) {
   console.error('usage: node dist/bench/cpuProfile.js DIR [--top 15] [--slice-ms 100]');
   process.exit(2);
 }
-const TOP = Number(opt('top', '15'));
-const SLICE_US = Number(opt('slice-ms', '100')) * 1000;
+const TOP = Number(option('top', '15'));
+const SLICE_US = Number(option('slice-ms', '100')) * 1000;
 
 function label(node: ProfileNode, withPlace: boolean): string {
   const { functionName, url, lineNumber } = node.callFrame;

@@ -20,14 +20,10 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { changeLargeTree, changeOnePercent, changeSmallFiles, generateLargeTree, generateSmallFiles, generateTree } from './tree';
+import { option } from './option';
 
-const args = process.argv.slice(2);
-const opt = (name: string, dflt: string): string => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : dflt;
-};
-const ROUNDS = Number(opt('rounds', '3'));
-const WORK = path.resolve(opt('dir', '/tmp/dbm-bench'));
+const ROUNDS = Number(option('rounds', '3'));
+const WORK = path.resolve(option('dir', '/tmp/dbm-bench'));
 /**
  * Where every tool restores. On ext4, creating a file scans past every inode
  * deleted in the last 60 s, or 360 s while the inode table is not yet
@@ -38,13 +34,13 @@ const WORK = path.resolve(opt('dir', '/tmp/dbm-bench'));
  * and 2.97x in the next, on the same code. A tmpfs has no such window, so
  * the restore figures are the tools' own. `--restore-dir` restores elsewhere.
  */
-const RESTORE_DIR = path.resolve(opt('restore-dir', existsSync('/dev/shm') ? '/dev/shm/dbm-bench-restore' : path.join(WORK, 'restores')));
+const RESTORE_DIR = path.resolve(option('restore-dir', existsSync('/dev/shm') ? '/dev/shm/dbm-bench-restore' : path.join(WORK, 'restores')));
 const TREES = {
   mixed: { generate: generateTree, change: changeOnePercent },
   small: { generate: generateSmallFiles, change: changeSmallFiles },
   large: { generate: generateLargeTree, change: changeLargeTree },
 };
-const TREE = opt('tree', 'mixed') as keyof typeof TREES;
+const TREE = option('tree', 'mixed') as keyof typeof TREES;
 if (!(TREE in TREES)) {
   console.error(`--tree is one of ${Object.keys(TREES).join(', ')}`);
   process.exit(2);

@@ -17,15 +17,11 @@ import { chmodSync, closeSync, mkdirSync, openSync, readdirSync, rmSync, statSyn
 import * as path from 'node:path';
 import { PostgresCluster, psqlAsync } from '../stack/postgresCluster';
 import { generateTree } from './tree';
+import { option } from './option';
 
-const args = process.argv.slice(2);
-const opt = (name: string, dflt: string): string => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : dflt;
-};
-const WORK = path.resolve(opt('dir', '/tmp/dbm-bench-pg'));
-const ROWS = Number(opt('rows', '600000'));
-const ROUNDS = Number(opt('rounds', '3'));
+const WORK = path.resolve(option('dir', '/tmp/dbm-bench-pg'));
+const ROWS = Number(option('rows', '600000'));
+const ROUNDS = Number(option('rounds', '3'));
 const PASSWORD = 'bench-pg-password';
 
 function time(cmd: string, argv: string[], env: NodeJS.ProcessEnv = {}): { seconds: number; stdout: string } {

@@ -17,15 +17,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from 'pg';
 import { freePort } from '../stack/ports';
 import { logText, rand } from './tree';
+import { option } from './option';
 
-const args = process.argv.slice(2);
-const opt = (name: string, fallback: string): string => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] ? args[i + 1] : fallback;
-};
-const WORK = path.resolve(opt('dir', '/tmp/dbm-bench-scale'));
-const WORKER_COUNTS = opt('workers', '0,1,2').split(',').map(Number);
-const CONCURRENCY = Number(opt('concurrency', '5'));
+const WORK = path.resolve(option('dir', '/tmp/dbm-bench-scale'));
+const WORKER_COUNTS = option('workers', '0,1,2').split(',').map(Number);
+const CONCURRENCY = Number(option('concurrency', '5'));
 const CLI = path.join(__dirname, '..', 'cli', 'main.js');
 const TOKEN = 'bench-scale-admin-token-0123456789';
 const DATABASES = 8;

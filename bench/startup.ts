@@ -12,14 +12,10 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { installedCommand } from './installedCommand';
+import { option } from './option';
 
-const args = process.argv.slice(2);
-const opt = (name: string, dflt: string): string => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : dflt;
-};
-const WORK = path.resolve(opt('dir', '/tmp/dbm-bench-startup'));
-const ROUNDS = Number(opt('rounds', '15'));
+const WORK = path.resolve(option('dir', '/tmp/dbm-bench-startup'));
+const ROUNDS = Number(option('rounds', '15'));
 const PASSPHRASE = 'bench-startup-passphrase';
 
 interface Command {
