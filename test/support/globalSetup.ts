@@ -1,5 +1,8 @@
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { chmodSync, createWriteStream, mkdtempSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdir, rm } from 'node:fs/promises';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { freePort } from './ports';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -28,6 +31,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     const directory = mkdtempSync(path.join(tmpdir(), 'dbm-s3-'));
     const server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory, resetOnClose: true });
     keepEmptyDirectories(server.store);
+    awaitPutsWritten(server.store);
     const { port } = await server.run();
     project.provide('s3', { endpoint: `http://127.0.0.1:${port}`, accessKey: 'S3RVER', secretKey: 'S3RVER' });
     cleanups.push(async () => {
@@ -55,9 +59,18 @@ export default async function setup(project: TestProject): Promise<() => Promise
   };
 }
 
+interface S3rverObject {
+  bucket: string;
+  key: string;
+  content: unknown;
+  metadata: Record<string, string>;
+}
+
 interface S3rverStore {
   getResourcePath(bucket: string, key: string, resource: string): string;
   deleteObject(bucket: string, key: string): Promise<void>;
+  putObject(object: S3rverObject): Promise<{ size: number; md5: string }>;
+  putMetadata(bucket: string, key: string, metadata: Record<string, string>, md5: string): Promise<void>;
 }
 
 /**
@@ -74,6 +87,35 @@ function keepEmptyDirectories(store: S3rverStore): void {
         rm(store.getResourcePath(bucket, key, resource), { force: true }),
       ),
     );
+  };
+}
+
+/**
+ * s3rver answers a put once the body has passed its md5 transform, not once
+ * the file it is written to is finished (a buffer's put does not wait at
+ * all), so a listing right after the put could miss the key: seen once in CI,
+ * under load, as "expected [] to deeply equal ['locks/a53']" in the lock churn
+ * test. A put here writes the file to its end, then the metadata, and only
+ * then answers.
+ */
+function awaitPutsWritten(store: S3rverStore): void {
+  store.putObject = async (object) => {
+    const file = store.getResourcePath(object.bucket, object.key, 'object');
+    await mkdir(path.dirname(file), { recursive: true });
+    const md5 = createHash('md5');
+    let size = 0;
+    const body = Buffer.isBuffer(object.content) ? Readable.from([object.content]) : (object.content as Readable);
+    const count = new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        md5.update(chunk);
+        size += chunk.length;
+        callback(null, chunk);
+      },
+    });
+    await pipeline(body, count, createWriteStream(file));
+    const digest = md5.digest('hex');
+    await store.putMetadata(object.bucket, object.key, object.metadata, digest);
+    return { size, md5: digest };
   };
 }
 
