@@ -268,7 +268,7 @@ function decompressedWithReuse(body: Buffer, size: number): Buffer | null {
  * packs smaller (hashes, UUIDs, tokens: a plain dump of bench:postgres's
  * tables, 8 % smaller and twice as fast) is compressed at the fast level, since
  * the higher level's shorter matches cost more than the literals they replace.
- * Everything else (source, logs, binaries) stays at `level`, for ~3 % more
+ * Everything else (source, logs, binaries) stays at `level`, for 3–5 % more
  * time (issue 15). The probes compress into a reused context's own
  * buffer: only their lengths are wanted, and a fresh 64 KiB output per chunk
  * was dead memory V8 let pile up (~20 MiB on a sealing worker, whose JS heap

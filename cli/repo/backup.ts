@@ -49,10 +49,11 @@ export function registerBackup(repo: Command): void {
       if (opts.minio && !opts.bucket?.length) throw new UsageError('--minio needs at least one --bucket');
       if (opts.postgresCluster && !opts.cluster) throw new UsageError('--postgres-cluster needs --cluster <name> (the name its WAL is archived under)');
       const tags = parseTags(opts.tag);
-      // The sealing workers boot while the repository's key is derived, and PostgreSQL's server is asked what
-      // to dump meanwhile (see backupPostgres): both once the derivation has started, so as not to delay it.
+      // The sealing workers boot while the repository's key is derived, once the derivation has started, so as
+      // not to delay it. With --postgres, once pg_dump runs: the server is asked what to dump meanwhile, and
+      // that, not the key, is what the dump waits for (see backupPostgres).
       const opening = awaitedLater((await startOpeningRepo(flags)).repository);
-      prestartSealWorkers();
+      if (!opts.postgres) prestartSealWorkers();
       let added = (): number => 0;
       void opening.then((r) => (added = () => r.counters.bytesAdded), () => undefined);
       const progress = { ...newProgress(), objectsDownloaded: 0, objectsUnchanged: 0 } satisfies MinioProgress;
@@ -68,7 +69,7 @@ export function registerBackup(repo: Command): void {
           refs.push(await backupStreams(await opening, [{ name: opts.name, open: () => process.stdin, freeChunks: true }], { ...common, target: opts.target ?? 'stdin' }));
         } else if (opts.postgres) {
           const databases = opts.database ? csv(String(opts.database)) : undefined;
-          refs.push(await backupPostgres(opening, pgConnectionFrom(opts.postgres), { ...common, databases, globals: opts.globals, format: opts.pgFormat, concurrency: parallel }));
+          refs.push(await backupPostgres(opening, pgConnectionFrom(opts.postgres), { ...common, databases, globals: opts.globals, format: opts.pgFormat, concurrency: parallel, onDumping: prestartSealWorkers }));
         } else if (opts.postgresCluster) {
           const { backupCluster } = await import('../../engine/targets/postgresCluster');
           refs.push(await backupCluster(await opening, pgConnectionFrom(opts.postgresCluster), { ...common, cluster: opts.cluster }));

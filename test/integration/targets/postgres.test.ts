@@ -339,10 +339,12 @@ describe('postgres target: dumps started while the repository opens', () => {
     await fillDatabase(db, 300);
     const { repo } = await newRepository(localBackend);
     const repository = opening<typeof repo>();
-    const backing = backupPostgres(repository.promise, pgConnection(), { databases: [db] });
+    let dumping = 0;
+    const backing = backupPostgres(repository.promise, pgConnection(), { databases: [db], onDumping: () => dumping++ });
     backing.catch(() => undefined);
-    // the database's dump starts while the repository is still to come
+    // the database's dump starts while the repository is still to come, and the caller hears of it (the CLI boots its workers then)
     expect(await until(() => dumpOpened(db), 15_000)).toBe(true);
+    expect(dumping).toBe(1);
     // pg_dumpall --globals-only (~0.1 s) has long exited by now, its output unread: it must not be lost
     await new Promise((r) => setTimeout(r, 1500));
     repository.open(repo);
@@ -356,6 +358,7 @@ describe('postgres target: dumps started while the repository opens', () => {
     expect(Buffer.concat(parts).toString()).toMatch(/CREATE ROLE postgres;/);
     const [verified] = await verifyPostgresRestore(repo, ref, pgConnection());
     expect(verified.ok).toBe(true);
+    expect(dumping).toBe(1);
   });
 
   it('stops the dumps it started when the repository does not open: no pg_dump, no session left', async () => {
@@ -378,11 +381,15 @@ describe('postgres target: dumps started while the repository opens', () => {
     await fillDatabase(db, 300);
     const { repo } = await newRepository(localBackend);
     const repository = opening<typeof repo>();
-    const backing = backupPostgres(repository.promise, pgConnection(), { databases: [db], globals: false, lockWaitMs: 60_000 });
+    let dumping = 0;
+    const backing = backupPostgres(repository.promise, pgConnection(), { databases: [db], globals: false, lockWaitMs: 60_000, onDumping: () => dumping++ });
     backing.catch(() => undefined);
     expect(await until(() => dumpOpened(db), 2000)).toBe(false);
+    // no dump to wait for: the caller's work (the CLI's workers) goes ahead
+    expect(dumping).toBe(1);
     repository.open(repo);
     const ref = await backing;
+    expect(dumping).toBe(1);
     expect((ref.snapshot.meta as unknown as PostgresMeta).databases[0].rowCounts['public.customers']).toBe(300);
   });
 });
