@@ -155,7 +155,8 @@ export async function backupPostgres(repo: Repository | Promise<Repository>, con
   const mayWaitForLock = (opts.lockWaitMs ?? (repo instanceof Promise ? 0 : repo.lockWaitMs)) > 0;
   const early = mayWaitForLock ? [] : entries.slice(0, concurrency).map(startedEarly);
   early.forEach((e, i) => (entries[i] = e.entry));
-  if (opts.onDumping) void Promise.allSettled(early.map((e) => e.opening)).then(opts.onDumping);
+  // A hook that throws (workers that cannot boot) must not end the process: what it prepares is retried, and reported, where it is used.
+  if (opts.onDumping) void Promise.allSettled(early.map((e) => e.opening)).then(opts.onDumping).catch(() => undefined);
   try {
     return await backupStreams(await repo, entries, {
       ...opts,
